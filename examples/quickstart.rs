@@ -1,0 +1,123 @@
+//! The models of the Django duplicate-key guide, as typed Rust models on embedded SQLite.
+//!
+//! Run it with `cargo run --example quickstart`. It prints the DDL for all three backends, creates the
+//! schema in an in-memory SQLite database, inserts rows, shows the database refusing a duplicate, and
+//! lists each model's unique constraints.
+
+use model_runtime::{Dialect, Model, Schema};
+use rust_decimal::Decimal;
+use sqlx::sqlite::SqlitePoolOptions;
+
+/// A shop.
+#[derive(Model, Debug)]
+#[model(table = "stores")]
+pub struct Store {
+    #[model(primary_key, auto_increment)]
+    pub id: i64,
+    #[unique]
+    #[model(max_length = 100)]
+    pub name: String,
+}
+
+/// The guide's first model: `product_name` is unique across all stores (`unique=True`).
+#[derive(Model, Debug)]
+#[model(table = "products")]
+pub struct Product {
+    #[model(primary_key, auto_increment)]
+    pub id: i64,
+    #[unique]
+    #[model(max_length = 100)]
+    pub product_name: String,
+    pub price: Decimal,
+    #[model(max_length = 50)]
+    pub category: String,
+}
+
+/// The guide's fix: a product name is unique per store, not globally (`UniqueConstraint(fields=…)`).
+#[derive(Model, Debug)]
+#[model(table = "store_products")]
+#[unique_together(product_name, store_id, name = "unique_product_per_store")]
+pub struct StoreProduct {
+    #[model(primary_key, auto_increment)]
+    pub id: i64,
+    #[model(max_length = 100)]
+    pub product_name: String,
+    #[model(references = Store)]
+    pub store_id: i64,
+    pub price: Decimal,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let schema = Schema::new()
+        .model::<Store>()
+        .model::<Product>()
+        .model::<StoreProduct>();
+
+    for dialect in Dialect::ALL {
+        println!("-- {dialect}");
+        for statement in schema.sql(dialect)? {
+            println!("{statement};");
+        }
+        println!();
+    }
+
+    // One connection: every connection to `sqlite::memory:` is a database of its own.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await?;
+    schema.create(&pool).await?;
+
+    let downtown = Store {
+        id: 0,
+        name: "Downtown".into(),
+    }
+    .insert(&pool)
+    .await?;
+    let airport = Store {
+        id: 0,
+        name: "Airport".into(),
+    }
+    .insert(&pool)
+    .await?;
+    println!("inserted {downtown:?} and {airport:?}");
+
+    let iphone = Product {
+        id: 0,
+        product_name: "iPhone 15".into(),
+        price: "999.99".parse()?,
+        category: "smartphones".into(),
+    };
+    let stored = iphone.insert(&pool).await?;
+    println!("inserted {stored:?}");
+
+    // The same product name again: the database refuses it, as Django's IntegrityError reports.
+    match iphone.insert(&pool).await {
+        Ok(row) => println!("unexpected: a second {row:?} was inserted"),
+        Err(error) => println!("second insert refused: {error}"),
+    }
+
+    // Per store: the same name in two stores is fine.
+    for store in [&downtown, &airport] {
+        let row = StoreProduct {
+            id: 0,
+            product_name: "iPhone 15".into(),
+            store_id: store.id,
+            price: "949.00".parse()?,
+        }
+        .insert(&pool)
+        .await?;
+        println!("inserted {row:?}");
+    }
+
+    let found =
+        StoreProduct::get_by_product_name_and_store_id(&pool, "iPhone 15", airport.id).await?;
+    println!("looked up by (product_name, store_id): {found:?}");
+
+    println!();
+    for meta in [Store::META, Product::META, StoreProduct::META] {
+        println!("{meta}");
+    }
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! The parsed model: table, columns, primary key and unique constraints, with names resolved. Built
+//! from the attributes by `Model::from_input`, then checked by `check.rs`; the generator reads only
+//! this.
+
+use proc_macro2::Span;
+use syn::{Data, DeriveInput, Fields, Ident, Type, Visibility};
+
+use crate::attr::{self, FieldAttrs};
+use crate::ctxt::Ctxt;
+use crate::naming;
+
+pub struct Model<'a> {
+    pub ident: &'a Ident,
+    pub vis: &'a Visibility,
+    pub table: String,
+    pub table_span: Span,
+    pub fields: Vec<Field<'a>>,
+    /// Index into `fields`; `None` only while errors are being collected.
+    pub primary_key: Option<usize>,
+    pub uniques: Vec<Unique>,
+}
+
+pub struct Field<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    pub column: String,
+    pub column_span: Span,
+    pub max_length: Option<(Span, u32)>,
+    pub auto_increment: Option<Span>,
+    pub primary_key: Option<Span>,
+    pub references: Option<syn::Path>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Field,
+    Together,
+}
+
+pub struct Unique {
+    /// The resolved constraint name.
+    pub name: String,
+    /// Where the name was written, when it was.
+    pub name_span: Option<Span>,
+    /// The attribute, for errors about the constraint as a whole.
+    pub span: Span,
+    /// Indexes into `Model::fields`, in declaration order.
+    pub columns: Vec<usize>,
+    /// Where each column was named (the field for `#[unique]`), parallel to `columns`.
+    pub column_spans: Vec<Span>,
+    pub origin: Origin,
+}
+
+impl<'a> Model<'a> {
+    pub fn from_input(cx: &Ctxt, input: &'a DeriveInput) -> Option<Model<'a>> {
+        let fields = match &input.data {
+            Data::Struct(data) => match &data.fields {
+                Fields::Named(named) => &named.named,
+                Fields::Unnamed(_) => {
+                    cx.error_spanned_by(
+                        &data.fields,
+                        "`#[derive(Model)]` needs named fields, one per column: `struct Product { id: i64, … }`",
+                    );
+                    return None;
+                }
+                Fields::Unit => {
+                    cx.error_spanned_by(
+                        &input.ident,
+                        "`#[derive(Model)]` needs named fields, one per column; a unit struct has no columns",
+                    );
+                    return None;
+                }
+            },
+            Data::Enum(e) => {
+                cx.error_spanned_by(
+                    e.enum_token,
+                    "`#[derive(Model)]` works on structs with named fields, not enums",
+                );
+                return None;
+            }
+            Data::Union(u) => {
+                cx.error_spanned_by(
+                    u.union_token,
+                    "`#[derive(Model)]` works on structs with named fields, not unions",
+                );
+                return None;
+            }
+        };
+        if !input.generics.params.is_empty() {
+            cx.error_spanned_by(
+                &input.generics,
+                "`#[derive(Model)]` does not support generic parameters: a model maps to one table with fixed column types",
+            );
+        }
+
+        let struct_attrs = attr::parse_struct_attrs(cx, &input.attrs);
+        let (table, table_span) = match &struct_attrs.table.value {
+            Some((_, lit)) => (lit.value(), lit.span()),
+            None => (
+                naming::snake_case(&input.ident.to_string()),
+                input.ident.span(),
+            ),
+        };
+
+        let mut model = Model {
+            ident: &input.ident,
+            vis: &input.vis,
+            table,
+            table_span,
+            fields: Vec::with_capacity(fields.len()),
+            primary_key: None,
+            uniques: Vec::new(),
+        };
+
+        let mut field_uniques = Vec::new();
+        for (index, field) in fields.iter().enumerate() {
+            let attrs = attr::parse_field_attrs(cx, field);
+            let ident = field.ident.as_ref().expect("named field");
+            model
+                .fields
+                .push(Field::from_attrs(cx, ident, &field.ty, &attrs));
+            if let Some((_, unique)) = attrs.unique.value {
+                field_uniques.push((index, unique));
+            }
+        }
+
+        for (index, unique) in field_uniques {
+            let span = model.fields[index].span();
+            model.add_unique(vec![(index, span)], unique.name, unique.span, Origin::Field);
+        }
+        for together in struct_attrs.together {
+            let mut columns = Vec::with_capacity(together.fields.len());
+            for name in &together.fields {
+                match model.fields.iter().position(|f| f.ident == name) {
+                    Some(index) => columns.push((index, name.span())),
+                    None => {
+                        let names = model
+                            .fields
+                            .iter()
+                            .map(|f| f.ident.to_string())
+                            .collect::<Vec<_>>();
+                        let hint = match crate::ctxt::did_you_mean(
+                            &name.to_string(),
+                            names.iter().map(String::as_str),
+                        ) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => format!("the fields are: {}", names.join(", ")),
+                        };
+                        cx.error_spanned_by(
+                            name,
+                            format_args!("`unique_together` names `{name}`, which is not a field of `{}`; {hint}", model.ident),
+                        );
+                    }
+                }
+            }
+            if together.fields.is_empty() {
+                cx.error_at(
+                    together.span,
+                    "`unique_together()` is empty: name the fields it covers, `#[unique_together(field_a, field_b)]`",
+                );
+                continue;
+            }
+            if columns.len() == together.fields.len() {
+                model.add_unique(columns, together.name, together.span, Origin::Together);
+            }
+        }
+        Some(model)
+    }
+
+    fn add_unique(
+        &mut self,
+        named: Vec<(usize, Span)>,
+        name: Option<syn::LitStr>,
+        span: Span,
+        origin: Origin,
+    ) {
+        let (columns, column_spans): (Vec<usize>, Vec<Span>) = named.into_iter().unzip();
+        let (name, name_span) = match name {
+            Some(lit) => (lit.value(), Some(lit.span())),
+            None => {
+                let parts = columns.iter().map(|&i| self.fields[i].column.as_str());
+                (naming::constraint_name(&self.table, parts, "key"), None)
+            }
+        };
+        self.uniques.push(Unique {
+            name,
+            name_span,
+            span,
+            columns,
+            column_spans,
+            origin,
+        });
+    }
+}
+
+impl<'a> Field<'a> {
+    fn from_attrs(cx: &Ctxt, ident: &'a Ident, ty: &'a Type, attrs: &FieldAttrs) -> Field<'a> {
+        let (column, column_span) = match &attrs.column.value {
+            Some((_, lit)) => (lit.value(), lit.span()),
+            None => (ident.unraw().to_string(), ident.span()),
+        };
+        let max_length = attrs
+            .max_length
+            .get()
+            .and_then(|lit| match lit.base10_parse::<u32>() {
+                Ok(0) | Err(_) => {
+                    cx.error_spanned_by(
+                        lit,
+                        "`max_length` must be a whole number from 1 to 4294967295",
+                    );
+                    None
+                }
+                Ok(n) => Some((lit.span(), n)),
+            });
+        Field {
+            ident,
+            ty,
+            column,
+            column_span,
+            max_length,
+            auto_increment: attrs.auto_increment.span(),
+            primary_key: attrs.primary_key.span(),
+            references: attrs.references.get().cloned(),
+        }
+    }
+
+    /// Whether the field's type is written `Option<…>`: a nullable column.
+    pub fn is_option(&self) -> bool {
+        match self.ty {
+            Type::Path(path) if path.qself.is_none() => path
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "Option" && !s.arguments.is_empty()),
+            _ => false,
+        }
+    }
+
+    pub fn span(&self) -> Span {
+        self.ident.span()
+    }
+}
+
+/// `r#type` → `type`.
+trait Unraw {
+    fn unraw(&self) -> Ident;
+}
+
+impl Unraw for Ident {
+    fn unraw(&self) -> Ident {
+        let s = self.to_string();
+        match s.strip_prefix("r#") {
+            Some(rest) => Ident::new(rest, self.span()),
+            None => self.clone(),
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! What the user wrote: `#[model(…)]`, `#[unique…]` and `#[unique_together(…)]`, parsed with spans and
+//! nothing more. Cross-attribute rules live in `check.rs`.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
+use syn::{Ident, LitInt, LitStr, Token};
+
+use crate::ctxt::{Ctxt, did_you_mean};
+
+// Attribute and key names, compared with `==` (serde's `symbol.rs`).
+pub const MODEL: &str = "model";
+pub const UNIQUE: &str = "unique";
+pub const UNIQUE_TOGETHER: &str = "unique_together";
+
+pub const TABLE: &str = "table";
+pub const PRIMARY_KEY: &str = "primary_key";
+pub const AUTO_INCREMENT: &str = "auto_increment";
+pub const COLUMN: &str = "column";
+pub const MAX_LENGTH: &str = "max_length";
+pub const REFERENCES: &str = "references";
+pub const NAME: &str = "name";
+
+const STRUCT_KEYS: &[&str] = &[TABLE];
+const FIELD_KEYS: &[&str] = &[PRIMARY_KEY, AUTO_INCREMENT, COLUMN, MAX_LENGTH, REFERENCES];
+
+/// A value given at most once, remembering where.
+pub struct Once<T> {
+    pub value: Option<(Span, T)>,
+}
+
+impl<T> Default for Once<T> {
+    fn default() -> Self {
+        Once { value: None }
+    }
+}
+
+impl<T> Once<T> {
+    fn set(&mut self, cx: &Ctxt, key: &str, span: Span, value: T) {
+        if self.value.is_some() {
+            cx.error_at(span, format_args!("duplicate `{key}`: give it once"));
+        } else {
+            self.value = Some((span, value));
+        }
+    }
+
+    pub fn get(&self) -> Option<&T> {
+        self.value.as_ref().map(|(_, v)| v)
+    }
+
+    pub fn span(&self) -> Option<Span> {
+        self.value.as_ref().map(|(s, _)| *s)
+    }
+}
+
+/// `#[unique_together(a, b, name = "…")]`.
+pub struct Together {
+    /// The attribute as a whole, for errors about it.
+    pub span: Span,
+    pub fields: Vec<Ident>,
+    pub name: Option<LitStr>,
+}
+
+/// `#[unique]` or `#[unique(name = "…")]` on a field.
+pub struct FieldUnique {
+    pub span: Span,
+    pub name: Option<LitStr>,
+}
+
+#[derive(Default)]
+pub struct StructAttrs {
+    pub table: Once<LitStr>,
+    pub together: Vec<Together>,
+}
+
+#[derive(Default)]
+pub struct FieldAttrs {
+    pub primary_key: Once<()>,
+    pub auto_increment: Once<()>,
+    pub column: Once<LitStr>,
+    pub max_length: Once<LitInt>,
+    pub references: Once<syn::Path>,
+    pub unique: Once<FieldUnique>,
+}
+
+fn key_name(meta: &ParseNestedMeta) -> String {
+    meta.path
+        .get_ident()
+        .map(Ident::to_string)
+        .unwrap_or_else(|| {
+            let path = &meta.path;
+            quote::quote!(#path).to_string().replace(' ', "")
+        })
+}
+
+fn unknown_key(cx: &Ctxt, meta: &ParseNestedMeta, here: &[&str], elsewhere: (&[&str], &str)) {
+    let key = key_name(meta);
+    let (other_keys, other_place) = elsewhere;
+    let valid = here
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = if other_keys.contains(&key.as_str()) {
+        format!("`{key}` belongs on {other_place}; here the valid keys are {valid}")
+    } else if let Some(close) = did_you_mean(&key, here.iter().copied()) {
+        format!("unknown key `{key}`: did you mean `{close}`? Valid keys here: {valid}")
+    } else {
+        format!("unknown key `{key}`; valid keys here: {valid}")
+    };
+    cx.error_spanned_by(&meta.path, message);
+    // Skip the value so that parsing can go on with the next key.
+    if meta.input.peek(Token![=]) {
+        let _ = meta.value().and_then(|v| v.parse::<syn::Expr>());
+    } else if meta.input.peek(syn::token::Paren) {
+        let _ = meta.parse_nested_meta(|inner| {
+            let _ = inner.input.parse::<proc_macro2::TokenStream>();
+            Ok(())
+        });
+    }
+}
+
+fn flag(meta: &ParseNestedMeta, key: &str) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+        return Err(meta.error(format_args!("`{key}` takes no value: write `{key}` alone")));
+    }
+    Ok(())
+}
+
+fn string_value(meta: &ParseNestedMeta, key: &str) -> syn::Result<LitStr> {
+    let value = meta
+        .value()
+        .map_err(|_| meta.error(format_args!("expected `{key} = \"…\"`")))?;
+    value
+        .parse::<LitStr>()
+        .map_err(|e| syn::Error::new(e.span(), format_args!("expected a string: `{key} = \"…\"`")))
+}
+
+pub fn parse_struct_attrs(cx: &Ctxt, attrs: &[syn::Attribute]) -> StructAttrs {
+    let mut out = StructAttrs::default();
+    for attr in attrs {
+        if attr.path().is_ident(MODEL) {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident(TABLE) {
+                    let value = string_value(&meta, TABLE)?;
+                    out.table.set(cx, TABLE, meta.path.span(), value);
+                } else {
+                    unknown_key(cx, &meta, STRUCT_KEYS, (FIELD_KEYS, "a field"));
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.push(malformed(e, "#[model(table = \"…\")]"));
+            }
+        } else if attr.path().is_ident(UNIQUE_TOGETHER) {
+            if let Some(together) = parse_together(cx, attr) {
+                out.together.push(together);
+            }
+        } else if attr.path().is_ident(UNIQUE) {
+            cx.error_spanned_by(
+                attr,
+                "`#[unique]` goes on a field; on the struct, write `#[unique_together(field_a, field_b)]`",
+            );
+        }
+    }
+    out
+}
+
+fn parse_together(cx: &Ctxt, attr: &syn::Attribute) -> Option<Together> {
+    let mut together = Together {
+        span: attr.span(),
+        fields: Vec::new(),
+        name: None,
+    };
+    if let syn::Meta::Path(_) = attr.meta {
+        cx.error_spanned_by(
+            attr,
+            "`#[unique_together]` needs the fields it covers: `#[unique_together(field_a, field_b)]`",
+        );
+        return None;
+    }
+    let result = attr.parse_nested_meta(|meta| {
+        // `name = "…"` names the constraint; a bare identifier is a field (even one called `name`).
+        if meta.input.peek(Token![=]) {
+            if meta.path.is_ident(NAME) {
+                if together.name.is_some() {
+                    cx.error_spanned_by(&meta.path, "duplicate `name`: give it once");
+                }
+                together.name = Some(string_value(&meta, NAME)?);
+            } else {
+                unknown_key(cx, &meta, &[NAME], (&[], ""));
+            }
+            return Ok(());
+        }
+        match meta.path.get_ident() {
+            Some(ident) if !meta.input.peek(syn::token::Paren) => {
+                together.fields.push(ident.clone());
+                Ok(())
+            }
+            _ => Err(meta.error("expected a field name")),
+        }
+    });
+    if let Err(e) = result {
+        cx.push(malformed(
+            e,
+            "#[unique_together(field_a, field_b)] or #[unique_together(field_a, field_b, name = \"…\")]",
+        ));
+        return None;
+    }
+    Some(together)
+}
+
+pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
+    let mut out = FieldAttrs::default();
+    for attr in &field.attrs {
+        if attr.path().is_ident(MODEL) {
+            let result = attr.parse_nested_meta(|meta| {
+                let span = meta.path.span();
+                if meta.path.is_ident(PRIMARY_KEY) {
+                    flag(&meta, PRIMARY_KEY)?;
+                    out.primary_key.set(cx, PRIMARY_KEY, span, ());
+                } else if meta.path.is_ident(AUTO_INCREMENT) {
+                    flag(&meta, AUTO_INCREMENT)?;
+                    out.auto_increment.set(cx, AUTO_INCREMENT, span, ());
+                } else if meta.path.is_ident(COLUMN) {
+                    let value = string_value(&meta, COLUMN)?;
+                    out.column.set(cx, COLUMN, span, value);
+                } else if meta.path.is_ident(MAX_LENGTH) {
+                    let value = meta
+                        .value()
+                        .and_then(|v| v.parse::<LitInt>())
+                        .map_err(|e| {
+                            syn::Error::new(e.span(), "expected a whole number: `max_length = 100`")
+                        })?;
+                    out.max_length.set(cx, MAX_LENGTH, span, value);
+                } else if meta.path.is_ident(REFERENCES) {
+                    let value = meta
+                        .value()
+                        .and_then(|v| v.parse::<syn::Path>())
+                        .map_err(|e| {
+                            syn::Error::new(e.span(), "expected a model type: `references = Store`")
+                        })?;
+                    out.references.set(cx, REFERENCES, span, value);
+                } else {
+                    unknown_key(cx, &meta, FIELD_KEYS, (STRUCT_KEYS, "the struct"));
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.push(malformed(
+                    e,
+                    "#[model(primary_key)], #[model(column = \"…\")], …",
+                ));
+            }
+        } else if attr.path().is_ident(UNIQUE) {
+            let unique = match &attr.meta {
+                syn::Meta::Path(_) => Some(FieldUnique {
+                    span: attr.span(),
+                    name: None,
+                }),
+                syn::Meta::List(_) => {
+                    let mut name = None;
+                    let result = attr.parse_nested_meta(|meta| {
+                        if meta.path.is_ident(NAME) {
+                            if name.is_some() {
+                                cx.error_spanned_by(&meta.path, "duplicate `name`: give it once");
+                            }
+                            name = Some(string_value(&meta, NAME)?);
+                        } else {
+                            unknown_key(cx, &meta, &[NAME], (&[], ""));
+                        }
+                        Ok(())
+                    });
+                    match result {
+                        Ok(()) => Some(FieldUnique {
+                            span: attr.span(),
+                            name,
+                        }),
+                        Err(e) => {
+                            cx.push(malformed(e, "#[unique] or #[unique(name = \"…\")]"));
+                            None
+                        }
+                    }
+                }
+                syn::Meta::NameValue(_) => {
+                    cx.error_spanned_by(attr, "expected `#[unique]` or `#[unique(name = \"…\")]`");
+                    None
+                }
+            };
+            if let Some(unique) = unique {
+                out.unique.set(cx, UNIQUE, unique.span, unique);
+            }
+        } else if attr.path().is_ident(UNIQUE_TOGETHER) {
+            cx.error_spanned_by(
+                attr,
+                "`#[unique_together(…)]` goes on the struct; on a field, write `#[unique]`",
+            );
+        }
+    }
+    out
+}
+
+/// A parse error, with the form the attribute should have had.
+fn malformed(error: syn::Error, expected: &str) -> syn::Error {
+    syn::Error::new(
+        error.span(),
+        format_args!("{error}; the form is {expected}"),
+    )
+}

@@ -1,0 +1,247 @@
+//! Code generation from the checked model. The generated code is metadata and thin typed wrappers;
+//! the logic lives once in `model_runtime`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
+
+use crate::ast::{Model, Origin};
+use crate::naming;
+
+/// `sku`, `product_name_and_store_id`: the part after `get_by_`.
+pub fn key_suffix(model: &Model, columns: &[usize]) -> String {
+    columns
+        .iter()
+        .map(|&i| {
+            model.fields[i]
+                .ident
+                .to_string()
+                .trim_start_matches("r#")
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("_and_")
+}
+
+/// `ProductBySku`, `ProductByProductNameAndStoreId`.
+fn key_type(model: &Model, columns: &[usize]) -> Ident {
+    let parts: Vec<String> = columns
+        .iter()
+        .map(|&i| naming::camel_case(model.fields[i].ident.to_string().trim_start_matches("r#")))
+        .collect();
+    format_ident!("{}By{}", model.ident, parts.join("And"))
+}
+
+pub fn expand(model: &Model) -> TokenStream {
+    let p = quote!(::model_runtime::__private);
+    let ident = model.ident;
+    let name = ident.to_string();
+    let table = &model.table;
+    let primary_key = model.primary_key.expect("checked: one primary key");
+    let pk_ty = model.fields[primary_key].ty;
+
+    let columns = model.fields.iter().map(|field| {
+        let ty = field.ty;
+        let field_name = field.ident.to_string().trim_start_matches("r#").to_owned();
+        let column = &field.column;
+        let max_length = match field.max_length {
+            Some((_, n)) => quote!(::core::option::Option::Some(#n)),
+            None => quote!(::core::option::Option::None),
+        };
+        let auto_increment = field.auto_increment.is_some();
+        let references = match &field.references {
+            Some(target) => {
+                let fk_name = naming::constraint_name(table, [column.as_str()], "fkey");
+                quote!(::core::option::Option::Some(#p::ForeignKey::__new(
+                    #fk_name,
+                    || <#target as #p::Model>::META,
+                )))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let kind = quote_spanned!(ty_span(ty)=> <#ty as #p::Column>::KIND);
+        quote! {
+            #p::ColumnMeta::__new(
+                #field_name,
+                #column,
+                #kind,
+                <#ty as #p::Column>::NULLABLE,
+                #max_length,
+                #auto_increment,
+                #references,
+            )
+        }
+    });
+
+    let uniques = model.uniques.iter().map(|unique| {
+        let name = &unique.name;
+        let columns = &unique.columns;
+        let origin = match unique.origin {
+            Origin::Field => quote!(#p::ConstraintOrigin::Field),
+            Origin::Together => quote!(#p::ConstraintOrigin::Together),
+        };
+        quote!(#p::UniqueConstraint::__new(#name, &[#(#columns),*], #origin))
+    });
+
+    let value_arms = model.fields.iter().enumerate().map(|(index, field)| {
+        let member = field.ident;
+        let ty = field.ty;
+        quote!(#index => <#ty as #p::Column>::to_value(&self.#member, dialect))
+    });
+
+    let decode_fields = model.fields.iter().enumerate().map(|(index, field)| {
+        let member = field.ident;
+        let ty = field.ty;
+        quote!(#member: <#ty as #p::Column>::decode(row, #index)?)
+    });
+
+    let assertions = model.fields.iter().flat_map(|field| {
+        let ty = field.ty;
+        let mut out = Vec::new();
+        if let Some((span, _)) = field.max_length {
+            out.push(quote_spanned!(span=> const _: () = #p::assert_text::<#ty>();));
+        }
+        if let Some(span) = field.auto_increment {
+            out.push(quote_spanned!(span=> const _: () = #p::assert_integer::<#ty>();));
+        }
+        if let Some(target) = &field.references {
+            out.push(quote_spanned!(ty_span(ty)=>
+                const _: () = #p::assert_references::<#target, #ty>();
+            ));
+        }
+        out
+    });
+
+    let keys = std::iter::once((
+        quote!(#p::KeyId::PrimaryKey),
+        vec![primary_key],
+        "the primary key".to_owned(),
+    ))
+    .chain(model.uniques.iter().enumerate().map(|(i, unique)| {
+        (
+            quote!(#p::KeyId::Unique(#i)),
+            unique.columns.clone(),
+            format!("the unique constraint `{}`", unique.name),
+        )
+    }))
+    .map(|(key_id, columns, what)| expand_key(model, &key_id, &columns, &what));
+
+    quote! {
+        #[automatically_derived]
+        impl #p::Model for #ident {
+            const META: &'static #p::ModelMeta = &#p::ModelMeta::__new(
+                #name,
+                #table,
+                &[#(#columns),*],
+                #primary_key,
+                &[#(#uniques),*],
+            );
+
+            type PrimaryKey = #pk_ty;
+
+            fn column_value(&self, index: usize, dialect: #p::Dialect) -> #p::Value {
+                match index {
+                    #(#value_arms,)*
+                    _ => #p::column_out_of_range(#name, index),
+                }
+            }
+
+            fn from_row(row: #p::RowRef<'_>) -> ::core::result::Result<Self, #p::sqlx::Error> {
+                ::core::result::Result::Ok(Self { #(#decode_fields,)* })
+            }
+        }
+
+        const _: () = {
+            #(#assertions)*
+        };
+
+        #(#keys)*
+    }
+}
+
+/// One key type and its lookup.
+fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str) -> TokenStream {
+    let p = quote!(::model_runtime::__private);
+    let model_ident = model.ident;
+    let vis = model.vis;
+    let key = key_type(model, columns);
+    let members: Vec<&Ident> = columns.iter().map(|&i| model.fields[i].ident).collect();
+    let types: Vec<&syn::Type> = columns.iter().map(|&i| model.fields[i].ty).collect();
+    let column_list = columns
+        .iter()
+        .map(|&i| format!("`{}`", model.fields[i].column))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let get = format_ident!("get_by_{}", key_suffix(model, columns));
+
+    let key_doc = format!(
+        "The values of {what} of [`{model_ident}`] ({column_list}): a lookup that finds at most one row."
+    );
+    let get_doc = format!(
+        "Finds the [`{model_ident}`] with these values of {column_list}, through {what}; `None` when there is none."
+    );
+    let field_docs = columns
+        .iter()
+        .map(|&i| format!("The `{}` column.", model.fields[i].column));
+
+    quote! {
+        #[doc = #key_doc]
+        #[derive(Debug, Clone, PartialEq)]
+        #vis struct #key {
+            #(#[doc = #field_docs] pub #members: #types,)*
+        }
+
+        #[automatically_derived]
+        impl #p::Key<#model_ident> for #key {
+            const KEY: #p::KeyId = #key_id;
+
+            fn values(&self, dialect: #p::Dialect) -> ::std::vec::Vec<#p::Value> {
+                ::std::vec![#(<#types as #p::Column>::to_value(&self.#members, dialect)),*]
+            }
+
+            fn of(model: &#model_ident) -> Self {
+                Self { #(#members: ::core::clone::Clone::clone(&model.#members)),* }
+            }
+        }
+
+        impl #model_ident {
+            #[doc = #get_doc]
+            #vis async fn #get<'c, A>(
+                conn: A,
+                #(#members: impl ::core::convert::Into<#types>,)*
+            ) -> ::core::result::Result<::core::option::Option<Self>, ::model_runtime::Error>
+            where
+                A: #p::sqlx::Acquire<'c>,
+                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
+            {
+                ::model_runtime::get(conn, &#key { #(#members: #members.into()),* }).await
+            }
+        }
+    }
+}
+
+fn ty_span(ty: &syn::Type) -> proc_macro2::Span {
+    syn::spanned::Spanned::span(ty)
+}
+
+/// What is emitted when the model has errors: the errors, plus a stand-in impl so that the rest of the
+/// user's code does not drown them in "trait not implemented" errors.
+pub fn fallback(ident: &Ident, errors: syn::Error) -> TokenStream {
+    let p = quote!(::model_runtime::__private);
+    let errors = errors.to_compile_error();
+    let name = ident.to_string();
+    quote! {
+        #errors
+        #[automatically_derived]
+        impl #p::Model for #ident {
+            const META: &'static #p::ModelMeta = &#p::ModelMeta::__invalid(#name);
+            type PrimaryKey = i64;
+            fn column_value(&self, _: usize, _: #p::Dialect) -> #p::Value {
+                ::core::unreachable!()
+            }
+            fn from_row(_: #p::RowRef<'_>) -> ::core::result::Result<Self, #p::sqlx::Error> {
+                ::core::unreachable!()
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `#[derive(Model)]` for [`model_runtime`](https://docs.rs/model-runtime): unique constraints as a
+//! typed part of the model. Use it through `model_runtime::Model`; this crate's items are not meant to
+//! be used directly.
+//!
+//! The derive works in four steps, each in its own module: `attr` parses what the user wrote, `ast`
+//! builds the model (table, columns, primary key, unique constraints with resolved names), `check`
+//! applies the rules across them, and `expand` generates code from the checked model only.
+
+mod ast;
+mod attr;
+mod check;
+mod ctxt;
+mod expand;
+mod naming;
+
+use proc_macro::TokenStream;
+
+/// Derives `model_runtime::Model`. See the `model_runtime` crate for the attributes.
+#[proc_macro_derive(Model, attributes(model, unique, unique_together))]
+pub fn derive_model(input: TokenStream) -> TokenStream {
+    derive_model_inner(input.into()).into()
+}
+
+/// The derive on `proc_macro2` tokens, callable from unit and snapshot tests.
+fn derive_model_inner(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let input = match syn::parse2::<syn::DeriveInput>(input) {
+        Ok(input) => input,
+        Err(error) => return error.to_compile_error(),
+    };
+    let cx = ctxt::Ctxt::default();
+    let model = ast::Model::from_input(&cx, &input);
+    let output = model.map(|mut model| {
+        check::check(&cx, &mut model);
+        (!cx.has_errors()).then(|| expand::expand(&model))
+    });
+    match (cx.check(), output) {
+        (Ok(()), Some(Some(tokens))) => tokens,
+        (Err(errors), _) if input.generics.params.is_empty() => {
+            expand::fallback(&input.ident, errors)
+        }
+        (Err(errors), _) => errors.to_compile_error(),
+        (Ok(()), _) => unreachable!("no model without an error"),
+    }
+}
+
+#[cfg(test)]
+mod snapshots;

@@ -1,0 +1,165 @@
+//! The one seam between SQL building and execution.
+//!
+//! [`Backend`] is implemented for sqlx's `Sqlite`, `Postgres` and `MySql` (each behind the cargo feature
+//! of that name). It knows how to run a built statement on a connection and nothing about models; the
+//! model-level operations are written once, generically, on top of it.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Instant;
+
+use sea_query::Values;
+
+/// The SQL dialect of a backend: what [`crate::schema`] and the statement builders render for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// SQLite 3.35+ (`RETURNING`, `ON CONFLICT`).
+    Sqlite,
+    /// PostgreSQL 13+.
+    Postgres,
+    /// MySQL 8 and MariaDB 10.5+.
+    MySql,
+}
+
+impl Dialect {
+    /// Every dialect, in a stable order.
+    pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "PostgreSQL",
+            Dialect::MySql => "MySQL",
+        })
+    }
+}
+
+/// A borrowed row of any enabled backend, for [`crate::Column::decode`].
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub enum RowRef<'r> {
+    /// A SQLite row.
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'r sqlx::sqlite::SqliteRow),
+    /// A PostgreSQL row.
+    #[cfg(feature = "postgres")]
+    Postgres(&'r sqlx::postgres::PgRow),
+    /// A MySQL / MariaDB row.
+    #[cfg(feature = "mysql")]
+    MySql(&'r sqlx::mysql::MySqlRow),
+}
+
+/// What a statement without result rows reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Rows the statement affected, as the database counts them.
+    pub rows_affected: u64,
+}
+
+/// A database the runtime can execute statements on. Implemented for sqlx's `Sqlite`, `Postgres` and
+/// `MySql`; not meant to be implemented elsewhere.
+pub trait Backend: sqlx::Database {
+    /// The SQL dialect.
+    const DIALECT: Dialect;
+
+    /// Borrows a row for decoding.
+    fn row_ref(row: &Self::Row) -> RowRef<'_>;
+
+    /// Runs a statement and returns its first row, if any.
+    fn fetch_optional<'c>(
+        conn: &'c mut Self::Connection,
+        sql: String,
+        values: Values,
+    ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 'c;
+
+    /// Runs a statement and returns all its rows.
+    fn fetch_all<'c>(
+        conn: &'c mut Self::Connection,
+        sql: String,
+        values: Values,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c;
+
+    /// Runs a statement that returns no rows.
+    fn execute<'c>(
+        conn: &'c mut Self::Connection,
+        sql: String,
+        values: Values,
+    ) -> impl Future<Output = Result<ExecOutcome, sqlx::Error>> + Send + 'c;
+}
+
+macro_rules! impl_backend {
+    ($feature:literal, $db:ty, $dialect:ident, $variant:ident) => {
+        #[cfg(feature = $feature)]
+        impl Backend for $db {
+            const DIALECT: Dialect = Dialect::$dialect;
+
+            fn row_ref(row: &Self::Row) -> RowRef<'_> {
+                RowRef::$variant(row)
+            }
+
+            async fn fetch_optional(
+                conn: &mut Self::Connection,
+                sql: String,
+                values: Values,
+            ) -> Result<Option<Self::Row>, sqlx::Error> {
+                let started = Instant::now();
+                let query = sqlx::query_with(
+                    sqlx::AssertSqlSafe(sql.as_str()),
+                    sea_query_sqlx::SqlxValues(values),
+                );
+                let result = query.fetch_optional(&mut *conn).await;
+                trace_statement(Dialect::$dialect, &sql, started, result.is_ok());
+                result
+            }
+
+            async fn fetch_all(
+                conn: &mut Self::Connection,
+                sql: String,
+                values: Values,
+            ) -> Result<Vec<Self::Row>, sqlx::Error> {
+                let started = Instant::now();
+                let query = sqlx::query_with(
+                    sqlx::AssertSqlSafe(sql.as_str()),
+                    sea_query_sqlx::SqlxValues(values),
+                );
+                let result = query.fetch_all(&mut *conn).await;
+                trace_statement(Dialect::$dialect, &sql, started, result.is_ok());
+                result
+            }
+
+            async fn execute(
+                conn: &mut Self::Connection,
+                sql: String,
+                values: Values,
+            ) -> Result<ExecOutcome, sqlx::Error> {
+                let started = Instant::now();
+                let query = sqlx::query_with(
+                    sqlx::AssertSqlSafe(sql.as_str()),
+                    sea_query_sqlx::SqlxValues(values),
+                );
+                let result = query.execute(&mut *conn).await;
+                trace_statement(Dialect::$dialect, &sql, started, result.is_ok());
+                result.map(|done| ExecOutcome {
+                    rows_affected: done.rows_affected(),
+                })
+            }
+        }
+    };
+}
+
+impl_backend!("sqlite", sqlx::Sqlite, Sqlite, Sqlite);
+impl_backend!("postgres", sqlx::Postgres, Postgres, Postgres);
+impl_backend!("mysql", sqlx::MySql, MySql, MySql);
+
+/// Every statement the runtime sends is logged here, at debug level, with its SQL and duration.
+fn trace_statement(dialect: Dialect, sql: &str, started: Instant, ok: bool) {
+    tracing::debug!(
+        target: "model_runtime::sql",
+        backend = %dialect,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        ok,
+        "{sql}"
+    );
+}

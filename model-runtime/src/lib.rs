@@ -1,0 +1,104 @@
+//! Unique constraints as a typed, first-class part of your sqlx models.
+//!
+//! `#[derive(Model)]` reads `#[unique]` on fields and `#[unique_together(…)]` on the struct and
+//! generates the model's metadata ([`ModelMeta`]), named constraints in its DDL ([`Schema`]) and one
+//! typed [`Key`] per unique constraint, so that a lookup that no constraint covers does not compile.
+//!
+//! ```
+//! use model_runtime::{Dialect, Model, Schema};
+//!
+//! #[derive(Model, Debug)]
+//! #[model(table = "stores")]
+//! struct Store {
+//!     #[model(primary_key, auto_increment)]
+//!     id: i64,
+//!     #[unique]
+//!     #[model(max_length = 100)]
+//!     name: String,
+//! }
+//!
+//! #[derive(Model, Debug)]
+//! #[unique_together(product_name, store_id, name = "unique_product_per_store")]
+//! struct Product {
+//!     #[model(primary_key, auto_increment)]
+//!     id: i64,
+//!     #[model(max_length = 100)]
+//!     product_name: String,
+//!     #[model(references = Store)]
+//!     store_id: i64,
+//! }
+//!
+//! for constraint in Product::META.unique_constraints() {
+//!     println!("{}", constraint.name); // unique_product_per_store
+//! }
+//! let ddl = Schema::new().model::<Product>().sql(Dialect::Sqlite).unwrap();
+//! assert_eq!(ddl.len(), 2); // `stores` first: `products` references it
+//! ```
+//!
+//! # Cargo features
+//! - `sqlite` (default), `postgres`, `mysql`: the backends (sqlx's `Sqlite`, `Postgres`, `MySql`).
+//! - `rust_decimal`, `chrono`, `uuid`, `json`: column types from those crates.
+
+#![warn(missing_docs)]
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!("model-runtime needs at least one backend feature: `sqlite`, `postgres` or `mysql`");
+
+// Lets the derive's `::model_runtime::…` paths resolve inside this crate's own tests and doc-tests.
+extern crate self as model_runtime;
+
+mod backend;
+mod column;
+mod error;
+pub mod meta;
+mod model;
+mod ops;
+mod query;
+pub mod schema;
+
+pub use backend::{Backend, Dialect, ExecOutcome, RowRef};
+pub use column::{Column, IntegerColumn, SqlType, TextColumn};
+pub use error::{Error, SchemaError};
+pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};
+pub use model::{Key, Model};
+pub use ops::{get, insert};
+pub use schema::Schema;
+
+/// Derives [`Model`](trait@Model): metadata, named unique constraints and one typed key per constraint.
+pub use model_derive::Model;
+
+/// Re-exports for the code `#[derive(Model)]` generates. Not public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use sea_query::Value;
+    pub use sqlx;
+
+    pub use crate::backend::{Dialect, RowRef};
+    pub use crate::column::{Column, IntegerColumn, TextColumn};
+    pub use crate::meta::{
+        ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, KeyId, ModelMeta, UniqueConstraint,
+    };
+    pub use crate::model::{Key, Model};
+
+    /// Compiles only when `F`'s base type equals the primary key type of `M`, so that a foreign key
+    /// column has the type of the key it references.
+    pub const fn assert_references<M, F>()
+    where
+        M: Model,
+        F: Column<Base = <<M as Model>::PrimaryKey as Column>::Base>,
+    {
+    }
+
+    /// Compiles only for `String` fields (`max_length`).
+    pub const fn assert_text<F: TextColumn>() {}
+
+    /// Compiles only for integer fields (`auto_increment`).
+    pub const fn assert_integer<F: IntegerColumn>() {}
+
+    /// `Model::column_value` was asked for a column the model does not have.
+    #[cold]
+    #[track_caller]
+    pub fn column_out_of_range(model: &str, index: usize) -> ! {
+        panic!("model `{model}` has no column {index}: a bug in the caller of Model::column_value")
+    }
+}

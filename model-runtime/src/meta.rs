@@ -1,0 +1,305 @@
+//! Static metadata of a model: its table, columns, primary key and unique constraints.
+//!
+//! `#[derive(Model)]` writes one [`ModelMeta`] per model as a constant. It is the typed counterpart of
+//! Django's `Model._meta`: list a model's constraints with [`ModelMeta::unique_constraints`], print them
+//! with `Display`, or hand the metadata to [`crate::schema`] to build DDL.
+
+use std::fmt;
+
+/// Everything the runtime knows about one model, written by `#[derive(Model)]`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ModelMeta {
+    /// The Rust name of the model (`Product`).
+    pub name: &'static str,
+    /// The table name (`products`).
+    pub table: &'static str,
+    /// Columns in field declaration order. Every query the runtime builds lists them in this order.
+    pub columns: &'static [ColumnMeta],
+    /// Index into [`columns`](Self::columns) of the primary key column.
+    pub primary_key: usize,
+    /// Declared unique constraints in declaration order: field-level `#[unique]` first, in field order,
+    /// then struct-level `#[unique_together(…)]`, in attribute order.
+    pub uniques: &'static [UniqueConstraint],
+}
+
+/// One column of a model's table.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ColumnMeta {
+    /// The Rust field name.
+    pub field: &'static str,
+    /// The column name in the database (the field name unless `#[model(column = "…")]` says otherwise).
+    pub name: &'static str,
+    /// The SQL type family; [`crate::schema`] picks the concrete type per backend.
+    pub kind: ColumnKind,
+    /// `true` for `Option<T>` fields.
+    pub nullable: bool,
+    /// `#[model(max_length = n)]`: `VARCHAR(n)` instead of `TEXT`.
+    pub max_length: Option<u32>,
+    /// `#[model(primary_key, auto_increment)]`: the database assigns the value on insert.
+    pub auto_increment: bool,
+    /// `#[model(references = Other)]`: a foreign key to `Other`'s primary key.
+    pub references: Option<ForeignKey>,
+}
+
+/// A foreign key from a column to another model's primary key.
+#[derive(Clone, Copy)]
+pub struct ForeignKey {
+    /// The constraint name (`{table}_{column}_fkey` unless declared), at most 63 bytes.
+    pub name: &'static str,
+    /// The referenced model's metadata. A function, so that a model may reference itself.
+    pub model: fn() -> &'static ModelMeta,
+}
+
+impl ForeignKey {
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str, model: fn() -> &'static ModelMeta) -> Self {
+        ForeignKey { name, model }
+    }
+
+    /// The referenced model's metadata.
+    pub fn target(&self) -> &'static ModelMeta {
+        (self.model)()
+    }
+}
+
+impl fmt::Debug for ForeignKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = self.target();
+        write!(
+            f,
+            "ForeignKey({} -> {}.{})",
+            self.name,
+            target.table,
+            target.primary_key_column().name
+        )
+    }
+}
+
+/// The SQL type family of a column, independent of the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ColumnKind {
+    /// `i16`
+    SmallInt,
+    /// `i32`
+    Int,
+    /// `i64`
+    BigInt,
+    /// `f32`
+    Float,
+    /// `f64`
+    Double,
+    /// `bool`
+    Bool,
+    /// `String`
+    Text,
+    /// `Vec<u8>`
+    Bytes,
+    /// `rust_decimal::Decimal` (feature `rust_decimal`); stored as exact text on SQLite.
+    Decimal,
+    /// `chrono::NaiveDate` (feature `chrono`)
+    Date,
+    /// `chrono::NaiveTime` (feature `chrono`)
+    Time,
+    /// `chrono::NaiveDateTime` (feature `chrono`)
+    DateTime,
+    /// `chrono::DateTime<Utc>` (feature `chrono`)
+    TimestampTz,
+    /// `uuid::Uuid` (feature `uuid`)
+    Uuid,
+    /// `serde_json::Value` (feature `json`)
+    Json,
+}
+
+impl ColumnKind {
+    /// Whether the kind is an integer, the only kind that can be auto-incremented.
+    pub const fn is_integer(self) -> bool {
+        matches!(
+            self,
+            ColumnKind::SmallInt | ColumnKind::Int | ColumnKind::BigInt
+        )
+    }
+}
+
+impl ColumnMeta {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub const fn __new(
+        field: &'static str,
+        name: &'static str,
+        kind: ColumnKind,
+        nullable: bool,
+        max_length: Option<u32>,
+        auto_increment: bool,
+        references: Option<ForeignKey>,
+    ) -> Self {
+        ColumnMeta {
+            field,
+            name,
+            kind,
+            nullable,
+            max_length,
+            auto_increment,
+            references,
+        }
+    }
+}
+
+/// A declared unique constraint.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct UniqueConstraint {
+    /// The constraint name in the database: the declared `name = "…"`, or the default
+    /// `{table}_{columns}_key` (PostgreSQL's own style), kept within 63 bytes.
+    pub name: &'static str,
+    /// Indexes into [`ModelMeta::columns`], in declaration order.
+    pub columns: &'static [usize],
+    /// Where it was declared.
+    pub origin: ConstraintOrigin,
+}
+
+impl UniqueConstraint {
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        columns: &'static [usize],
+        origin: ConstraintOrigin,
+    ) -> Self {
+        UniqueConstraint {
+            name,
+            columns,
+            origin,
+        }
+    }
+}
+
+/// Where a unique constraint was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintOrigin {
+    /// `#[unique]` on a field.
+    Field,
+    /// `#[unique_together(…)]` on the struct.
+    Together,
+}
+
+/// A key that identifies at most one row: the primary key or one declared unique constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyId {
+    /// The primary key.
+    PrimaryKey,
+    /// The unique constraint at this index of [`ModelMeta::uniques`].
+    Unique(usize),
+}
+
+impl ModelMeta {
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        table: &'static str,
+        columns: &'static [ColumnMeta],
+        primary_key: usize,
+        uniques: &'static [UniqueConstraint],
+    ) -> Self {
+        ModelMeta {
+            name,
+            table,
+            columns,
+            primary_key,
+            uniques,
+        }
+    }
+
+    /// The metadata of a model whose derive failed: it only has to compile next to the errors.
+    #[doc(hidden)]
+    pub const fn __invalid(name: &'static str) -> Self {
+        ModelMeta {
+            name,
+            table: name,
+            columns: &[],
+            primary_key: 0,
+            uniques: &[],
+        }
+    }
+
+    /// The primary key column.
+    pub fn primary_key_column(&self) -> &'static ColumnMeta {
+        &self.columns[self.primary_key]
+    }
+
+    /// The declared unique constraints, in declaration order.
+    pub fn unique_constraints(&self) -> &'static [UniqueConstraint] {
+        self.uniques
+    }
+
+    /// The columns of a unique constraint, as metadata.
+    pub fn constraint_columns(
+        &self,
+        constraint: &UniqueConstraint,
+    ) -> impl ExactSizeIterator<Item = &'static ColumnMeta> + '_ {
+        let columns = self.columns;
+        constraint.columns.iter().map(move |&i| &columns[i])
+    }
+
+    /// The column indexes a key covers.
+    pub fn key_columns(&self, key: KeyId) -> &'static [usize] {
+        match key {
+            // `primary_key` is an index into `columns`; slice a one-element window of a static table.
+            KeyId::PrimaryKey => &COLUMN_INDEXES[self.primary_key..=self.primary_key],
+            KeyId::Unique(i) => self.uniques[i].columns,
+        }
+    }
+
+    /// The name the database knows a key by: the constraint name, or `PRIMARY KEY`.
+    pub fn key_name(&self, key: KeyId) -> &'static str {
+        match key {
+            KeyId::PrimaryKey => "PRIMARY KEY",
+            KeyId::Unique(i) => self.uniques[i].name,
+        }
+    }
+
+    /// Finds a column by its database name.
+    pub fn column_named(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// `0, 1, 2, …`, so that a single column index can be lent out as a `&'static [usize]`.
+static COLUMN_INDEXES: [usize; 256] = {
+    let mut table = [0usize; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = i;
+        i += 1;
+    }
+    table
+};
+
+/// The most columns a model may have (the derive enforces it).
+pub const MAX_COLUMNS: usize = 256;
+
+impl fmt::Display for ModelMeta {
+    /// Prints the model the way a reviewer wants to read it:
+    ///
+    /// ```text
+    /// Product (table "products")
+    ///   primary key: id
+    ///   unique "products_sku_key" (sku)
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} (table \"{}\")", self.name, self.table)?;
+        write!(f, "  primary key: {}", self.primary_key_column().name)?;
+        for constraint in self.uniques {
+            write!(f, "\n  unique \"{}\" (", constraint.name)?;
+            for (n, column) in self.constraint_columns(constraint).enumerate() {
+                if n > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str(column.name)?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}

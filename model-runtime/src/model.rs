@@ -1,0 +1,57 @@
+//! The traits `#[derive(Model)]` implements.
+
+use std::future::Future;
+
+use sea_query::Value;
+use sqlx::Acquire;
+
+use crate::backend::{Backend, Dialect, RowRef};
+use crate::column::Column;
+use crate::error::Error;
+use crate::meta::{KeyId, ModelMeta};
+
+/// A struct mapped to a table, with its unique constraints. Implement it with `#[derive(Model)]`.
+pub trait Model: Sized + Send + Sync + Unpin + 'static {
+    /// The table, columns, primary key and unique constraints.
+    const META: &'static ModelMeta;
+
+    /// The type of the primary key field.
+    type PrimaryKey: Column;
+
+    /// The value of column `index` (an index into [`ModelMeta::columns`]), ready to bind.
+    ///
+    /// # Panics
+    /// When `index` is not a column index of this model: a bug in the caller, never in user input.
+    fn column_value(&self, index: usize, dialect: Dialect) -> Value;
+
+    /// Builds the model from a row whose columns are in [`ModelMeta::columns`] order.
+    fn from_row(row: RowRef<'_>) -> Result<Self, sqlx::Error>;
+
+    /// Inserts this row on the caller's pool, connection or transaction and returns it as stored,
+    /// with its database-assigned primary key. The value of an auto-increment primary key field is
+    /// ignored. A duplicate key is an error.
+    fn insert<'c, A>(&self, conn: A) -> impl Future<Output = Result<Self, Error>> + Send
+    where
+        A: Acquire<'c> + Send,
+        A::Database: Backend,
+    {
+        crate::ops::insert(conn, self)
+    }
+}
+
+/// The values of a key that identifies at most one row of `M`: its primary key or one of its declared
+/// unique constraints.
+///
+/// `#[derive(Model)]` generates one key type per constraint (`ProductBySku`, `ProductById`, …) and
+/// nothing else implements it, so an operation that takes a `Key<M>` cannot be called with columns
+/// that no unique constraint covers: the compiler checks it.
+pub trait Key<M: Model>: Send + Sync {
+    /// Which key of `M` this is.
+    const KEY: KeyId;
+
+    /// The key's values, in the order of the constraint's columns.
+    fn values(&self, dialect: Dialect) -> Vec<Value>;
+
+    /// The key of an existing model value.
+    fn of(model: &M) -> Self;
+}
