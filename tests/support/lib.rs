@@ -1,1 +1,354 @@
-//! Test support.
+//! The harness shared by the integration tests: a fresh, isolated database per test on each backend.
+//!
+//! SQLite always runs (in memory, or in a temporary file). PostgreSQL and MariaDB/MySQL run when
+//! `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set (`.ci/run` sets both); when one is not, its tests
+//! say so on the terminal and return. A URL that is set but unreachable fails the test: it never skips.
+//!
+//! Write a scenario once, generic over the backend, and instantiate it for all three with
+//! [`backend_tests!`]:
+//!
+//! ```ignore
+//! async fn duplicate_is_rejected<DB: TestBackend>(db: TestDb<DB>) { … }
+//! model_integration::backend_tests!(duplicate_is_rejected);
+//! ```
+
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use model_runtime::{Backend, Dialect};
+use sqlx::{Pool, Row};
+
+/// The environment variable naming the PostgreSQL server for tests.
+pub const POSTGRES_URL: &str = "TEST_POSTGRES_URL";
+/// The environment variable naming the MySQL / MariaDB server for tests.
+pub const MYSQL_URL: &str = "TEST_MYSQL_URL";
+
+/// A fresh database for one test: a pool on an empty schema (PostgreSQL), database (MySQL) or file
+/// or in-memory database (SQLite) that no other test touches.
+pub struct TestDb<DB: sqlx::Database> {
+    /// The pool on the fresh database.
+    pub pool: Pool<DB>,
+    /// The schema / database name on the server backends; the file path on SQLite (empty in memory).
+    pub name: String,
+    _dir: Option<TempDir>,
+}
+
+/// A backend the tests can run on, with the catalog queries the schema tests need.
+pub trait TestBackend: Backend {
+    /// A fresh database for the test `test` (a name unique within the test suite), or `None` after
+    /// saying on the terminal why this backend is skipped.
+    fn fresh(test: &str, options: Options) -> impl Future<Output = Option<TestDb<Self>>> + Send;
+
+    /// Every unique constraint (or unique index) of `table` as the database's catalog reports it:
+    /// `(name, columns in order)`, sorted by name. On SQLite the constraint name is not in the catalog:
+    /// it is read back from the `CREATE TABLE` text stored in `sqlite_master`.
+    fn unique_constraints(
+        pool: &Pool<Self>,
+        table: &str,
+    ) -> impl Future<Output = Vec<(String, Vec<String>)>> + Send;
+
+    /// `SELECT COUNT(*)` of a table.
+    fn count(pool: &Pool<Self>, table: &str) -> impl Future<Output = i64> + Send;
+}
+
+/// How the fresh database is made.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Connections in the pool (default 5).
+    pub max_connections: Option<u32>,
+    /// SQLite: a file in WAL mode instead of memory, so that several connections share it.
+    pub sqlite_file: bool,
+}
+
+fn say_skipped(backend: &str, var: &str) {
+    static SAID: OnceLock<()> = OnceLock::new();
+    static SAID_MYSQL: OnceLock<()> = OnceLock::new();
+    let once = if var == POSTGRES_URL { &SAID } else { &SAID_MYSQL };
+    once.get_or_init(|| {
+        // Written to the real stderr, past libtest's capture, so a plain `cargo test` shows it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {backend} tests skipped: set {var} to run them (for example {var}={})",
+            if var == POSTGRES_URL {
+                "postgres://postgres@127.0.0.1:5432/test"
+            } else {
+                "mysql://root@127.0.0.1:3306/test"
+            }
+        );
+    });
+}
+
+/// A database name of at most 63 bytes, unique per test, made of `[a-z0-9_]`.
+pub fn database_name(test: &str) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in test.bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    let tail: String = test
+        .rsplit("::")
+        .next()
+        .unwrap_or(test)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .take(40)
+        .collect();
+    format!("mr_{tail}_{hash:08x}")
+}
+
+/// Reads the URL of a server backend; `None` (after saying so) when it is not set.
+fn server_url(backend: &str, var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            say_skipped(backend, var);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_names_are_short_and_distinct() {
+        let a = super::database_name("schema::sqlite::constraints_exist_under_their_declared_names_in_the_catalog");
+        let b = super::database_name("schema::postgres::constraints_exist_under_their_declared_names_in_the_catalog");
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
+    }
+}
+
+impl TestBackend for sqlx::Sqlite {
+    async fn count(pool: &Pool<Self>, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("count")
+    }
+
+    async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+        let (connect, dir, name) = if options.sqlite_file {
+            let dir = TempDir::new(&database_name(test));
+            let path = dir.path.join("db.sqlite");
+            let connect = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(30));
+            (connect, Some(dir), path.display().to_string())
+        } else {
+            (SqliteConnectOptions::from_str("sqlite::memory:").unwrap(), None, String::new())
+        };
+        // Every connection to `sqlite::memory:` is a database of its own: keep one.
+        let max = if options.sqlite_file { options.max_connections.unwrap_or(5) } else { 1 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(connect.foreign_keys(true))
+            .await
+            .expect("open SQLite");
+        Some(TestDb { pool, name, _dir: dir })
+    }
+
+    async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
+        let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(table)
+            .fetch_one(pool)
+            .await
+            .expect("table in sqlite_master");
+        // `CONSTRAINT "name" UNIQUE ("a", "b")`, as written by the DDL.
+        let mut named = Vec::new();
+        let mut rest = sql.as_str();
+        while let Some(at) = rest.find("CONSTRAINT \"") {
+            rest = &rest[at + "CONSTRAINT \"".len()..];
+            let name_end = rest.find('"').expect("closing quote");
+            let name = rest[..name_end].to_owned();
+            let after = &rest[name_end + 1..];
+            if let Some(cols) = after.strip_prefix(" UNIQUE (") {
+                let end = cols.find(')').expect("closing paren");
+                let columns = cols[..end].split(", ").map(|c| c.trim_matches('"').to_owned()).collect();
+                named.push((name, columns));
+            }
+        }
+        // Every named constraint must also be enforced: a unique index over exactly those columns.
+        let indexes = sqlx::query(
+            "SELECT il.name AS index_name, ii.name AS column_name FROM pragma_index_list(?) il \
+             JOIN pragma_index_info(il.name) ii WHERE il.\"unique\" = 1 AND il.origin = 'u' ORDER BY il.name, ii.seqno",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .expect("pragma_index_list");
+        let enforced = group(indexes.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))));
+        let mut enforced_sets: Vec<Vec<String>> = enforced.into_iter().map(|(_, c)| c).collect();
+        for (name, columns) in &named {
+            let position = enforced_sets.iter().position(|c| c == columns);
+            assert!(position.is_some(), "constraint {name} {columns:?} has no unique index in SQLite");
+            enforced_sets.remove(position.unwrap());
+        }
+        assert!(enforced_sets.is_empty(), "unnamed unique indexes in SQLite: {enforced_sets:?}");
+        named.sort();
+        named
+    }
+}
+
+impl TestBackend for sqlx::Postgres {
+    async fn count(pool: &Pool<Self>, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("count")
+    }
+
+    async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
+        use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+        let url = server_url("PostgreSQL", POSTGRES_URL)?;
+        let name = database_name(test);
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL}={url} is set but unreachable: {e}"));
+        for sql in [
+            format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"),
+            format!("CREATE SCHEMA \"{name}\""),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await.expect("create schema");
+        }
+        admin.close().await;
+        let connect = PgConnectOptions::from_str(&url)
+            .expect("valid PostgreSQL URL")
+            .options([("search_path", name.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.unwrap_or(5))
+            .connect_with(connect)
+            .await
+            .expect("connect PostgreSQL");
+        Some(TestDb { pool, name, _dir: None })
+    }
+
+    async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
+        let rows = sqlx::query(
+            "SELECT con.conname::text, att.attname::text \
+             FROM pg_constraint con \
+             JOIN pg_class rel ON rel.oid = con.conrelid \
+             JOIN pg_namespace ns ON ns.oid = rel.relnamespace \
+             CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute att ON att.attrelid = rel.oid AND att.attnum = k.attnum \
+             WHERE con.contype = 'u' AND rel.relname = $1 AND ns.nspname = current_schema() \
+             ORDER BY con.conname, k.ord",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .expect("pg_constraint");
+        group(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))))
+    }
+}
+
+impl TestBackend for sqlx::MySql {
+    async fn count(pool: &Pool<Self>, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM `{table}`");
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("count")
+    }
+
+    async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
+        use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+        let url = server_url("MySQL/MariaDB", MYSQL_URL)?;
+        let name = database_name(test);
+        let admin = MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{MYSQL_URL}={url} is set but unreachable: {e}"));
+        for sql in [
+            format!("DROP DATABASE IF EXISTS `{name}`"),
+            format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await.expect("create database");
+        }
+        admin.close().await;
+        let connect = MySqlConnectOptions::from_str(&url).expect("valid MySQL URL").database(&name);
+        let pool = MySqlPoolOptions::new()
+            .max_connections(options.max_connections.unwrap_or(5))
+            .connect_with(connect)
+            .await
+            .expect("connect MySQL");
+        Some(TestDb { pool, name, _dir: None })
+    }
+
+    async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
+        let rows = sqlx::query(
+            "SELECT CAST(INDEX_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR) FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' \
+             ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .expect("information_schema.STATISTICS");
+        group(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))))
+    }
+}
+
+/// `(name, column)` rows, ordered by name, grouped into `(name, columns)`.
+fn group(rows: impl Iterator<Item = (String, String)>) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, column) in rows {
+        match out.last_mut() {
+            Some((last, columns)) if *last == name => columns.push(column),
+            _ => out.push((name, vec![column])),
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The dialect of a test backend, for assertions that differ per database.
+pub fn dialect<DB: Backend>() -> Dialect {
+    DB::DIALECT
+}
+
+/// A directory removed when dropped.
+struct TempDir {
+    path: std::path::PathBuf,
+}
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{name}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Instantiates generic scenarios `async fn name<DB: TestBackend>(db: TestDb<DB>)` once per backend,
+/// as `sqlite::name`, `postgres::name` and `mysql::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@with $crate::Options::default(); $($name),*);
+    };
+    (@with $options:expr; $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@backend sqlite, ::sqlx::Sqlite, $options; $($name),*);
+        $crate::backend_tests!(@backend postgres, ::sqlx::Postgres, $options; $($name),*);
+        $crate::backend_tests!(@backend mysql, ::sqlx::MySql, $options; $($name),*);
+    };
+    (@backend $module:ident, $db:ty, $options:expr; $($name:ident),*) => {
+        mod $module {
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    if let Some(db) = <$db as $crate::TestBackend>::fresh(test, $options).await {
+                        super::$name::<$db>(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
