@@ -59,7 +59,10 @@ fn declared<M: Model>() -> Vec<(String, Vec<String>)> {
         .unique_constraints()
         .iter()
         .map(|c| {
-            let columns = M::META.constraint_columns(c).map(|c| c.name.to_owned()).collect();
+            let columns = M::META
+                .constraint_columns(c)
+                .map(|c| c.name.to_owned())
+                .collect();
             (c.name.to_owned(), columns)
         })
         .collect();
@@ -67,15 +70,25 @@ fn declared<M: Model>() -> Vec<(String, Vec<String>)> {
     out
 }
 
-async fn constraints_exist_under_their_declared_names_in_the_catalog<DB: TestBackend>(db: TestDb<DB>) {
+async fn constraints_exist_under_their_declared_names_in_the_catalog<DB: TestBackend>(
+    db: TestDb<DB>,
+) {
     schema().create(&db.pool).await.expect("create schema");
     for (table, expected) in [
         ("stores", declared::<Store>()),
         ("products", declared::<Product>()),
-        ("warehouse_inventory_adjustments", declared::<WarehouseInventoryAdjustment>()),
+        (
+            "warehouse_inventory_adjustments",
+            declared::<WarehouseInventoryAdjustment>(),
+        ),
     ] {
         let found = DB::unique_constraints(&db.pool, table).await;
-        assert_eq!(found, expected, "unique constraints of {table} on {}", DB::DIALECT);
+        assert_eq!(
+            found,
+            expected,
+            "unique constraints of {table} on {}",
+            DB::DIALECT
+        );
     }
     let long = &WarehouseInventoryAdjustment::META.uniques[0].name;
     assert_eq!(long.len(), 63, "{long}");
@@ -98,7 +111,13 @@ async fn count<DB: TestBackend>(db: &TestDb<DB>) -> i64 {
 
 async fn each_constraint_rejects_a_duplicate<DB: TestBackend>(db: TestDb<DB>) {
     schema().create(&db.pool).await.expect("create schema");
-    let store = Store { id: 0, name: "Downtown".into() }.insert(&db.pool).await.unwrap();
+    let store = Store {
+        id: 0,
+        name: "Downtown".into(),
+    }
+    .insert(&db.pool)
+    .await
+    .unwrap();
     let base = product("A-1", "iPhone 15", store.id, Some(4006381333931), 7)
         .insert(&db.pool)
         .await
@@ -107,29 +126,54 @@ async fn each_constraint_rejects_a_duplicate<DB: TestBackend>(db: TestDb<DB>) {
 
     // Each candidate collides with `base` on exactly one constraint.
     let cases = [
-        ("products_sku_key", product("A-1", "Pixel 8", store.id, None, 8)),
-        ("products_ean_unique", product("A-2", "Pixel 8", store.id, Some(4006381333931), 9)),
-        ("unique_product_per_store", product("A-3", "iPhone 15", store.id, None, 10)),
-        ("products_store_id_code_key", product("A-4", "Galaxy S24", store.id, None, 7)),
+        (
+            "products_sku_key",
+            product("A-1", "Pixel 8", store.id, None, 8),
+        ),
+        (
+            "products_ean_unique",
+            product("A-2", "Pixel 8", store.id, Some(4006381333931), 9),
+        ),
+        (
+            "unique_product_per_store",
+            product("A-3", "iPhone 15", store.id, None, 10),
+        ),
+        (
+            "products_store_id_code_key",
+            product("A-4", "Galaxy S24", store.id, None, 7),
+        ),
     ];
     for (constraint, candidate) in cases {
         let error = candidate.insert(&db.pool).await.expect_err(constraint);
         let model_runtime::Error::Database(sqlx::Error::Database(db_error)) = &error else {
             panic!("{constraint}: expected a database error, got {error:?}");
         };
-        assert_eq!(db_error.kind(), ErrorKind::UniqueViolation, "{constraint}: {db_error}");
+        assert_eq!(
+            db_error.kind(),
+            ErrorKind::UniqueViolation,
+            "{constraint}: {db_error}"
+        );
         let columns: Vec<&str> = Product::META
             .uniques
             .iter()
             .find(|c| c.name == constraint)
-            .map(|c| Product::META.constraint_columns(c).map(|c| c.name).collect())
+            .map(|c| {
+                Product::META
+                    .constraint_columns(c)
+                    .map(|c| c.name)
+                    .collect()
+            })
             .unwrap();
         match DB::DIALECT {
             Dialect::Postgres => assert_eq!(db_error.constraint(), Some(constraint)),
             Dialect::MySql => assert!(db_error.message().contains(constraint), "{db_error}"),
             // SQLite names the columns, not the constraint.
             Dialect::Sqlite => {
-                let named = columns.iter().map(|c| format!("products.{c}")).collect::<Vec<_>>().join(", ");
+                let named = columns
+                    .iter()
+                    .map(|c| format!("products.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 assert!(db_error.message().ends_with(&named), "{db_error}");
             }
         }
@@ -137,8 +181,14 @@ async fn each_constraint_rejects_a_duplicate<DB: TestBackend>(db: TestDb<DB>) {
     assert_eq!(count(&db).await, 1, "no rejected row was stored");
 
     // NULLs do not collide: two rows without an EAN are fine.
-    product("B-1", "Pixel 8", store.id, None, 20).insert(&db.pool).await.unwrap();
-    product("B-2", "Pixel 9", store.id, None, 21).insert(&db.pool).await.unwrap();
+    product("B-1", "Pixel 8", store.id, None, 20)
+        .insert(&db.pool)
+        .await
+        .unwrap();
+    product("B-2", "Pixel 9", store.id, None, 21)
+        .insert(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(count(&db).await, 3);
 
     // The foreign key is enforced too.
@@ -149,12 +199,19 @@ async fn each_constraint_rejects_a_duplicate<DB: TestBackend>(db: TestDb<DB>) {
     let model_runtime::Error::Database(sqlx::Error::Database(db_error)) = &error else {
         panic!("expected a database error, got {error:?}");
     };
-    assert_eq!(db_error.kind(), ErrorKind::ForeignKeyViolation, "{db_error}");
+    assert_eq!(
+        db_error.kind(),
+        ErrorKind::ForeignKeyViolation,
+        "{db_error}"
+    );
 }
 
 async fn if_not_exists_makes_creation_repeatable<DB: TestBackend>(db: TestDb<DB>) {
     schema().create(&db.pool).await.expect("create schema");
-    assert!(schema().create(&db.pool).await.is_err(), "a second CREATE TABLE must fail");
+    assert!(
+        schema().create(&db.pool).await.is_err(),
+        "a second CREATE TABLE must fail"
+    );
     schema()
         .if_not_exists(true)
         .create(&db.pool)
@@ -170,7 +227,12 @@ backend_tests!(
 
 #[test]
 fn tables_come_after_the_tables_they_reference() {
-    let order: Vec<&str> = schema().ordered().unwrap().iter().map(|m| m.table).collect();
+    let order: Vec<&str> = schema()
+        .ordered()
+        .unwrap()
+        .iter()
+        .map(|m| m.table)
+        .collect();
     let position = |table| order.iter().position(|t| *t == table).unwrap();
     assert_eq!(order.len(), 3, "{order:?}");
     assert!(position("stores") < position("products"), "{order:?}");
@@ -185,8 +247,20 @@ fn mysql_refuses_a_unique_unbounded_text_column() {
         #[unique]
         label: String,
     }
-    let error = Schema::new().model::<Tag>().sql(Dialect::MySql).unwrap_err();
-    assert!(matches!(error, SchemaError::Unsupported { column: "label", .. }), "{error}");
+    let error = Schema::new()
+        .model::<Tag>()
+        .sql(Dialect::MySql)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SchemaError::Unsupported {
+                column: "label",
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert!(error.to_string().contains("max_length"), "{error}");
     // The other backends index TEXT fine.
     assert!(Schema::new().model::<Tag>().sql(Dialect::Postgres).is_ok());
@@ -195,7 +269,10 @@ fn mysql_refuses_a_unique_unbounded_text_column() {
 
 #[test]
 fn ddl_names_every_constraint() {
-    let ddl = Schema::new().model::<Product>().sql(Dialect::Postgres).unwrap();
+    let ddl = Schema::new()
+        .model::<Product>()
+        .sql(Dialect::Postgres)
+        .unwrap();
     assert_eq!(
         ddl[1],
         concat!(

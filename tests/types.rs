@@ -86,17 +86,37 @@ fn nulls() -> EveryType {
 }
 
 async fn every_type_round_trips_exactly<DB: TestBackend>(db: TestDb<DB>) {
-    Schema::new().model::<EveryType>().create(&db.pool).await.unwrap();
+    Schema::new()
+        .model::<EveryType>()
+        .create(&db.pool)
+        .await
+        .unwrap();
     for original in [extremes(), nulls()] {
         let stored = original.insert(&db.pool).await.unwrap();
         assert!(stored.id > 0);
-        let expected = EveryType { id: stored.id, ..original };
-        assert_eq!(stored, expected, "as returned by the insert on {}", DB::DIALECT);
+        let expected = EveryType {
+            id: stored.id,
+            ..original
+        };
+        assert_eq!(
+            stored,
+            expected,
+            "as returned by the insert on {}",
+            DB::DIALECT
+        );
         let read = EveryType::get_by_id(&db.pool, stored.id).await.unwrap();
-        assert_eq!(read.as_ref(), Some(&expected), "as read back on {}", DB::DIALECT);
+        assert_eq!(
+            read.as_ref(),
+            Some(&expected),
+            "as read back on {}",
+            DB::DIALECT
+        );
         // Decimal equality ignores trailing zeros; the digits must survive too.
         let read = read.unwrap();
-        assert_eq!(read.decimal.normalize().to_string(), expected.decimal.normalize().to_string());
+        assert_eq!(
+            read.decimal.normalize().to_string(),
+            expected.decimal.normalize().to_string()
+        );
     }
 }
 

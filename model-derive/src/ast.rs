@@ -2,7 +2,7 @@
 //! from the attributes by `Model::from_input`, then checked by `check.rs`; the generator reads only
 //! this.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::{Data, DeriveInput, Fields, Ident, Type, Visibility};
 
 use crate::attr::{self, FieldAttrs};
@@ -43,7 +43,7 @@ pub struct Unique {
     /// Where the name was written, when it was.
     pub name_span: Option<Span>,
     /// The attribute, for errors about the constraint as a whole.
-    pub span: Span,
+    pub tokens: TokenStream,
     /// Indexes into `Model::fields`, in declaration order.
     pub columns: Vec<usize>,
     /// Where each column was named (the field for `#[unique]`), parallel to `columns`.
@@ -126,7 +126,12 @@ impl<'a> Model<'a> {
 
         for (index, unique) in field_uniques {
             let span = model.fields[index].span();
-            model.add_unique(vec![(index, span)], unique.name, unique.span, Origin::Field);
+            model.add_unique(
+                vec![(index, span)],
+                unique.name,
+                unique.tokens,
+                Origin::Field,
+            );
         }
         for together in struct_attrs.together {
             let mut columns = Vec::with_capacity(together.fields.len());
@@ -154,14 +159,14 @@ impl<'a> Model<'a> {
                 }
             }
             if together.fields.is_empty() {
-                cx.error_at(
-                    together.span,
+                cx.error_spanned_by(
+                    &together.tokens,
                     "`unique_together()` is empty: name the fields it covers, `#[unique_together(field_a, field_b)]`",
                 );
                 continue;
             }
             if columns.len() == together.fields.len() {
-                model.add_unique(columns, together.name, together.span, Origin::Together);
+                model.add_unique(columns, together.name, together.tokens, Origin::Together);
             }
         }
         Some(model)
@@ -171,7 +176,7 @@ impl<'a> Model<'a> {
         &mut self,
         named: Vec<(usize, Span)>,
         name: Option<syn::LitStr>,
-        span: Span,
+        tokens: TokenStream,
         origin: Origin,
     ) {
         let (columns, column_spans): (Vec<usize>, Vec<Span>) = named.into_iter().unzip();
@@ -185,7 +190,7 @@ impl<'a> Model<'a> {
         self.uniques.push(Unique {
             name,
             name_span,
-            span,
+            tokens,
             columns,
             column_spans,
             origin,

@@ -1,7 +1,8 @@
 //! What the user wrote: `#[model(…)]`, `#[unique…]` and `#[unique_together(…)]`, parsed with spans and
 //! nothing more. Cross-attribute rules live in `check.rs`.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Ident, LitInt, LitStr, Token};
@@ -56,14 +57,14 @@ impl<T> Once<T> {
 /// `#[unique_together(a, b, name = "…")]`.
 pub struct Together {
     /// The attribute as a whole, for errors about it.
-    pub span: Span,
+    pub tokens: TokenStream,
     pub fields: Vec<Ident>,
     pub name: Option<LitStr>,
 }
 
 /// `#[unique]` or `#[unique(name = "…")]` on a field.
 pub struct FieldUnique {
-    pub span: Span,
+    pub tokens: TokenStream,
     pub name: Option<LitStr>,
 }
 
@@ -168,7 +169,7 @@ pub fn parse_struct_attrs(cx: &Ctxt, attrs: &[syn::Attribute]) -> StructAttrs {
 
 fn parse_together(cx: &Ctxt, attr: &syn::Attribute) -> Option<Together> {
     let mut together = Together {
-        span: attr.span(),
+        tokens: attr.to_token_stream(),
         fields: Vec::new(),
         name: None,
     };
@@ -255,7 +256,7 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
         } else if attr.path().is_ident(UNIQUE) {
             let unique = match &attr.meta {
                 syn::Meta::Path(_) => Some(FieldUnique {
-                    span: attr.span(),
+                    tokens: attr.to_token_stream(),
                     name: None,
                 }),
                 syn::Meta::List(_) => {
@@ -273,7 +274,7 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
                     });
                     match result {
                         Ok(()) => Some(FieldUnique {
-                            span: attr.span(),
+                            tokens: attr.to_token_stream(),
                             name,
                         }),
                         Err(e) => {
@@ -288,7 +289,7 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
                 }
             };
             if let Some(unique) = unique {
-                out.unique.set(cx, UNIQUE, unique.span, unique);
+                out.unique.set(cx, UNIQUE, attr.span(), unique);
             }
         } else if attr.path().is_ident(UNIQUE_TOGETHER) {
             cx.error_spanned_by(
@@ -302,8 +303,13 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
 
 /// A parse error, with the form the attribute should have had.
 fn malformed(error: syn::Error, expected: &str) -> syn::Error {
-    syn::Error::new(
-        error.span(),
-        format_args!("{error}; the form is {expected}"),
-    )
+    // Our own messages already show the expected form in backticks; syn's generic ones do not.
+    if error.to_string().contains('`') {
+        error
+    } else {
+        syn::Error::new(
+            error.span(),
+            format_args!("{error}; the form is {expected}"),
+        )
+    }
 }

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use quote::ToTokens;
+
 use crate::ast::{Model, Origin};
 use crate::ctxt::Ctxt;
 use crate::naming::{self, MAX_IDENT};
@@ -14,7 +16,10 @@ pub fn check(cx: &Ctxt, model: &mut Model) {
     check_identifiers(cx, model);
     check_primary_key(cx, model);
     check_uniques(cx, model);
-    check_generated_names(cx, model);
+    // Only meaningful once the constraints themselves are sound; otherwise it repeats their errors.
+    if !cx.has_errors() {
+        check_generated_names(cx, model);
+    }
 }
 
 /// Table and column names are written into DDL; keep them to names every backend takes unquoted-safe.
@@ -155,15 +160,15 @@ fn check_uniques(cx: &Ctxt, model: &Model) {
                         "this constraint covers the same fields as `{other}`; remove one of them"
                     )
                 };
-                cx.error_at(unique.span, message);
-            } else {
-                seen_sets.push((set, &unique.name));
+                cx.error_spanned_by(&unique.tokens, message);
+                // The constraint goes; its name is moot.
+                continue;
             }
+            seen_sets.push((set, &unique.name));
         }
 
         // Names.
-        let name_span = unique.name_span.unwrap_or(unique.span);
-        if unique.name_span.is_some() {
+        if let Some(name_span) = unique.name_span {
             if !naming::is_plain_identifier(&unique.name) {
                 cx.error_at(
                     name_span,
@@ -188,13 +193,14 @@ fn check_uniques(cx: &Ctxt, model: &Model) {
                 Origin::Field => "#[unique(name = \"…\")]",
                 Origin::Together => "#[unique_together(…, name = \"…\")]",
             };
-            cx.error_at(
-                name_span,
-                format_args!(
-                    "another constraint of this model is already named `{}`; give this one another name with {what}",
-                    unique.name
-                ),
+            let message = format!(
+                "another constraint of this model is already named `{}`; give this one another name with {what}",
+                unique.name
             );
+            match unique.name_span {
+                Some(span) => cx.error_at(span, message),
+                None => cx.error_spanned_by(&unique.tokens, message),
+            }
         } else {
             seen_names.push(&unique.name);
         }
@@ -207,14 +213,19 @@ fn check_generated_names(cx: &Ctxt, model: &Model) {
     let mut seen: Vec<String> = Vec::new();
     let keys = model
         .primary_key
-        .map(|pk| (vec![pk], model.fields[pk].span()))
+        .map(|pk| (vec![pk], model.fields[pk].ident.to_token_stream()))
         .into_iter()
-        .chain(model.uniques.iter().map(|u| (u.columns.clone(), u.span)));
-    for (columns, span) in keys {
+        .chain(
+            model
+                .uniques
+                .iter()
+                .map(|u| (u.columns.clone(), u.tokens.clone())),
+        );
+    for (columns, tokens) in keys {
         let name = crate::expand::key_suffix(model, &columns);
         if seen.contains(&name) {
-            cx.error_at(
-                span,
+            cx.error_spanned_by(
+                tokens,
                 format_args!(
                     "the generated lookup `get_by_{name}` would exist twice; rename a field"
                 ),

@@ -187,6 +187,7 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
     quote! {
         #[doc = #key_doc]
         #[derive(Debug, Clone, PartialEq)]
+        #[allow(dead_code)] // generated for every key; a model need not use them all
         #vis struct #key {
             #(#[doc = #field_docs] pub #members: #types,)*
         }
@@ -204,6 +205,7 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
             }
         }
 
+        #[allow(dead_code)]
         impl #model_ident {
             #[doc = #get_doc]
             #vis async fn #get<'c, A>(

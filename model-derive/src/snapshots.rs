@@ -1,1 +1,53 @@
+//! What typical models expand to, as reviewed snapshots (`cargo insta review` after a change).
 
+use quote::quote;
+
+fn expand(input: proc_macro2::TokenStream) -> String {
+    let output = crate::derive_model_inner(input);
+    let file: syn::File = syn::parse2(output).expect("the expansion parses as items");
+    prettyplease::unparse(&file)
+}
+
+#[test]
+fn single_unique_field() {
+    insta::assert_snapshot!(expand(quote! {
+        #[model(table = "products")]
+        pub struct Product {
+            #[model(primary_key, auto_increment)]
+            pub id: i64,
+            #[unique]
+            #[model(max_length = 100)]
+            pub product_name: String,
+            pub price: f64,
+        }
+    }));
+}
+
+#[test]
+fn unique_together_with_a_foreign_key() {
+    insta::assert_snapshot!(expand(quote! {
+        #[unique_together(product_name, store_id, name = "unique_product_per_store")]
+        struct StoreProduct {
+            #[model(primary_key, auto_increment)]
+            id: i64,
+            #[model(max_length = 100, column = "name")]
+            product_name: String,
+            #[model(references = Store)]
+            store_id: i64,
+            ean: Option<i64>,
+        }
+    }));
+}
+
+#[test]
+fn errors_come_with_a_stand_in_impl() {
+    insta::assert_snapshot!(expand(quote! {
+        #[unique_together(product_name, stroe_id)]
+        struct Product {
+            #[model(primary_key)]
+            id: i64,
+            product_name: String,
+            store_id: i64,
+        }
+    }));
+}

@@ -64,7 +64,11 @@ pub struct Options {
 fn say_skipped(backend: &str, var: &str) {
     static SAID: OnceLock<()> = OnceLock::new();
     static SAID_MYSQL: OnceLock<()> = OnceLock::new();
-    let once = if var == POSTGRES_URL { &SAID } else { &SAID_MYSQL };
+    let once = if var == POSTGRES_URL {
+        &SAID
+    } else {
+        &SAID_MYSQL
+    };
     once.get_or_init(|| {
         // Written to the real stderr, past libtest's capture, so a plain `cargo test` shows it.
         let _ = writeln!(
@@ -91,7 +95,13 @@ pub fn database_name(test: &str) -> String {
         .next()
         .unwrap_or(test)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     format!("mr_{tail}_{hash:08x}")
@@ -112,8 +122,12 @@ fn server_url(backend: &str, var: &str) -> Option<String> {
 mod tests {
     #[test]
     fn database_names_are_short_and_distinct() {
-        let a = super::database_name("schema::sqlite::constraints_exist_under_their_declared_names_in_the_catalog");
-        let b = super::database_name("schema::postgres::constraints_exist_under_their_declared_names_in_the_catalog");
+        let a = super::database_name(
+            "schema::sqlite::constraints_exist_under_their_declared_names_in_the_catalog",
+        );
+        let b = super::database_name(
+            "schema::postgres::constraints_exist_under_their_declared_names_in_the_catalog",
+        );
         assert!(a.len() <= 63 && b.len() <= 63);
         assert_ne!(a, b);
     }
@@ -122,7 +136,10 @@ mod tests {
 impl TestBackend for sqlx::Sqlite {
     async fn count(pool: &Pool<Self>, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("count")
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .expect("count")
     }
 
     async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
@@ -137,24 +154,37 @@ impl TestBackend for sqlx::Sqlite {
                 .busy_timeout(std::time::Duration::from_secs(30));
             (connect, Some(dir), path.display().to_string())
         } else {
-            (SqliteConnectOptions::from_str("sqlite::memory:").unwrap(), None, String::new())
+            (
+                SqliteConnectOptions::from_str("sqlite::memory:").unwrap(),
+                None,
+                String::new(),
+            )
         };
         // Every connection to `sqlite::memory:` is a database of its own: keep one.
-        let max = if options.sqlite_file { options.max_connections.unwrap_or(5) } else { 1 };
+        let max = if options.sqlite_file {
+            options.max_connections.unwrap_or(5)
+        } else {
+            1
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .connect_with(connect.foreign_keys(true))
             .await
             .expect("open SQLite");
-        Some(TestDb { pool, name, _dir: dir })
+        Some(TestDb {
+            pool,
+            name,
+            _dir: dir,
+        })
     }
 
     async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
-        let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
-            .bind(table)
-            .fetch_one(pool)
-            .await
-            .expect("table in sqlite_master");
+        let sql: String =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(table)
+                .fetch_one(pool)
+                .await
+                .expect("table in sqlite_master");
         // `CONSTRAINT "name" UNIQUE ("a", "b")`, as written by the DDL.
         let mut named = Vec::new();
         let mut rest = sql.as_str();
@@ -165,7 +195,10 @@ impl TestBackend for sqlx::Sqlite {
             let after = &rest[name_end + 1..];
             if let Some(cols) = after.strip_prefix(" UNIQUE (") {
                 let end = cols.find(')').expect("closing paren");
-                let columns = cols[..end].split(", ").map(|c| c.trim_matches('"').to_owned()).collect();
+                let columns = cols[..end]
+                    .split(", ")
+                    .map(|c| c.trim_matches('"').to_owned())
+                    .collect();
                 named.push((name, columns));
             }
         }
@@ -178,14 +211,24 @@ impl TestBackend for sqlx::Sqlite {
         .fetch_all(pool)
         .await
         .expect("pragma_index_list");
-        let enforced = group(indexes.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))));
+        let enforced = group(
+            indexes
+                .iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))),
+        );
         let mut enforced_sets: Vec<Vec<String>> = enforced.into_iter().map(|(_, c)| c).collect();
         for (name, columns) in &named {
             let position = enforced_sets.iter().position(|c| c == columns);
-            assert!(position.is_some(), "constraint {name} {columns:?} has no unique index in SQLite");
+            assert!(
+                position.is_some(),
+                "constraint {name} {columns:?} has no unique index in SQLite"
+            );
             enforced_sets.remove(position.unwrap());
         }
-        assert!(enforced_sets.is_empty(), "unnamed unique indexes in SQLite: {enforced_sets:?}");
+        assert!(
+            enforced_sets.is_empty(),
+            "unnamed unique indexes in SQLite: {enforced_sets:?}"
+        );
         named.sort();
         named
     }
@@ -194,7 +237,10 @@ impl TestBackend for sqlx::Sqlite {
 impl TestBackend for sqlx::Postgres {
     async fn count(pool: &Pool<Self>, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("count")
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .expect("count")
     }
 
     async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
@@ -210,7 +256,10 @@ impl TestBackend for sqlx::Postgres {
             format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"),
             format!("CREATE SCHEMA \"{name}\""),
         ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await.expect("create schema");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&admin)
+                .await
+                .expect("create schema");
         }
         admin.close().await;
         let connect = PgConnectOptions::from_str(&url)
@@ -221,7 +270,11 @@ impl TestBackend for sqlx::Postgres {
             .connect_with(connect)
             .await
             .expect("connect PostgreSQL");
-        Some(TestDb { pool, name, _dir: None })
+        Some(TestDb {
+            pool,
+            name,
+            _dir: None,
+        })
     }
 
     async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
@@ -239,14 +292,20 @@ impl TestBackend for sqlx::Postgres {
         .fetch_all(pool)
         .await
         .expect("pg_constraint");
-        group(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))))
+        group(
+            rows.iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))),
+        )
     }
 }
 
 impl TestBackend for sqlx::MySql {
     async fn count(pool: &Pool<Self>, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM `{table}`");
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("count")
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .expect("count")
     }
 
     async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
@@ -262,16 +321,25 @@ impl TestBackend for sqlx::MySql {
             format!("DROP DATABASE IF EXISTS `{name}`"),
             format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
         ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await.expect("create database");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&admin)
+                .await
+                .expect("create database");
         }
         admin.close().await;
-        let connect = MySqlConnectOptions::from_str(&url).expect("valid MySQL URL").database(&name);
+        let connect = MySqlConnectOptions::from_str(&url)
+            .expect("valid MySQL URL")
+            .database(&name);
         let pool = MySqlPoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(5))
             .connect_with(connect)
             .await
             .expect("connect MySQL");
-        Some(TestDb { pool, name, _dir: None })
+        Some(TestDb {
+            pool,
+            name,
+            _dir: None,
+        })
     }
 
     async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
@@ -284,7 +352,10 @@ impl TestBackend for sqlx::MySql {
         .fetch_all(pool)
         .await
         .expect("information_schema.STATISTICS");
-        group(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))))
+        group(
+            rows.iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))),
+        )
     }
 }
 
