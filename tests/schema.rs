@@ -1,6 +1,10 @@
 //! The DDL creates every declared constraint under its declared name, on every backend, and each one
 //! rejects a duplicate.
 
+// Clippy's `duplicated_attributes` flags two `#[unique_together]` that share a field (`store_id`
+// below), though they declare different constraints.
+#![allow(clippy::duplicated_attributes)]
+
 use model_integration::{TestBackend, TestDb, backend_tests};
 use model_runtime::{Dialect, Model, Schema, SchemaError};
 use sqlx::error::ErrorKind;

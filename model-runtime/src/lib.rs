@@ -64,6 +64,11 @@ pub use model::{Key, Model};
 pub use ops::{get, insert};
 pub use schema::Schema;
 
+/// The README's examples, compiled and run as doc-tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// Derives [`Model`](trait@Model): metadata, named unique constraints and one typed key per constraint.
 pub use model_derive::Model;
 

@@ -118,21 +118,6 @@ fn server_url(backend: &str, var: &str) -> Option<String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_names_are_short_and_distinct() {
-        let a = super::database_name(
-            "schema::sqlite::constraints_exist_under_their_declared_names_in_the_catalog",
-        );
-        let b = super::database_name(
-            "schema::postgres::constraints_exist_under_their_declared_names_in_the_catalog",
-        );
-        assert!(a.len() <= 63 && b.len() <= 63);
-        assert_ne!(a, b);
-    }
-}
-
 impl TestBackend for sqlx::Sqlite {
     async fn count(pool: &Pool<Self>, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
@@ -422,4 +407,19 @@ macro_rules! backend_tests {
             )*
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_names_are_short_and_distinct() {
+        let a = super::database_name(
+            "schema::sqlite::constraints_exist_under_their_declared_names_in_the_catalog",
+        );
+        let b = super::database_name(
+            "schema::postgres::constraints_exist_under_their_declared_names_in_the_catalog",
+        );
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
+    }
 }
