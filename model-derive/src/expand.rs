@@ -173,12 +173,16 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         .collect::<Vec<_>>()
         .join(", ");
     let get = format_ident!("get_by_{}", key_suffix(model, columns));
+    let get_or_create = format_ident!("get_or_create_by_{}", key_suffix(model, columns));
 
     let key_doc = format!(
         "The values of {what} of [`{model_ident}`] ({column_list}): a lookup that finds at most one row."
     );
     let get_doc = format!(
         "Finds the [`{model_ident}`] with these values of {column_list}, through {what}; `None` when there is none."
+    );
+    let get_or_create_doc = format!(
+        "Returns the [`{model_ident}`] whose {column_list} equal the candidate's, inserting the candidate when there is none, race-free, through {what}. The candidate's other fields are used only when creating. See [`model_runtime::get_or_create`]."
     );
     let field_docs = columns
         .iter()
@@ -217,6 +221,18 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
                 <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
             {
                 ::model_runtime::get(conn, &#key { #(#members: #members.into()),* }).await
+            }
+
+            #[doc = #get_or_create_doc]
+            #vis async fn #get_or_create<'c, A>(
+                conn: A,
+                candidate: &Self,
+            ) -> ::core::result::Result<(Self, ::model_runtime::Outcome), ::model_runtime::Error>
+            where
+                A: #p::sqlx::Acquire<'c>,
+                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
+            {
+                ::model_runtime::get_or_create::<Self, #key, A>(conn, candidate).await
             }
         }
     }

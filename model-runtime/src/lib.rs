@@ -61,7 +61,7 @@ pub use column::{Column, IntegerColumn, SqlType, TextColumn};
 pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};
 pub use model::{Key, Model};
-pub use ops::{get, insert};
+pub use ops::{Outcome, get, get_or_create, insert};
 pub use schema::Schema;
 
 /// The README's examples, compiled and run as doc-tests so that they stay true.

@@ -1,7 +1,7 @@
 //! Statement building: model metadata and values in, SQL text and bound values out. Knows nothing of
 //! connections.
 
-use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, Value, Values};
+use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement, Value, Values};
 
 use crate::backend::Dialect;
 use crate::meta::{KeyId, ModelMeta};
@@ -57,6 +57,17 @@ pub(crate) fn insert_columns(meta: &ModelMeta) -> impl Iterator<Item = usize> + 
 
 /// `INSERT INTO t (…) VALUES (…) RETURNING …` for one row.
 pub(crate) fn insert_returning<M: Model>(row: &M, dialect: Dialect) -> (String, Values) {
+    insert_returning_on_conflict(row, None, dialect)
+}
+
+/// The insert of [`insert_returning`], with `ON CONFLICT (key) DO NOTHING` when `key` is given
+/// (SQLite and PostgreSQL only: MySQL has no conflict target). A conflict on any other constraint
+/// still raises, as it must.
+pub(crate) fn insert_returning_on_conflict<M: Model>(
+    row: &M,
+    key: Option<KeyId>,
+    dialect: Dialect,
+) -> (String, Values) {
     let meta = M::META;
     let mut insert = Query::insert();
     insert.into_table(Alias::new(meta.table));
@@ -69,6 +80,14 @@ pub(crate) fn insert_returning<M: Model>(row: &M, dialect: Dialect) -> (String, 
     insert
         .values(values.into_iter().map(Expr::val))
         .expect("one value per column by construction");
+    if let Some(key) = key {
+        debug_assert!(dialect != Dialect::MySql, "MySQL has no ON CONFLICT target");
+        let columns = meta
+            .key_columns(key)
+            .iter()
+            .map(|&i| Alias::new(meta.columns[i].name));
+        insert.on_conflict(OnConflict::columns(columns).do_nothing().to_owned());
+    }
     let (mut sql, values) = build!(insert, dialect);
     sql.push_str(&returning_all(meta, dialect));
     (sql, values)
@@ -92,9 +111,32 @@ pub(crate) fn select_by_key(meta: &ModelMeta, key: KeyId, values: Vec<Value>) ->
     select
 }
 
-/// Renders a select for a dialect.
-pub(crate) fn render_select(select: &SelectStatement, dialect: Dialect) -> (String, Values) {
-    build!(select, dialect)
+/// Renders a select for a dialect; `locking` adds `FOR SHARE` (`LOCK IN SHARE MODE` on MySQL), a read
+/// that sees the latest committed row even inside a REPEATABLE READ snapshot on MySQL.
+pub(crate) fn render_select(
+    select: &SelectStatement,
+    dialect: Dialect,
+    locking: bool,
+) -> (String, Values) {
+    let (mut sql, values) = build!(select, dialect);
+    if locking {
+        match dialect {
+            Dialect::MySql => sql.push_str(" LOCK IN SHARE MODE"),
+            Dialect::Postgres => sql.push_str(" FOR SHARE"),
+            // SQLite has no row locks: a write transaction locks the whole database.
+            Dialect::Sqlite => {}
+        }
+    }
+    (sql, values)
+}
+
+/// The key's values taken from a model row.
+pub(crate) fn key_values_of<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Vec<Value> {
+    M::META
+        .key_columns(key)
+        .iter()
+        .map(|&i| row.column_value(i, dialect))
+        .collect()
 }
 
 /// Whether a value is SQL NULL. Covers every variant a [`crate::Column`] produces.
