@@ -19,6 +19,7 @@ pub fn check(cx: &Ctxt, model: &mut Model) {
     // Only meaningful once the constraints themselves are sound; otherwise it repeats their errors.
     if !cx.has_errors() {
         check_generated_names(cx, model);
+        check_field_variants(cx, model);
     }
 }
 
@@ -203,6 +204,22 @@ fn check_uniques(cx: &Ctxt, model: &Model) {
             }
         } else {
             seen_names.push(&unique.name);
+        }
+    }
+}
+
+/// Field enum variants come from field names in CamelCase; `a_b` and `aB` would collide.
+fn check_field_variants(cx: &Ctxt, model: &Model) {
+    let mut seen: Vec<String> = Vec::new();
+    for field in &model.fields {
+        let variant = crate::expand::field_variant(field.ident).to_string();
+        if seen.contains(&variant) {
+            cx.error_spanned_by(
+                field.ident,
+                format_args!("the generated field variant `{}Field::{variant}` would exist twice; rename a field", model.ident),
+            );
+        } else {
+            seen.push(variant);
         }
     }
 }

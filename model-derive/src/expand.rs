@@ -23,6 +23,14 @@ pub fn key_suffix(model: &Model, columns: &[usize]) -> String {
         .join("_and_")
 }
 
+/// `product_name` → `ProductName`: the variant of the field enum.
+pub fn field_variant(field: &Ident) -> Ident {
+    format_ident!(
+        "{}",
+        naming::camel_case(field.to_string().trim_start_matches("r#"))
+    )
+}
+
 /// `ProductBySku`, `ProductByProductNameAndStoreId`.
 fn key_type(model: &Model, columns: &[usize]) -> Ident {
     let parts: Vec<String> = columns
@@ -112,6 +120,24 @@ pub fn expand(model: &Model) -> TokenStream {
         out
     });
 
+    let field_enum = format_ident!("{}Field", ident);
+    let vis = model.vis;
+    let variants: Vec<Ident> = model
+        .fields
+        .iter()
+        .map(|f| field_variant(f.ident))
+        .collect();
+    let variant_docs = model.fields.iter().map(|f| {
+        format!(
+            "`{}` (column `{}`).",
+            f.ident.to_string().trim_start_matches("r#"),
+            f.column
+        )
+    });
+    let indexes = (0..model.fields.len()).map(proc_macro2::Literal::usize_unsuffixed);
+    let field_enum_doc =
+        format!("The fields of [`{name}`], to name the columns an `update_or_create_by_…` writes.");
+
     let keys = std::iter::once((
         quote!(#p::KeyId::PrimaryKey),
         vec![primary_key],
@@ -138,6 +164,11 @@ pub fn expand(model: &Model) -> TokenStream {
             );
 
             type PrimaryKey = #pk_ty;
+            type Field = #field_enum;
+
+            fn field_index(field: #field_enum) -> usize {
+                field as usize
+            }
 
             fn column_value(&self, index: usize, dialect: #p::Dialect) -> #p::Value {
                 match index {
@@ -154,6 +185,13 @@ pub fn expand(model: &Model) -> TokenStream {
         const _: () = {
             #(#assertions)*
         };
+
+        #[doc = #field_enum_doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(dead_code)]
+        #vis enum #field_enum {
+            #(#[doc = #variant_docs] #variants = #indexes,)*
+        }
 
         #(#keys)*
     }
@@ -173,7 +211,12 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         .collect::<Vec<_>>()
         .join(", ");
     let get = format_ident!("get_by_{}", key_suffix(model, columns));
-    let get_or_create = format_ident!("get_or_create_by_{}", key_suffix(model, columns));
+    let suffix = key_suffix(model, columns);
+    let get_or_create = format_ident!("get_or_create_by_{}", suffix);
+    let update_or_create = format_ident!("update_or_create_by_{}", suffix);
+    let get_for_update = format_ident!("get_for_update_by_{}", suffix);
+    let exists = format_ident!("exists_by_{}", suffix);
+    let field_enum = format_ident!("{}Field", model_ident);
 
     let key_doc = format!(
         "The values of {what} of [`{model_ident}`] ({column_list}): a lookup that finds at most one row."
@@ -184,6 +227,14 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
     let get_or_create_doc = format!(
         "Returns the [`{model_ident}`] whose {column_list} equal the candidate's, inserting the candidate when there is none, race-free, through {what}. The candidate's other fields are used only when creating. See [`model_runtime::get_or_create`]."
     );
+    let update_or_create_doc = format!(
+        "Updates the listed fields of the [`{model_ident}`] whose {column_list} equal the candidate's, or inserts the candidate when there is none, race-free, through {what}. See [`model_runtime::update_or_create`]."
+    );
+    let get_for_update_doc = format!(
+        "Finds the [`{model_ident}`] with these values of {column_list} and locks it until the transaction ends (`SELECT … FOR UPDATE`). See [`model_runtime::get_for_update`]."
+    );
+    let exists_doc =
+        format!("Whether a [`{model_ident}`] with these values of {column_list} exists.");
     let field_docs = columns
         .iter()
         .map(|&i| format!("The `{}` column.", model.fields[i].column));
@@ -212,27 +263,68 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         #[allow(dead_code)]
         impl #model_ident {
             #[doc = #get_doc]
-            #vis async fn #get<'c, A>(
+            #vis fn #get<'a, 'c: 'a, A>(
                 conn: A,
                 #(#members: impl ::core::convert::Into<#types>,)*
-            ) -> ::core::result::Result<::core::option::Option<Self>, ::model_runtime::Error>
+            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<::core::option::Option<Self>, ::model_runtime::Error>>
             where
-                A: #p::sqlx::Acquire<'c>,
+                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
                 <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
             {
-                ::model_runtime::get(conn, &#key { #(#members: #members.into()),* }).await
+                ::model_runtime::get(conn, #key { #(#members: #members.into()),* })
             }
 
             #[doc = #get_or_create_doc]
-            #vis async fn #get_or_create<'c, A>(
+            #vis fn #get_or_create<'a, 'c: 'a, A>(
                 conn: A,
-                candidate: &Self,
-            ) -> ::core::result::Result<(Self, ::model_runtime::Outcome), ::model_runtime::Error>
+                candidate: &'a Self,
+            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<(Self, ::model_runtime::Outcome), ::model_runtime::Error>>
             where
-                A: #p::sqlx::Acquire<'c>,
+                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
                 <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
             {
-                ::model_runtime::get_or_create::<Self, #key, A>(conn, candidate).await
+                ::model_runtime::get_or_create::<Self, #key, A>(conn, candidate)
+            }
+
+            #[doc = #update_or_create_doc]
+            #vis fn #update_or_create<'a, 'c: 'a, A>(
+                conn: A,
+                candidate: &'a Self,
+                update: &'a [#field_enum],
+            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<(Self, ::model_runtime::Outcome), ::model_runtime::Error>>
+            where
+                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
+                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
+            {
+                ::model_runtime::update_or_create::<Self, #key, A>(
+                    conn,
+                    candidate,
+                    ::model_runtime::Changes::new(candidate, update),
+                )
+            }
+
+            #[doc = #get_for_update_doc]
+            #vis fn #get_for_update<'a, 'c: 'a, A>(
+                conn: A,
+                #(#members: impl ::core::convert::Into<#types>,)*
+            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<::core::option::Option<Self>, ::model_runtime::Error>>
+            where
+                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
+                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
+            {
+                ::model_runtime::get_for_update(conn, #key { #(#members: #members.into()),* })
+            }
+
+            #[doc = #exists_doc]
+            #vis fn #exists<'a, 'c: 'a, A>(
+                conn: A,
+                #(#members: impl ::core::convert::Into<#types>,)*
+            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<bool, ::model_runtime::Error>>
+            where
+                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
+                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
+            {
+                ::model_runtime::exists(conn, #key { #(#members: #members.into()),* })
             }
         }
     }
@@ -254,6 +346,10 @@ pub fn fallback(ident: &Ident, errors: syn::Error) -> TokenStream {
         impl #p::Model for #ident {
             const META: &'static #p::ModelMeta = &#p::ModelMeta::__invalid(#name);
             type PrimaryKey = i64;
+            type Field = ();
+            fn field_index(_: ()) -> usize {
+                ::core::unreachable!()
+            }
             fn column_value(&self, _: usize, _: #p::Dialect) -> #p::Value {
                 ::core::unreachable!()
             }

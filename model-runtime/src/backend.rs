@@ -26,6 +26,58 @@ impl Dialect {
     pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
 }
 
+impl Dialect {
+    /// The statements that open a transaction at `isolation`: one to run before `BEGIN` (MySQL sets
+    /// the next transaction's level with a statement of its own), and the `BEGIN` itself.
+    pub(crate) fn begin_statements(
+        self,
+        isolation: Option<Isolation>,
+    ) -> (Option<String>, &'static str) {
+        match (self, isolation) {
+            // SQLite is always serializable; IMMEDIATE takes the write lock up front, so a transaction
+            // that reads and then writes waits for other writers instead of failing with
+            // SQLITE_BUSY_SNAPSHOT.
+            (Dialect::Sqlite, _) => (None, "BEGIN IMMEDIATE"),
+            (Dialect::Postgres, None) => (None, "BEGIN"),
+            (Dialect::Postgres, Some(Isolation::ReadCommitted)) => {
+                (None, "BEGIN ISOLATION LEVEL READ COMMITTED")
+            }
+            (Dialect::Postgres, Some(Isolation::RepeatableRead)) => {
+                (None, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+            }
+            (Dialect::Postgres, Some(Isolation::Serializable)) => {
+                (None, "BEGIN ISOLATION LEVEL SERIALIZABLE")
+            }
+            (Dialect::MySql, None) => (None, "START TRANSACTION"),
+            (Dialect::MySql, Some(level)) => (
+                Some(format!("SET TRANSACTION ISOLATION LEVEL {}", level.sql())),
+                "START TRANSACTION",
+            ),
+        }
+    }
+}
+
+/// A transaction isolation level, for [`crate::TxOptions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isolation {
+    /// `READ COMMITTED`: PostgreSQL's default.
+    ReadCommitted,
+    /// `REPEATABLE READ`: MySQL's default.
+    RepeatableRead,
+    /// `SERIALIZABLE`.
+    Serializable,
+}
+
+impl Isolation {
+    fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+}
+
 impl fmt::Display for Dialect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -8,7 +8,39 @@ use crate::backend::Dialect;
 pub enum Error {
     /// The database or the driver reported an error; the sqlx error is the source.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+
+    /// The database gave up on the transaction so that a concurrent one could proceed: a
+    /// serialization failure or deadlock (PostgreSQL SQLSTATE 40001 / 40P01, MySQL 1213), a lock
+    /// wait timeout (MySQL 1205), or SQLite's "database is locked". Nothing of the failed transaction
+    /// persists; running the whole transaction again is the correct answer, which
+    /// [`crate::transaction`] does by itself.
+    #[error("{reason}; retry the transaction (database error: {source})")]
+    Retryable {
+        /// Why, in words.
+        reason: &'static str,
+        /// What the database reported.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// A concurrent transaction created the row this call looked for, but it committed after this
+    /// transaction's snapshot (PostgreSQL REPEATABLE READ or SERIALIZABLE), so no statement of this
+    /// transaction can see it. Like [`Error::Retryable`]: run the transaction again.
+    #[error(
+        "a concurrent transaction created this `{model}` after this transaction's snapshot was taken, so it cannot be read here; retry the transaction"
+    )]
+    RowNotVisible {
+        /// The model's Rust name.
+        model: &'static str,
+    },
+
+    /// The row to update or delete does not exist.
+    #[error("no `{model}` with this primary key exists")]
+    NotFound {
+        /// The model's Rust name.
+        model: &'static str,
+    },
 
     /// A row came back that does not decode into the model: the table's columns do not match the
     /// struct (was the schema created from another version of the model?).
@@ -24,6 +56,72 @@ pub enum Error {
     /// The schema cannot be created as declared on this backend.
     #[error(transparent)]
     Schema(#[from] SchemaError),
+}
+
+impl Error {
+    /// Whether running the whole transaction again can succeed: [`Error::Retryable`] and
+    /// [`Error::RowNotVisible`].
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Retryable { .. } | Error::RowNotVisible { .. })
+    }
+
+    /// The database error behind this error, if there is one.
+    pub fn as_database_error(&self) -> Option<&dyn sqlx::error::DatabaseError> {
+        match self {
+            Error::Database(sqlx::Error::Database(e))
+            | Error::Retryable {
+                source: sqlx::Error::Database(e),
+                ..
+            } => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    /// Sorts the errors a caller should retry from the rest.
+    fn from(error: sqlx::Error) -> Self {
+        match retry_reason(&error) {
+            Some(reason) => Error::Retryable {
+                reason,
+                source: error,
+            },
+            None => Error::Database(error),
+        }
+    }
+}
+
+fn retry_reason(error: &sqlx::Error) -> Option<&'static str> {
+    let sqlx::Error::Database(db) = error else {
+        return None;
+    };
+    let code = db.code();
+    let code = code.as_deref().unwrap_or("");
+    // PostgreSQL SQLSTATEs, MySQL error numbers (sqlx reports them as the code), SQLite result codes.
+    match code {
+        "40001" => Some("the database could not serialize this transaction with a concurrent one"),
+        "40P01" | "1213" => Some("the database broke a deadlock by aborting this transaction"),
+        "1205" => Some("a lock wait timed out"),
+        // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT, SQLITE_BUSY_RECOVERY.
+        "5" | "6" | "517" | "261" => {
+            Some("SQLite reported the database as locked by another writer")
+        }
+        _ => mysql_number(&**db, code),
+    }
+}
+
+/// sqlx reports a MySQL error's SQLSTATE as `code()`; the error number is only in the concrete type.
+fn mysql_number(db: &dyn sqlx::error::DatabaseError, _code: &str) -> Option<&'static str> {
+    #[cfg(feature = "mysql")]
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return match my.number() {
+            1213 => Some("the database broke a deadlock by aborting this transaction"),
+            1205 => Some("a lock wait timed out"),
+            _ => None,
+        };
+    }
+    let _ = db;
+    None
 }
 
 /// Why a schema cannot be created as declared.

@@ -55,14 +55,19 @@ mod model;
 mod ops;
 mod query;
 pub mod schema;
+mod tx;
 
-pub use backend::{Backend, Dialect, ExecOutcome, RowRef};
+pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
 pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};
 pub use model::{Key, Model};
-pub use ops::{Outcome, get, get_or_create, insert};
+pub use ops::{
+    Changes, Outcome, delete, exists, get, get_for_update, get_or_create, insert, update,
+    update_or_create,
+};
 pub use schema::Schema;
+pub use tx::{BoxFuture, TxOptions, transaction};
 
 /// The README's examples, compiled and run as doc-tests so that they stay true.
 #[cfg(doctest)]

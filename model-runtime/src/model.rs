@@ -1,7 +1,5 @@
 //! The traits `#[derive(Model)]` implements.
 
-use std::future::Future;
-
 use sea_query::Value;
 use sqlx::Acquire;
 
@@ -9,6 +7,7 @@ use crate::backend::{Backend, Dialect, RowRef};
 use crate::column::Column;
 use crate::error::Error;
 use crate::meta::{KeyId, ModelMeta};
+use crate::tx::BoxFuture;
 
 /// A struct mapped to a table, with its unique constraints. Implement it with `#[derive(Model)]`.
 pub trait Model: Sized + Send + Sync + Unpin + 'static {
@@ -17,6 +16,13 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
 
     /// The type of the primary key field.
     type PrimaryKey: Column;
+
+    /// The model's fields as values (`ProductField::Price`), for naming the columns an
+    /// `update_or_create` writes.
+    type Field: Copy + Eq + std::fmt::Debug + Send + Sync + 'static;
+
+    /// The column index of a field.
+    fn field_index(field: Self::Field) -> usize;
 
     /// The value of column `index` (an index into [`ModelMeta::columns`]), ready to bind.
     ///
@@ -30,12 +36,31 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
     /// Inserts this row on the caller's pool, connection or transaction and returns it as stored,
     /// with its database-assigned primary key. The value of an auto-increment primary key field is
     /// ignored. A duplicate key is an error.
-    fn insert<'c, A>(&self, conn: A) -> impl Future<Output = Result<Self, Error>> + Send
+    fn insert<'a, 'c: 'a, A>(&'a self, conn: A) -> BoxFuture<'a, Result<Self, Error>>
     where
-        A: Acquire<'c> + Send,
+        A: Acquire<'c> + Send + 'a,
         A::Database: Backend,
     {
         crate::ops::insert(conn, self)
+    }
+
+    /// Writes every column but the primary key to the row with this primary key, and returns the row
+    /// as stored; [`Error::NotFound`] when there is none.
+    fn update<'a, 'c: 'a, A>(&'a self, conn: A) -> BoxFuture<'a, Result<Self, Error>>
+    where
+        A: Acquire<'c> + Send + 'a,
+        A::Database: Backend,
+    {
+        crate::ops::update(conn, self)
+    }
+
+    /// Deletes the row with this primary key; `false` when there was none.
+    fn delete<'a, 'c: 'a, A>(&'a self, conn: A) -> BoxFuture<'a, Result<bool, Error>>
+    where
+        A: Acquire<'c> + Send + 'a,
+        A::Database: Backend,
+    {
+        crate::ops::delete(conn, self)
     }
 }
 
@@ -45,6 +70,11 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
 /// `#[derive(Model)]` generates one key type per constraint (`ProductBySku`, `ProductById`, …) and
 /// nothing else implements it, so an operation that takes a `Key<M>` cannot be called with columns
 /// that no unique constraint covers: the compiler checks it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a unique key of `{M}`",
+    label = "not a key generated for a unique constraint of `{M}`",
+    note = "lookups take a key type that #[derive(Model)] generates for the primary key and for each declared unique constraint (`{M}By…`); to look up by other columns, declare them unique with #[unique] or #[unique_together(…)]"
+)]
 pub trait Key<M: Model>: Send + Sync {
     /// Which key of `M` this is.
     const KEY: KeyId;

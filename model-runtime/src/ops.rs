@@ -1,58 +1,22 @@
 //! Model-level operations, written once over [`Backend`].
+//!
+//! Each takes what the caller already holds (`&Pool`, `&mut Connection`, `&mut Transaction`) as a
+//! [`sqlx::Acquire`], and works on the one connection it acquires from it.
 
-use sqlx::Acquire;
+use sea_query::Values;
+use sqlx::{Acquire, Connection};
 
 use crate::backend::{Backend, Dialect};
 use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{Key, Model};
-use crate::query;
+use crate::query::{self, Lock};
+use crate::tx::BoxFuture;
 
-fn decode<M: Model, DB: Backend>(row: &DB::Row) -> Result<M, Error> {
-    M::from_row(DB::row_ref(row)).map_err(|source| Error::Decode {
-        model: M::META.name,
-        source,
-    })
-}
-
-/// Inserts one row and returns it as stored (with its database-assigned primary key).
-///
-/// A duplicate key is an error; to tolerate one, use the generated `get_or_create_by_…` methods.
-pub async fn insert<'c, M, A>(conn: A, row: &M) -> Result<M, Error>
-where
-    M: Model,
-    A: Acquire<'c>,
-    A::Database: Backend,
-{
-    let dialect = <A::Database as Backend>::DIALECT;
-    let (sql, values) = query::insert_returning(row, dialect);
-    let mut conn = conn.acquire().await?;
-    let stored = <A::Database as Backend>::fetch_optional(&mut conn, sql, values)
-        .await?
-        .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
-    decode::<M, A::Database>(&stored)
-}
-
-/// Finds the row with this key, if any.
-pub async fn get<'c, M, K, A>(conn: A, key: &K) -> Result<Option<M>, Error>
-where
-    M: Model,
-    K: Key<M>,
-    A: Acquire<'c>,
-    A::Database: Backend,
-{
-    let dialect = <A::Database as Backend>::DIALECT;
-    let select = query::select_by_key(M::META, K::KEY, key.values(dialect));
-    let (sql, values) = query::render_select(&select, dialect, false);
-    let mut conn = conn.acquire().await?;
-    let row = <A::Database as Backend>::fetch_optional(&mut conn, sql, values).await?;
-    row.as_ref().map(decode::<M, A::Database>).transpose()
-}
-
-/// Whether [`get_or_create`] found the row or created it.
+/// Whether a `get_or_create` or `update_or_create` found the row or created it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
-    /// The row existed; the candidate's other values were not used.
+    /// The row existed: `get_or_create` returned it as it was, `update_or_create` updated it.
     Found,
     /// The row was inserted by this call.
     Created,
@@ -65,91 +29,438 @@ impl Outcome {
     }
 }
 
-/// Returns the row whose key `K` equals the candidate's, inserting the candidate if there is none.
-///
-/// The candidate's key columns are the lookup; its other columns are used only when creating
-/// (Django's `defaults`). Statements: a `SELECT` by key (found: one statement), then an
-/// `INSERT … ON CONFLICT (key) DO NOTHING RETURNING …` (created: two). When a concurrent caller wins
-/// the race between the two, the insert does nothing and a final `SELECT` returns the winner's row
-/// (`LOCK IN SHARE MODE` on MySQL, so that a REPEATABLE READ snapshot does not hide it). Correctness
-/// never rests on the first `SELECT`: the insert is atomic.
-///
-/// A conflict on a constraint other than `K` is an error. Under PostgreSQL REPEATABLE READ or
-/// SERIALIZABLE a winner committed after the transaction's snapshot cannot be seen at all; the
-/// database reports a serialization failure (SQLSTATE 40001), which comes back as the sqlx error:
-/// retry the transaction.
-pub async fn get_or_create<'c, M, K, A>(conn: A, candidate: &M) -> Result<(M, Outcome), Error>
-where
-    M: Model,
-    K: Key<M>,
-    A: Acquire<'c>,
-    A::Database: Backend,
-{
-    let dialect = <A::Database as Backend>::DIALECT;
-    let mut conn = conn.acquire().await?;
-    let key = K::KEY;
+/// The columns an `update_or_create` writes when the row exists, and the row their values come from.
+#[derive(Debug)]
+pub struct Changes<'a, M: Model> {
+    values: &'a M,
+    fields: &'a [M::Field],
+}
 
-    if let Some(found) = select_by_key::<M, A::Database>(&mut conn, candidate, key, false).await? {
-        return Ok((found, Outcome::Found));
-    }
-
-    match dialect {
-        Dialect::Sqlite | Dialect::Postgres => {
-            let (sql, values) = query::insert_returning_on_conflict(candidate, Some(key), dialect);
-            if let Some(row) =
-                <A::Database as Backend>::fetch_optional(&mut conn, sql, values).await?
-            {
-                return Ok((decode::<M, A::Database>(&row)?, Outcome::Created));
-            }
-        }
-        Dialect::MySql => {
-            // MySQL has no conflict target, and `ON DUPLICATE KEY` / `INSERT IGNORE` react to every
-            // key: insert plainly and look at which key refused it.
-            let (sql, values) = query::insert_returning(candidate, dialect);
-            match <A::Database as Backend>::fetch_optional(&mut conn, sql, values).await {
-                Ok(Some(row)) => return Ok((decode::<M, A::Database>(&row)?, Outcome::Created)),
-                Ok(None) => return Err(Error::Database(sqlx::Error::RowNotFound)),
-                Err(error) if mysql_duplicate_of(&error, M::META.key_name(key)) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-    }
-
-    // A concurrent caller inserted the key between our SELECT and INSERT: return its row.
-    match select_by_key::<M, A::Database>(&mut conn, candidate, key, true).await? {
-        Some(found) => Ok((found, Outcome::Found)),
-        None => Err(Error::Database(sqlx::Error::RowNotFound)),
+impl<'a, M: Model> Changes<'a, M> {
+    /// The listed fields, with their values in `values`.
+    pub fn new(values: &'a M, fields: &'a [M::Field]) -> Self {
+        Changes { values, fields }
     }
 }
 
-async fn select_by_key<M: Model, DB: Backend>(
+impl<M: Model> Clone for Changes<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M: Model> Copy for Changes<'_, M> {}
+
+fn decode<M: Model, DB: Backend>(row: &DB::Row) -> Result<M, Error> {
+    M::from_row(DB::row_ref(row)).map_err(|source| Error::Decode {
+        model: M::META.name,
+        source,
+    })
+}
+
+async fn fetch_model<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
-    candidate: &M,
-    key: KeyId,
-    locking: bool,
+    (sql, values): (String, Values),
 ) -> Result<Option<M>, Error> {
-    let values = query::key_values_of(candidate, key, DB::DIALECT);
-    let select = query::select_by_key(M::META, key, values);
-    let (sql, values) = query::render_select(&select, DB::DIALECT, locking);
     let row = DB::fetch_optional(conn, sql, values).await?;
     row.as_ref().map(decode::<M, DB>).transpose()
 }
 
-/// Whether a MySQL error is error 1062 (duplicate entry) on the key named `key`. MySQL writes
-/// `for key 'name'` (8.0.19+: `'table.name'`) and `'PRIMARY'` for the primary key.
-fn mysql_duplicate_of(error: &sqlx::Error, key: &str) -> bool {
-    let sqlx::Error::Database(db) = error else {
-        return false;
-    };
-    if db.kind() != sqlx::error::ErrorKind::UniqueViolation {
-        return false;
+async fn select<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    key_values: Vec<sea_query::Value>,
+    lock: Lock,
+) -> Result<Option<M>, Error> {
+    let select = query::select_by_key(M::META, key, key_values);
+    fetch_model::<M, DB>(conn, query::render_select(&select, DB::DIALECT, lock)).await
+}
+
+/// Inserts one row and returns it as stored (with its database-assigned primary key).
+///
+/// A duplicate key is an error; to tolerate one, use the generated `get_or_create_by_…` methods.
+pub fn insert<'a, 'c: 'a, M, A>(conn: A, row: &'a M) -> BoxFuture<'a, Result<M, Error>>
+where
+    M: Model,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = conn.acquire().await?;
+        fetch_model::<M, A::Database>(
+            &mut conn,
+            query::insert_returning(row, None, false, dialect),
+        )
+        .await?
+        .ok_or(Error::Database(sqlx::Error::RowNotFound))
+    })
+}
+
+/// Finds the row with this key, if any. A key with a NULL value finds nothing: NULLs never collide
+/// in a unique constraint, so such a key does not identify a row.
+pub fn get<'a, 'c: 'a, M, K, A>(conn: A, key: K) -> BoxFuture<'a, Result<Option<M>, Error>>
+where
+    M: Model,
+    K: Key<M> + 'a,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = conn.acquire().await?;
+        select::<M, A::Database>(&mut conn, K::KEY, key.values(dialect), Lock::None).await
+    })
+}
+
+/// Finds the row with this key and locks it until the transaction ends: Django's
+/// `select_for_update().get(…)`, as `SELECT … FOR UPDATE` on PostgreSQL and MySQL.
+///
+/// Call it inside a transaction; in autocommit the lock ends with the statement. SQLite has no row
+/// locks: there the equivalent is the whole-database write lock that [`crate::transaction`] takes
+/// with `BEGIN IMMEDIATE`, and this is a plain read.
+pub fn get_for_update<'a, 'c: 'a, M, K, A>(
+    conn: A,
+    key: K,
+) -> BoxFuture<'a, Result<Option<M>, Error>>
+where
+    M: Model,
+    K: Key<M> + 'a,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = conn.acquire().await?;
+        select::<M, A::Database>(&mut conn, K::KEY, key.values(dialect), Lock::Update).await
+    })
+}
+
+/// Whether a row with this key exists.
+pub fn exists<'a, 'c: 'a, M, K, A>(conn: A, key: K) -> BoxFuture<'a, Result<bool, Error>>
+where
+    M: Model,
+    K: Key<M> + 'a,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = conn.acquire().await?;
+        let (sql, values) = query::exists_by_key(M::META, K::KEY, key.values(dialect), dialect);
+        Ok(
+            <A::Database as Backend>::fetch_optional(&mut conn, sql, values)
+                .await?
+                .is_some(),
+        )
+    })
+}
+
+/// Writes every column of `row` but its primary key to the row with the same primary key, and returns
+/// the row as stored. [`Error::NotFound`] when there is no such row.
+pub fn update<'a, 'c: 'a, M, A>(conn: A, row: &'a M) -> BoxFuture<'a, Result<M, Error>>
+where
+    M: Model,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let meta = M::META;
+        let mut conn = conn.acquire().await?;
+        let set = (0..meta.columns.len())
+            .filter(|&i| i != meta.primary_key)
+            .map(|i| (i, row.column_value(i, dialect)))
+            .collect();
+        let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
+        update_returning::<M, A::Database>(&mut conn, KeyId::PrimaryKey, key_values, set)
+            .await?
+            .ok_or(Error::NotFound { model: meta.name })
+    })
+}
+
+/// Deletes the row with `row`'s primary key; `false` when there was none.
+pub fn delete<'a, 'c: 'a, M, A>(conn: A, row: &'a M) -> BoxFuture<'a, Result<bool, Error>>
+where
+    M: Model,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = conn.acquire().await?;
+        let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
+        let (sql, values) = query::delete_by_key(M::META, KeyId::PrimaryKey, key_values, dialect);
+        let done = <A::Database as Backend>::execute(&mut conn, sql, values).await?;
+        Ok(done.rows_affected > 0)
+    })
+}
+
+/// Returns the row whose key `K` equals the candidate's, inserting the candidate if there is none:
+/// Django's `get_or_create`, without its race.
+///
+/// The candidate's key columns are the lookup; its other columns are used only when creating
+/// (Django's `defaults`). Statements: a `SELECT` by key (found: one statement), then
+/// `INSERT … ON CONFLICT (key) DO NOTHING RETURNING …` (created: two). The insert is the atomic step:
+/// when a concurrent caller wins the race between the two, it does nothing, and a last `SELECT`
+/// returns the winner's row (`LOCK IN SHARE MODE` on MySQL, so that a REPEATABLE READ snapshot does
+/// not hide it). On MySQL, which has no conflict target, the insert is a plain `INSERT` and a
+/// duplicate-key error is accepted only when it names this key.
+///
+/// Errors:
+/// - a conflict on any other unique constraint is an error, never a wrong row; inside a PostgreSQL
+///   transaction the insert runs under a savepoint, so the transaction stays usable afterwards;
+/// - under PostgreSQL REPEATABLE READ or SERIALIZABLE, a winner that committed after the
+///   transaction's snapshot cannot be seen by any statement of the transaction: the call fails with
+///   an error for which [`Error::is_retryable`] is true. [`crate::transaction`] retries by itself.
+///
+/// A key with a NULL value never conflicts (NULLs do not collide), so such a candidate is always
+/// created.
+pub fn get_or_create<'a, 'c: 'a, M, K, A>(
+    conn: A,
+    candidate: &'a M,
+) -> BoxFuture<'a, Result<(M, Outcome), Error>>
+where
+    M: Model,
+    K: Key<M> + 'a,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let mut conn = conn.acquire().await?;
+        let in_transaction = conn.is_in_transaction();
+        let mut attempt = 1;
+        loop {
+            match get_or_create_on::<M, A::Database>(&mut conn, candidate, K::KEY).await {
+                Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
+                    tokio::time::sleep(crate::tx::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    })
+}
+
+/// Outside a transaction each statement is a transaction of its own, which the library owns: a
+/// retryable failure (a PostgreSQL REPEATABLE READ session meeting a concurrent insert, a deadlock)
+/// is retried, up to 10 attempts. Inside the caller's transaction only the caller can retry, so the
+/// error is returned.
+const AUTOCOMMIT_ATTEMPTS: u32 = 10;
+
+fn retry_in_autocommit(error: &Error, in_transaction: bool, attempt: u32) -> bool {
+    !in_transaction && error.is_retryable() && attempt < AUTOCOMMIT_ATTEMPTS
+}
+
+async fn get_or_create_on<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    candidate: &M,
+    key: KeyId,
+) -> Result<(M, Outcome), Error> {
+    let key_values = query::key_values_of(candidate, key, DB::DIALECT);
+    if let Some(found) = select::<M, DB>(conn, key, key_values, Lock::None).await? {
+        return Ok((found, Outcome::Found));
     }
-    let message = db.message();
-    let Some(start) = message.rfind("for key '") else {
-        return false;
-    };
-    let reported = message[start + "for key '".len()..].trim_end_matches('\'');
-    let reported = reported.rsplit('.').next().unwrap_or(reported);
-    let wanted = if key == "PRIMARY KEY" { "PRIMARY" } else { key };
-    reported == wanted
+    match insert_or_find::<M, DB>(conn, candidate, key).await? {
+        Inserted::Created(row) => Ok((row, Outcome::Created)),
+        Inserted::Existing(row) => Ok((row, Outcome::Found)),
+    }
+}
+
+/// Updates the row whose key `K` equals `create`'s with `update`, or inserts `create` if there is
+/// none: Django's `update_or_create(defaults=…, create_defaults=…)`, without its race.
+///
+/// Only the fields listed in `update` are written on update (key fields among them are skipped:
+/// they already match); `create` is inserted whole. Statements: an `UPDATE … WHERE key RETURNING …`
+/// (updated: one statement; on MySQL, which has no `UPDATE … RETURNING`, an `UPDATE` and a `SELECT`),
+/// then `INSERT … ON CONFLICT (key) DO NOTHING RETURNING …` (created: two). If a concurrent caller
+/// inserts the key between the two, the insert does nothing and the update runs again, now finding
+/// the row: no update is lost. Errors as for [`get_or_create`]. With no fields to update, it is
+/// [`get_or_create`].
+pub fn update_or_create<'a, 'c: 'a, M, K, A>(
+    conn: A,
+    create: &'a M,
+    update: Changes<'a, M>,
+) -> BoxFuture<'a, Result<(M, Outcome), Error>>
+where
+    M: Model,
+    K: Key<M> + 'a,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let key = K::KEY;
+        let key_columns = M::META.key_columns(key);
+        let mut conn = conn.acquire().await?;
+
+        let mut set: Vec<(usize, sea_query::Value)> = Vec::with_capacity(update.fields.len());
+        for &field in update.fields {
+            let index = M::field_index(field);
+            if !key_columns.contains(&index) && !set.iter().any(|(i, _)| *i == index) {
+                set.push((index, update.values.column_value(index, dialect)));
+            }
+        }
+        let key_values = query::key_values_of(create, key, dialect);
+        let in_transaction = conn.is_in_transaction();
+        let mut attempt = 1;
+        loop {
+            let result = if set.is_empty() {
+                get_or_create_on::<M, A::Database>(&mut conn, create, key).await
+            } else {
+                update_or_create_on::<M, A::Database>(&mut conn, create, key, &key_values, &set)
+                    .await
+            };
+            match result {
+                Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
+                    tokio::time::sleep(crate::tx::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    })
+}
+
+async fn update_or_create_on<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    create: &M,
+    key: KeyId,
+    key_values: &[sea_query::Value],
+    set: &[(usize, sea_query::Value)],
+) -> Result<(M, Outcome), Error> {
+    // Each round either updates, creates, or sees a concurrent insert, after which the update finds
+    // the row; more rounds would mean rows are being deleted as fast as they appear.
+    for _ in 0..3 {
+        if let Some(row) =
+            update_returning::<M, DB>(conn, key, key_values.to_vec(), set.to_vec()).await?
+        {
+            return Ok((row, Outcome::Found));
+        }
+        if let Inserted::Created(row) = insert_or_find::<M, DB>(conn, create, key).await? {
+            return Ok((row, Outcome::Created));
+        }
+    }
+    Err(Error::RowNotVisible {
+        model: M::META.name,
+    })
+}
+
+/// `UPDATE … RETURNING` where the backend has it. MariaDB has no `UPDATE … RETURNING`: there it is an
+/// `UPDATE` (sqlx reports matched rows) and a `SELECT` of the row, in a transaction of their own when
+/// the caller is not in one, so that the row returned is the row as this update left it.
+async fn update_returning<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    key_values: Vec<sea_query::Value>,
+    set: Vec<(usize, sea_query::Value)>,
+) -> Result<Option<M>, Error> {
+    let statement = query::update_by_key(M::META, key, key_values.clone(), set, DB::DIALECT);
+    if DB::DIALECT != Dialect::MySql {
+        return fetch_model::<M, DB>(conn, statement).await;
+    }
+    if conn.is_in_transaction() {
+        return update_then_select::<M, DB>(conn, key, key_values, statement).await;
+    }
+    let mut tx = conn.begin().await?;
+    let row = update_then_select::<M, DB>(&mut tx, key, key_values, statement).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+async fn update_then_select<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    key_values: Vec<sea_query::Value>,
+    (sql, values): (String, Values),
+) -> Result<Option<M>, Error> {
+    let done = DB::execute(conn, sql, values).await?;
+    if done.rows_affected == 0 {
+        return Ok(None);
+    }
+    select::<M, DB>(conn, key, key_values, Lock::None).await
+}
+
+/// What [`insert_or_find`] did.
+enum Inserted<M> {
+    /// The candidate was inserted.
+    Created(M),
+    /// A row with the candidate's key exists (a concurrent caller inserted it): here it is.
+    Existing(M),
+}
+
+/// Inserts the candidate, or finds the row with its key when one exists. Any other failure, a
+/// conflict with another row on another constraint included, is an error.
+///
+/// PostgreSQL and SQLite: `INSERT … ON CONFLICT DO NOTHING RETURNING …` with no target, so that every
+/// unique constraint arbitrates. A conflict on the key and on another constraint at once (the same
+/// row inserted by a concurrent caller) thus never surfaces as the other constraint's error. No row
+/// back means a conflict: the row with our key is read; if there is none, the conflict was with
+/// another row, and a plain insert reports it as the database's own duplicate-key error. Under
+/// PostgreSQL REPEATABLE READ, a conflict with a row this snapshot cannot see raises a serialization
+/// failure instead, which is retryable.
+///
+/// MySQL: a plain `INSERT` (no conflict target exists; `ON DUPLICATE KEY UPDATE` and `INSERT IGNORE`
+/// react to every key, and the latter also hides NOT NULL and truncation errors). On a duplicate-key
+/// error the row with our key is read with `LOCK IN SHARE MODE`, which sees the latest committed
+/// row even in a REPEATABLE READ snapshot; if there is none, the error stands.
+async fn insert_or_find<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    candidate: &M,
+    key: KeyId,
+) -> Result<Inserted<M>, Error> {
+    let dialect = DB::DIALECT;
+    let key_values = || query::key_values_of(candidate, key, dialect);
+    if dialect == Dialect::MySql {
+        let (sql, values) = query::insert_returning(candidate, Some(key), false, dialect);
+        return match DB::fetch_optional(conn, sql, values).await {
+            Ok(Some(row)) => Ok(Inserted::Created(decode::<M, DB>(&row)?)),
+            Ok(None) => Err(Error::Database(sqlx::Error::RowNotFound)),
+            Err(error) if is_unique_violation(&error) => {
+                match select::<M, DB>(conn, key, key_values(), Lock::Share).await? {
+                    Some(row) => Ok(Inserted::Existing(row)),
+                    None => Err(error.into()),
+                }
+            }
+            Err(error) => Err(error.into()),
+        };
+    }
+
+    let statement = query::insert_returning(candidate, Some(key), true, dialect);
+    if let Some(row) = fetch_model::<M, DB>(conn, statement).await? {
+        return Ok(Inserted::Created(row));
+    }
+    if let Some(row) = select::<M, DB>(conn, key, key_values(), Lock::None).await? {
+        return Ok(Inserted::Existing(row));
+    }
+    // A failed statement aborts a PostgreSQL transaction; a savepoint keeps the caller's transaction
+    // usable after the error.
+    let guard = dialect == Dialect::Postgres && conn.is_in_transaction();
+    if guard {
+        execute_plain::<DB>(conn, "SAVEPOINT model_runtime_insert").await?;
+    }
+    let result = fetch_model::<M, DB>(
+        conn,
+        query::insert_returning(candidate, Some(key), false, dialect),
+    )
+    .await;
+    if guard {
+        if result.is_err() {
+            execute_plain::<DB>(conn, "ROLLBACK TO SAVEPOINT model_runtime_insert").await?;
+        }
+        execute_plain::<DB>(conn, "RELEASE SAVEPOINT model_runtime_insert").await?;
+    }
+    match result? {
+        // The conflicting row went away in between: the plain insert created ours.
+        Some(row) => Ok(Inserted::Created(row)),
+        None => Err(Error::Database(sqlx::Error::RowNotFound)),
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+async fn execute_plain<DB: Backend>(conn: &mut DB::Connection, sql: &str) -> Result<(), Error> {
+    DB::execute(conn, sql.to_owned(), Values(Vec::new())).await?;
+    Ok(())
 }

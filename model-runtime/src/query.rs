@@ -1,7 +1,9 @@
 //! Statement building: model metadata and values in, SQL text and bound values out. Knows nothing of
 //! connections.
 
-use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement, Value, Values};
+use sea_query::{
+    Alias, Condition, Expr, ExprTrait, OnConflict, Query, SelectStatement, Value, Values,
+};
 
 use crate::backend::Dialect;
 use crate::meta::{KeyId, ModelMeta};
@@ -46,86 +48,141 @@ pub(crate) fn returning_all(meta: &ModelMeta, dialect: Dialect) -> String {
     sql
 }
 
-/// The columns an insert writes: all but an auto-increment primary key, which the database assigns.
-pub(crate) fn insert_columns(meta: &ModelMeta) -> impl Iterator<Item = usize> + '_ {
-    meta.columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !c.auto_increment)
-        .map(|(i, _)| i)
-}
-
-/// `INSERT INTO t (…) VALUES (…) RETURNING …` for one row.
-pub(crate) fn insert_returning<M: Model>(row: &M, dialect: Dialect) -> (String, Values) {
-    insert_returning_on_conflict(row, None, dialect)
-}
-
-/// The insert of [`insert_returning`], with `ON CONFLICT (key) DO NOTHING` when `key` is given
-/// (SQLite and PostgreSQL only: MySQL has no conflict target). A conflict on any other constraint
-/// still raises, as it must.
-pub(crate) fn insert_returning_on_conflict<M: Model>(
+/// `INSERT INTO t (…) VALUES (…) RETURNING <all columns>` for one row.
+///
+/// An auto-increment primary key is left to the database, unless `key` is the primary key: a lookup
+/// by id must insert that id. With `do_nothing`, SQLite and PostgreSQL get an untargeted
+/// `ON CONFLICT DO NOTHING`: a conflict on any unique constraint inserts nothing and returns no row
+/// (MySQL has no such form; the flag is ignored there).
+pub(crate) fn insert_returning<M: Model>(
     row: &M,
     key: Option<KeyId>,
+    do_nothing: bool,
     dialect: Dialect,
 ) -> (String, Values) {
     let meta = M::META;
-    let mut insert = Query::insert();
-    insert.into_table(Alias::new(meta.table));
-    let columns: Vec<usize> = insert_columns(meta).collect();
-    insert.columns(columns.iter().map(|&i| Alias::new(meta.columns[i].name)));
-    let values: Vec<Value> = columns
-        .iter()
-        .map(|&i| row.column_value(i, dialect))
+    let explicit_pk = key == Some(KeyId::PrimaryKey);
+    let columns: Vec<usize> = (0..meta.columns.len())
+        .filter(|&i| explicit_pk || !meta.columns[i].auto_increment)
         .collect();
+    let mut insert = Query::insert();
     insert
-        .values(values.into_iter().map(Expr::val))
+        .into_table(Alias::new(meta.table))
+        .columns(columns.iter().map(|&i| Alias::new(meta.columns[i].name)));
+    insert
+        .values(
+            columns
+                .iter()
+                .map(|&i| Expr::val(row.column_value(i, dialect))),
+        )
         .expect("one value per column by construction");
-    if let Some(key) = key {
-        debug_assert!(dialect != Dialect::MySql, "MySQL has no ON CONFLICT target");
-        let columns = meta
-            .key_columns(key)
-            .iter()
-            .map(|&i| Alias::new(meta.columns[i].name));
-        insert.on_conflict(OnConflict::columns(columns).do_nothing().to_owned());
+    if do_nothing && dialect != Dialect::MySql {
+        insert.on_conflict(OnConflict::new().do_nothing().to_owned());
     }
     let (mut sql, values) = build!(insert, dialect);
     sql.push_str(&returning_all(meta, dialect));
     (sql, values)
 }
 
-/// `SELECT <all columns> FROM t WHERE k1 = ? AND k2 = ?`: a lookup by key. A NULL key value matches
-/// rows where the column IS NULL, as Django's `filter(col=None)` does.
+/// `WHERE k1 = ? AND k2 = ?` for a key. A NULL value matches nothing, as in the unique constraint
+/// itself: NULLs never collide, so a key with a NULL identifies no row.
+fn key_condition(meta: &ModelMeta, key: KeyId, values: Vec<Value>) -> Condition {
+    let mut condition = Condition::all();
+    for (&column, value) in meta.key_columns(key).iter().zip(values) {
+        condition = condition.add(Expr::col(Alias::new(meta.columns[column].name)).eq(value));
+    }
+    condition
+}
+
+/// `SELECT <all columns> FROM t WHERE <key>`: a lookup by key.
 pub(crate) fn select_by_key(meta: &ModelMeta, key: KeyId, values: Vec<Value>) -> SelectStatement {
     let mut select = Query::select();
     select
         .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
-        .from(Alias::new(meta.table));
-    for (&column, value) in meta.key_columns(key).iter().zip(values) {
-        let col = Expr::col(Alias::new(meta.columns[column].name));
-        if is_null(&value) {
-            select.and_where(col.is_null());
-        } else {
-            select.and_where(col.eq(value));
-        }
-    }
+        .from(Alias::new(meta.table))
+        .cond_where(key_condition(meta, key, values));
     select
 }
 
-/// Renders a select for a dialect; `locking` adds `FOR SHARE` (`LOCK IN SHARE MODE` on MySQL), a read
-/// that sees the latest committed row even inside a REPEATABLE READ snapshot on MySQL.
+/// `SELECT 1 FROM t WHERE <key> LIMIT 1`.
+pub(crate) fn exists_by_key(
+    meta: &ModelMeta,
+    key: KeyId,
+    values: Vec<Value>,
+    dialect: Dialect,
+) -> (String, Values) {
+    let mut select = Query::select();
+    select
+        .expr(Expr::val(1))
+        .from(Alias::new(meta.table))
+        .cond_where(key_condition(meta, key, values))
+        .limit(1);
+    build!(select, dialect)
+}
+
+/// `UPDATE t SET c = ?, … WHERE <key>`, with `RETURNING <all columns>` except on MySQL (MariaDB has
+/// no `UPDATE … RETURNING`).
+pub(crate) fn update_by_key(
+    meta: &ModelMeta,
+    key: KeyId,
+    key_values: Vec<Value>,
+    set: Vec<(usize, Value)>,
+    dialect: Dialect,
+) -> (String, Values) {
+    let mut update = Query::update();
+    update
+        .table(Alias::new(meta.table))
+        .values(
+            set.into_iter()
+                .map(|(i, v)| (Alias::new(meta.columns[i].name), Expr::val(v))),
+        )
+        .cond_where(key_condition(meta, key, key_values));
+    let (mut sql, values) = build!(update, dialect);
+    if dialect != Dialect::MySql {
+        sql.push_str(&returning_all(meta, dialect));
+    }
+    (sql, values)
+}
+
+/// `DELETE FROM t WHERE <key>`.
+pub(crate) fn delete_by_key(
+    meta: &ModelMeta,
+    key: KeyId,
+    key_values: Vec<Value>,
+    dialect: Dialect,
+) -> (String, Values) {
+    let mut delete = Query::delete();
+    delete
+        .from_table(Alias::new(meta.table))
+        .cond_where(key_condition(meta, key, key_values));
+    build!(delete, dialect)
+}
+
+/// How a select locks the rows it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// A plain read.
+    None,
+    /// `FOR SHARE` (`LOCK IN SHARE MODE` on MySQL): a read that sees the latest committed row even
+    /// inside a MySQL REPEATABLE READ snapshot, and keeps it from changing until the transaction ends.
+    Share,
+    /// `FOR UPDATE`: Django's `select_for_update()`.
+    Update,
+}
+
+/// Renders a select for a dialect, with its lock. SQLite has no row locks (a write transaction locks
+/// the whole database), so there the lock clause is left out.
 pub(crate) fn render_select(
     select: &SelectStatement,
     dialect: Dialect,
-    locking: bool,
+    lock: Lock,
 ) -> (String, Values) {
     let (mut sql, values) = build!(select, dialect);
-    if locking {
-        match dialect {
-            Dialect::MySql => sql.push_str(" LOCK IN SHARE MODE"),
-            Dialect::Postgres => sql.push_str(" FOR SHARE"),
-            // SQLite has no row locks: a write transaction locks the whole database.
-            Dialect::Sqlite => {}
-        }
+    match (dialect, lock) {
+        (Dialect::Sqlite, _) | (_, Lock::None) => {}
+        (Dialect::MySql, Lock::Share) => sql.push_str(" LOCK IN SHARE MODE"),
+        (Dialect::Postgres, Lock::Share) => sql.push_str(" FOR SHARE"),
+        (_, Lock::Update) => sql.push_str(" FOR UPDATE"),
     }
     (sql, values)
 }
@@ -137,33 +194,4 @@ pub(crate) fn key_values_of<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> 
         .iter()
         .map(|&i| row.column_value(i, dialect))
         .collect()
-}
-
-/// Whether a value is SQL NULL. Covers every variant a [`crate::Column`] produces.
-fn is_null(value: &Value) -> bool {
-    match value {
-        Value::Bool(v) => v.is_none(),
-        Value::SmallInt(v) => v.is_none(),
-        Value::Int(v) => v.is_none(),
-        Value::BigInt(v) => v.is_none(),
-        Value::Float(v) => v.is_none(),
-        Value::Double(v) => v.is_none(),
-        Value::String(v) => v.is_none(),
-        Value::Bytes(v) => v.is_none(),
-        #[cfg(feature = "rust_decimal")]
-        Value::Decimal(v) => v.is_none(),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDate(v) => v.is_none(),
-        #[cfg(feature = "chrono")]
-        Value::ChronoTime(v) => v.is_none(),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDateTime(v) => v.is_none(),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDateTimeUtc(v) => v.is_none(),
-        #[cfg(feature = "uuid")]
-        Value::Uuid(v) => v.is_none(),
-        #[cfg(feature = "json")]
-        Value::Json(v) => v.is_none(),
-        _ => false,
-    }
 }

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use model_runtime::{Backend, Dialect};
+use model_runtime::{Backend, Dialect, Isolation};
 use sqlx::{Pool, Row};
 
 /// The environment variable naming the PostgreSQL server for tests.
@@ -59,6 +59,8 @@ pub struct Options {
     pub max_connections: Option<u32>,
     /// SQLite: a file in WAL mode instead of memory, so that several connections share it.
     pub sqlite_file: bool,
+    /// PostgreSQL and MySQL: the session's default isolation level (server default otherwise).
+    pub isolation: Option<Isolation>,
 }
 
 fn say_skipped(backend: &str, var: &str) {
@@ -81,6 +83,11 @@ fn say_skipped(backend: &str, var: &str) {
             }
         );
     });
+}
+
+/// Writes a line to the terminal past libtest's capture: figures a test measured, for the record.
+pub fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "report: {line}");
 }
 
 /// A database name of at most 63 bytes, unique per test, made of `[a-z0-9_]`.
@@ -247,9 +254,12 @@ impl TestBackend for sqlx::Postgres {
                 .expect("create schema");
         }
         admin.close().await;
-        let connect = PgConnectOptions::from_str(&url)
+        let mut connect = PgConnectOptions::from_str(&url)
             .expect("valid PostgreSQL URL")
             .options([("search_path", name.as_str())]);
+        if let Some(level) = options.isolation {
+            connect = connect.options([("default_transaction_isolation", isolation_sql(level))]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(5))
             .connect_with(connect)
@@ -315,8 +325,21 @@ impl TestBackend for sqlx::MySql {
         let connect = MySqlConnectOptions::from_str(&url)
             .expect("valid MySQL URL")
             .database(&name);
+        let isolation = options.isolation;
         let pool = MySqlPoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if let Some(level) = isolation {
+                        let sql = format!(
+                            "SET SESSION TRANSACTION ISOLATION LEVEL {}",
+                            isolation_sql(level)
+                        );
+                        sqlx::Executor::execute(conn, sqlx::AssertSqlSafe(sql)).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(connect)
             .await
             .expect("connect MySQL");
@@ -341,6 +364,14 @@ impl TestBackend for sqlx::MySql {
             rows.iter()
                 .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))),
         )
+    }
+}
+
+fn isolation_sql(level: Isolation) -> &'static str {
+    match level {
+        Isolation::ReadCommitted => "read committed",
+        Isolation::RepeatableRead => "repeatable read",
+        Isolation::Serializable => "serializable",
     }
 }
 
@@ -396,6 +427,8 @@ macro_rules! backend_tests {
     };
     (@backend $module:ident, $db:ty, $options:expr; $($name:ident),*) => {
         mod $module {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {

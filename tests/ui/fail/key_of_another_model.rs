@@ -18,7 +18,7 @@ struct Product {
 }
 
 async fn lookup(pool: &sqlx::SqlitePool) {
-    let _ = model_runtime::get::<Product, _, _>(pool, &StoreByName { name: "x".into() }).await;
+    let _ = model_runtime::get::<Product, _, _>(pool, StoreByName { name: "x".into() }).await;
 }
 
 fn main() {

@@ -19,10 +19,24 @@ async fn lookups(
     let _: Option<Account> = Account::get_by_tenant_and_email(sqlite, 1i16, "a@example.com").await?;
     let _: Option<Account> = Account::get_by_id(pg, 7).await?;
     let _: Option<Account> = Account::get_by_tenant_and_email(&mut **tx, 1, String::from("b")).await?;
-    let _ = model_runtime::get(sqlite, &AccountById { id: 1 }).await?;
+    let _ = model_runtime::get(sqlite, AccountById { id: 1 }).await?;
     Ok(())
 }
 
 fn main() {
     let _ = lookups;
+}
+
+// The futures are `Send`, so they run in spawned tasks and in web handlers.
+#[allow(dead_code)]
+fn futures_are_send(pool: sqlx::PgPool, candidate: Account) {
+    fn is_send<T: Send>(_: &T) {}
+    let fut = async move {
+        let _ = Account::get_or_create_by_tenant_and_email(&pool, &candidate).await;
+        let _ = Account::update_or_create_by_id(&pool, &candidate, &[AccountField::Email]).await;
+        let mut tx = pool.begin().await.unwrap();
+        let _ = Account::get_for_update_by_id(&mut tx, 1).await;
+        let _ = candidate.update(&mut tx).await;
+    };
+    is_send(&fut);
 }
