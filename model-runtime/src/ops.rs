@@ -199,22 +199,31 @@ where
 /// Django's `get_or_create`, without its race.
 ///
 /// The candidate's key columns are the lookup; its other columns are used only when creating
-/// (Django's `defaults`). Statements: a `SELECT` by key (found: one statement), then
-/// `INSERT … ON CONFLICT (key) DO NOTHING RETURNING …` (created: two). The insert is the atomic step:
-/// when a concurrent caller wins the race between the two, it does nothing, and a last `SELECT`
-/// returns the winner's row (`LOCK IN SHARE MODE` on MySQL, so that a REPEATABLE READ snapshot does
-/// not hide it). On MySQL, which has no conflict target, the insert is a plain `INSERT` and a
-/// duplicate-key error is accepted only when it names this key.
+/// (Django's `defaults`). Correctness never rests on a check before the insert: the insert is the
+/// atomic step, and a concurrent winner is found, not duplicated.
+///
+/// | | SQLite, PostgreSQL | MySQL / MariaDB |
+/// |---|---|---|
+/// | found | `SELECT` by key | `SELECT` by key |
+/// | created | + `INSERT … ON CONFLICT DO NOTHING RETURNING …` | + `INSERT … RETURNING …` |
+/// | lost the race | + `SELECT` of the winner's row | + `SELECT … LOCK IN SHARE MODE` |
+///
+/// The `ON CONFLICT DO NOTHING` has no target, so that every unique constraint arbitrates: a winner
+/// that collides on this key and another constraint at once is still found. MySQL has no such form
+/// (`ON DUPLICATE KEY UPDATE` and `INSERT IGNORE` react to every key, and the latter also hides NOT
+/// NULL and truncation errors), so there a plain insert's duplicate-key error leads to the read; the
+/// locking read sees the latest committed row even inside a REPEATABLE READ snapshot.
 ///
 /// Errors:
-/// - a conflict on any other unique constraint is an error, never a wrong row; inside a PostgreSQL
-///   transaction the insert runs under a savepoint, so the transaction stays usable afterwards;
+/// - a conflict with another row on another unique constraint is that constraint's duplicate-key
+///   error, never a wrong row or a silent success; inside a PostgreSQL transaction the statement
+///   that raises it runs under a savepoint, so the transaction stays usable afterwards;
 /// - under PostgreSQL REPEATABLE READ or SERIALIZABLE, a winner that committed after the
 ///   transaction's snapshot cannot be seen by any statement of the transaction: the call fails with
-///   an error for which [`Error::is_retryable`] is true. [`crate::transaction`] retries by itself.
+///   an error for which [`Error::is_retryable`] is true. Outside a transaction, and in
+///   [`crate::transaction`], the library retries by itself.
 ///
-/// A key with a NULL value never conflicts (NULLs do not collide), so such a candidate is always
-/// created.
+/// A key with a NULL value identifies no row (NULLs never collide), so such a candidate is created.
 pub fn get_or_create<'a, 'c: 'a, M, K, A>(
     conn: A,
     candidate: &'a M,
@@ -270,12 +279,12 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// none: Django's `update_or_create(defaults=…, create_defaults=…)`, without its race.
 ///
 /// Only the fields listed in `update` are written on update (key fields among them are skipped:
-/// they already match); `create` is inserted whole. Statements: an `UPDATE … WHERE key RETURNING …`
-/// (updated: one statement; on MySQL, which has no `UPDATE … RETURNING`, an `UPDATE` and a `SELECT`),
-/// then `INSERT … ON CONFLICT (key) DO NOTHING RETURNING …` (created: two). If a concurrent caller
-/// inserts the key between the two, the insert does nothing and the update runs again, now finding
-/// the row: no update is lost. Errors as for [`get_or_create`]. With no fields to update, it is
-/// [`get_or_create`].
+/// they already match); `create` is inserted whole. Statements: `UPDATE … WHERE key RETURNING …`
+/// (updated: one statement; on MariaDB, which has no `UPDATE … RETURNING`, an `UPDATE` and a
+/// `SELECT`, in a transaction of their own outside the caller's), then the insert of
+/// [`get_or_create`] (created: two). If a concurrent caller inserts the key between the two, the
+/// update runs again and finds the row: no update is lost. Errors as for [`get_or_create`]. With no
+/// fields to update, it is [`get_or_create`].
 pub fn update_or_create<'a, 'c: 'a, M, K, A>(
     conn: A,
     create: &'a M,
