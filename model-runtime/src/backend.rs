@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use sea_query::Values;
@@ -122,21 +123,21 @@ pub trait Backend: sqlx::Database {
     /// Runs a statement and returns its first row, if any.
     fn fetch_optional<'c>(
         conn: &'c mut Self::Connection,
-        sql: String,
+        sql: Arc<str>,
         values: Values,
     ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 'c;
 
     /// Runs a statement and returns all its rows.
     fn fetch_all<'c>(
         conn: &'c mut Self::Connection,
-        sql: String,
+        sql: Arc<str>,
         values: Values,
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c;
 
     /// Runs a statement that returns no rows.
     fn execute<'c>(
         conn: &'c mut Self::Connection,
-        sql: String,
+        sql: Arc<str>,
         values: Values,
     ) -> impl Future<Output = Result<ExecOutcome, sqlx::Error>> + Send + 'c;
 }
@@ -153,12 +154,12 @@ macro_rules! impl_backend {
 
             async fn fetch_optional(
                 conn: &mut Self::Connection,
-                sql: String,
+                sql: Arc<str>,
                 values: Values,
             ) -> Result<Option<Self::Row>, sqlx::Error> {
                 let started = Instant::now();
                 let query = sqlx::query_with(
-                    sqlx::AssertSqlSafe(sql.as_str()),
+                    sqlx::AssertSqlSafe(Arc::clone(&sql)),
                     sea_query_sqlx::SqlxValues(values),
                 );
                 let result = query.fetch_optional(&mut *conn).await;
@@ -168,12 +169,12 @@ macro_rules! impl_backend {
 
             async fn fetch_all(
                 conn: &mut Self::Connection,
-                sql: String,
+                sql: Arc<str>,
                 values: Values,
             ) -> Result<Vec<Self::Row>, sqlx::Error> {
                 let started = Instant::now();
                 let query = sqlx::query_with(
-                    sqlx::AssertSqlSafe(sql.as_str()),
+                    sqlx::AssertSqlSafe(Arc::clone(&sql)),
                     sea_query_sqlx::SqlxValues(values),
                 );
                 let result = query.fetch_all(&mut *conn).await;
@@ -183,12 +184,12 @@ macro_rules! impl_backend {
 
             async fn execute(
                 conn: &mut Self::Connection,
-                sql: String,
+                sql: Arc<str>,
                 values: Values,
             ) -> Result<ExecOutcome, sqlx::Error> {
                 let started = Instant::now();
                 let query = sqlx::query_with(
-                    sqlx::AssertSqlSafe(sql.as_str()),
+                    sqlx::AssertSqlSafe(Arc::clone(&sql)),
                     sea_query_sqlx::SqlxValues(values),
                 );
                 let result = query.execute(&mut *conn).await;

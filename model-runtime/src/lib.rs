@@ -63,8 +63,8 @@ pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};
 pub use model::{Key, Model};
 pub use ops::{
-    Changes, Outcome, delete, exists, get, get_for_update, get_or_create, insert, update,
-    update_or_create,
+    Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
+    get_or_create_with, insert, update, update_or_create,
 };
 pub use schema::Schema;
 pub use tx::{BoxFuture, TxOptions, transaction};

@@ -134,7 +134,7 @@ impl Schema {
         let statements = self.sql(<A::Database as Backend>::DIALECT)?;
         let mut conn = conn.acquire().await?;
         for sql in statements {
-            <A::Database as Backend>::execute(&mut conn, sql, sea_query::Values(Vec::new()))
+            <A::Database as Backend>::execute(&mut conn, sql.into(), sea_query::Values(Vec::new()))
                 .await?;
         }
         Ok(())

@@ -105,7 +105,7 @@ where
     let mut conn = pool.acquire().await?;
     let (prepare, begin) = DB::DIALECT.begin_statements(options.isolation);
     if let Some(prepare) = prepare {
-        DB::execute(&mut conn, prepare, sea_query::Values(Vec::new())).await?;
+        DB::execute(&mut conn, prepare.into(), sea_query::Values(Vec::new())).await?;
     }
     let mut tx = (*conn).begin_with(sqlx::AssertSqlSafe(begin)).await?;
     match body(&mut tx).await {
