@@ -115,6 +115,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         StoreProduct::get_by_product_name_and_store_id(&pool, "iPhone 15", airport.id).await?;
     println!("looked up by (product_name, store_id): {found:?}");
 
+    // Django's get_or_create and update_or_create, race-free, keyed by a declared constraint.
+    let galaxy = Product {
+        id: 0,
+        product_name: "Galaxy S24".into(),
+        price: "799.99".parse()?,
+        category: "smartphones".into(),
+    };
+    let (row, outcome) = Product::get_or_create_by_product_name(&pool, &galaxy).await?;
+    println!("get_or_create: {outcome:?} {row:?}");
+    let (row, outcome) = Product::get_or_create_by_product_name(&pool, &galaxy).await?;
+    println!("get_or_create again: {outcome:?} {row:?}");
+    let cheaper = Product {
+        price: "749.99".parse()?,
+        ..galaxy
+    };
+    let (row, outcome) =
+        Product::update_or_create_by_product_name(&pool, &cheaper, &[ProductField::Price]).await?;
+    println!("update_or_create: {outcome:?} {row:?}");
+
     println!();
     for meta in [Store::META, Product::META, StoreProduct::META] {
         println!("{meta}");
