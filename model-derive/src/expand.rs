@@ -239,6 +239,73 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         .iter()
         .map(|&i| format!("The `{}` column.", model.fields[i].column));
 
+    // Every method has the same shape: the caller's pool, connection or transaction, and a boxed
+    // `Send` future that the runtime's generic function returns.
+    let method = |doc: String,
+                  name: &Ident,
+                  params: TokenStream,
+                  output: TokenStream,
+                  body: TokenStream| {
+        quote! {
+            #[doc = #doc]
+            #vis fn #name<'a, 'c: 'a, A>(
+                conn: A,
+                #params
+            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<#output, ::model_runtime::Error>>
+            where
+                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
+                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
+            {
+                #body
+            }
+        }
+    };
+    let key_params = quote!(#(#members: impl ::core::convert::Into<#types>,)*);
+    let key_value = quote!(#key { #(#members: #members.into()),* });
+    let found = quote!(::core::option::Option<Self>);
+    let with_outcome = quote!((Self, ::model_runtime::Outcome));
+    let methods = [
+        method(
+            get_doc,
+            &get,
+            key_params.clone(),
+            found.clone(),
+            quote!(::model_runtime::get(conn, #key_value)),
+        ),
+        method(
+            get_or_create_doc,
+            &get_or_create,
+            quote!(candidate: &'a Self,),
+            with_outcome.clone(),
+            quote!(::model_runtime::get_or_create::<Self, #key, A>(conn, candidate)),
+        ),
+        method(
+            update_or_create_doc,
+            &update_or_create,
+            quote!(candidate: &'a Self, update: &'a [#field_enum],),
+            with_outcome,
+            quote!(::model_runtime::update_or_create::<Self, #key, A>(
+                conn,
+                candidate,
+                ::model_runtime::Changes::new(candidate, update),
+            )),
+        ),
+        method(
+            get_for_update_doc,
+            &get_for_update,
+            key_params.clone(),
+            found,
+            quote!(::model_runtime::get_for_update(conn, #key_value)),
+        ),
+        method(
+            exists_doc,
+            &exists,
+            key_params,
+            quote!(bool),
+            quote!(::model_runtime::exists(conn, #key_value)),
+        ),
+    ];
+
     quote! {
         #[doc = #key_doc]
         #[derive(Debug, Clone, PartialEq)]
@@ -262,70 +329,7 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
 
         #[allow(dead_code)]
         impl #model_ident {
-            #[doc = #get_doc]
-            #vis fn #get<'a, 'c: 'a, A>(
-                conn: A,
-                #(#members: impl ::core::convert::Into<#types>,)*
-            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<::core::option::Option<Self>, ::model_runtime::Error>>
-            where
-                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
-                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
-            {
-                ::model_runtime::get(conn, #key { #(#members: #members.into()),* })
-            }
-
-            #[doc = #get_or_create_doc]
-            #vis fn #get_or_create<'a, 'c: 'a, A>(
-                conn: A,
-                candidate: &'a Self,
-            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<(Self, ::model_runtime::Outcome), ::model_runtime::Error>>
-            where
-                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
-                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
-            {
-                ::model_runtime::get_or_create::<Self, #key, A>(conn, candidate)
-            }
-
-            #[doc = #update_or_create_doc]
-            #vis fn #update_or_create<'a, 'c: 'a, A>(
-                conn: A,
-                candidate: &'a Self,
-                update: &'a [#field_enum],
-            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<(Self, ::model_runtime::Outcome), ::model_runtime::Error>>
-            where
-                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
-                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
-            {
-                ::model_runtime::update_or_create::<Self, #key, A>(
-                    conn,
-                    candidate,
-                    ::model_runtime::Changes::new(candidate, update),
-                )
-            }
-
-            #[doc = #get_for_update_doc]
-            #vis fn #get_for_update<'a, 'c: 'a, A>(
-                conn: A,
-                #(#members: impl ::core::convert::Into<#types>,)*
-            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<::core::option::Option<Self>, ::model_runtime::Error>>
-            where
-                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
-                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
-            {
-                ::model_runtime::get_for_update(conn, #key { #(#members: #members.into()),* })
-            }
-
-            #[doc = #exists_doc]
-            #vis fn #exists<'a, 'c: 'a, A>(
-                conn: A,
-                #(#members: impl ::core::convert::Into<#types>,)*
-            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<bool, ::model_runtime::Error>>
-            where
-                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
-                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
-            {
-                ::model_runtime::exists(conn, #key { #(#members: #members.into()),* })
-            }
+            #(#methods)*
         }
     }
 }

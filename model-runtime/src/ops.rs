@@ -110,11 +110,7 @@ where
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
 {
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = conn.acquire().await?;
-        select::<M, A::Database>(&mut conn, K::KEY, key.values(dialect), Lock::None).await
-    })
+    get_locked(conn, key, Lock::None)
 }
 
 /// Finds the row with this key and locks it until the transaction ends: Django's
@@ -133,10 +129,24 @@ where
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
 {
+    get_locked(conn, key, Lock::Update)
+}
+
+fn get_locked<'a, 'c: 'a, M, K, A>(
+    conn: A,
+    key: K,
+    lock: Lock,
+) -> BoxFuture<'a, Result<Option<M>, Error>>
+where
+    M: Model,
+    K: Key<M> + 'a,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
         let mut conn = conn.acquire().await?;
-        select::<M, A::Database>(&mut conn, K::KEY, key.values(dialect), Lock::Update).await
+        select::<M, A::Database>(&mut conn, K::KEY, key.values(dialect), lock).await
     })
 }
 
