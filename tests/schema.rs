@@ -149,7 +149,7 @@ async fn each_constraint_rejects_a_duplicate<DB: TestBackend>(db: TestDb<DB>) {
     ];
     for (constraint, candidate) in cases {
         let error = candidate.insert(&db.pool).await.expect_err(constraint);
-        let model_runtime::Error::Database(sqlx::Error::Database(db_error)) = &error else {
+        let Some(db_error) = error.as_database_error() else {
             panic!("{constraint}: expected a database error, got {error:?}");
         };
         assert_eq!(
@@ -200,7 +200,7 @@ async fn each_constraint_rejects_a_duplicate<DB: TestBackend>(db: TestDb<DB>) {
         .insert(&db.pool)
         .await
         .expect_err("unknown store");
-    let model_runtime::Error::Database(sqlx::Error::Database(db_error)) = &error else {
+    let Some(db_error) = error.as_database_error() else {
         panic!("expected a database error, got {error:?}");
     };
     assert_eq!(

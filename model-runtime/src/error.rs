@@ -1,6 +1,7 @@
 //! The error type of every runtime operation.
 
 use crate::backend::Dialect;
+use crate::violation::{IntegrityKind, UniqueViolation};
 
 /// What went wrong in a runtime operation.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,23 @@ pub enum Error {
         model: &'static str,
     },
 
+    /// A duplicate: a row with the same values of a unique constraint exists. Says which declared
+    /// constraint, its columns and the values.
+    #[error(transparent)]
+    UniqueViolation(Box<UniqueViolation>),
+
+    /// Another integrity error: NOT NULL, foreign key, CHECK, or a value too long for its column.
+    #[error("cannot write this `{model}`: {kind} (database error: {source})")]
+    Integrity {
+        /// Which rule.
+        kind: IntegrityKind,
+        /// The model's Rust name.
+        model: &'static str,
+        /// What the database reported.
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// The row to update or delete does not exist.
     #[error("no `{model}` with this primary key exists")]
     NotFound {
@@ -65,14 +83,25 @@ impl Error {
         matches!(self, Error::Retryable { .. } | Error::RowNotVisible { .. })
     }
 
+    /// The duplicate-key violation, if this is one.
+    pub fn unique_violation(&self) -> Option<&UniqueViolation> {
+        match self {
+            Error::UniqueViolation(violation) => Some(violation),
+            _ => None,
+        }
+    }
+
     /// The database error behind this error, if there is one.
     pub fn as_database_error(&self) -> Option<&dyn sqlx::error::DatabaseError> {
-        match self {
-            Error::Database(sqlx::Error::Database(e))
-            | Error::Retryable {
-                source: sqlx::Error::Database(e),
-                ..
-            } => Some(&**e),
+        let source = match self {
+            Error::UniqueViolation(violation) => violation.database_error()?,
+            Error::Database(source)
+            | Error::Retryable { source, .. }
+            | Error::Integrity { source, .. } => source,
+            _ => return None,
+        };
+        match source {
+            sqlx::Error::Database(e) => Some(&**e),
             _ => None,
         }
     }

@@ -56,6 +56,7 @@ mod ops;
 mod query;
 pub mod schema;
 mod tx;
+mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
@@ -64,10 +65,11 @@ pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, Uniqu
 pub use model::{Key, Model};
 pub use ops::{
     Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
-    get_or_create_with, insert, update, update_or_create,
+    get_or_create_with, insert, update, update_or_create, validate_unique,
 };
 pub use schema::Schema;
 pub use tx::{BoxFuture, TxOptions, transaction};
+pub use violation::{IntegrityKind, UniqueViolation, Values as ViolationValues};
 
 /// The README's examples, compiled and run as doc-tests so that they stay true.
 #[cfg(doctest)]
@@ -80,7 +82,7 @@ pub use model_derive::Model;
 /// Re-exports for the code `#[derive(Model)]` generates. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use sea_query::Value;
+    pub use sea_query::{Value, Values};
     pub use sqlx;
 
     pub use crate::backend::{Dialect, RowRef};

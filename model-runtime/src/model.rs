@@ -54,6 +54,19 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
         crate::ops::update(conn, self)
     }
 
+    /// Checks every unique constraint against the stored rows in one query: see
+    /// [`crate::validate_unique`].
+    fn validate_unique<'a, 'c: 'a, A>(
+        &'a self,
+        conn: A,
+    ) -> BoxFuture<'a, Result<Vec<crate::UniqueViolation>, Error>>
+    where
+        A: Acquire<'c> + Send + 'a,
+        A::Database: Backend,
+    {
+        crate::ops::validate_unique(conn, self)
+    }
+
     /// Deletes the row with this primary key; `false` when there was none.
     fn delete<'a, 'c: 'a, A>(&'a self, conn: A) -> BoxFuture<'a, Result<bool, Error>>
     where

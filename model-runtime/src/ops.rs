@@ -14,6 +14,7 @@ use crate::meta::KeyId;
 use crate::model::{Key, Model};
 use crate::query::{self, Lock, Statement};
 use crate::tx::BoxFuture;
+use crate::violation::{self, UniqueViolation};
 
 /// Whether a `get_or_create` or `update_or_create` found the row or created it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,13 +92,17 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = conn.acquire().await?;
-        fetch_model::<M, A::Database>(
-            &mut conn,
-            query::insert_returning(row, None, false, dialect),
-        )
-        .await?
-        .ok_or(Error::Database(sqlx::Error::RowNotFound))
+        let result: Result<_, Error> = async {
+            let mut conn = conn.acquire().await?;
+            fetch_model::<M, A::Database>(
+                &mut conn,
+                query::insert_returning(row, None, false, dialect),
+            )
+            .await?
+            .ok_or(Error::Database(sqlx::Error::RowNotFound))
+        }
+        .await;
+        result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
     })
 }
 
@@ -181,16 +186,20 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
-        let meta = M::META;
-        let mut conn = conn.acquire().await?;
-        let set = (0..meta.columns.len())
-            .filter(|&i| i != meta.primary_key)
-            .map(|i| (i, row.column_value(i, dialect)))
-            .collect();
-        let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
-        update_returning::<M, A::Database>(&mut conn, KeyId::PrimaryKey, key_values, set)
-            .await?
-            .ok_or(Error::NotFound { model: meta.name })
+        let result: Result<_, Error> = async {
+            let meta = M::META;
+            let mut conn = conn.acquire().await?;
+            let set = (0..meta.columns.len())
+                .filter(|&i| i != meta.primary_key)
+                .map(|i| (i, row.column_value(i, dialect)))
+                .collect();
+            let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
+            update_returning::<M, A::Database>(&mut conn, KeyId::PrimaryKey, key_values, set)
+                .await?
+                .ok_or(Error::NotFound { model: meta.name })
+        }
+        .await;
+        result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
     })
 }
 
@@ -203,12 +212,16 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = conn.acquire().await?;
-        let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
-        let Statement { sql, values } =
-            query::delete_by_key::<M>(KeyId::PrimaryKey, key_values, dialect);
-        let done = <A::Database as Backend>::execute(&mut conn, sql, values).await?;
-        Ok(done.rows_affected > 0)
+        let result: Result<_, Error> = async {
+            let mut conn = conn.acquire().await?;
+            let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
+            let Statement { sql, values } =
+                query::delete_by_key::<M>(KeyId::PrimaryKey, key_values, dialect);
+            let done = <A::Database as Backend>::execute(&mut conn, sql, values).await?;
+            Ok(done.rows_affected > 0)
+        }
+        .await;
+        result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
     })
 }
 
@@ -283,18 +296,25 @@ where
     A::Database: Backend,
 {
     Box::pin(async move {
-        let mut conn = conn.acquire().await?;
-        let in_transaction = conn.is_in_transaction();
-        let mut attempt = 1;
-        loop {
-            match get_or_create_on::<M, A::Database>(&mut conn, candidate, K::KEY, strategy).await {
-                Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
-                    tokio::time::sleep(crate::tx::backoff(attempt)).await;
-                    attempt += 1;
+        let dialect = <A::Database as Backend>::DIALECT;
+        let result: Result<_, Error> = async {
+            let mut conn = conn.acquire().await?;
+            let in_transaction = conn.is_in_transaction();
+            let mut attempt = 1;
+            loop {
+                match get_or_create_on::<M, A::Database>(&mut conn, candidate, K::KEY, strategy)
+                    .await
+                {
+                    Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
+                        tokio::time::sleep(crate::tx::backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    result => return result,
                 }
-                result => return result,
             }
         }
+        .await;
+        result.map_err(|error| violation::classify::<M>(error, Some(candidate), dialect))
     })
 }
 
@@ -347,38 +367,49 @@ where
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
 {
+    // A violation's values are read off the row only when one row holds everything this call writes.
+    let row_for_errors = std::ptr::eq(create, update.values).then_some(create);
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
-        let key = K::KEY;
-        let key_columns = M::META.key_columns(key);
-        let mut conn = conn.acquire().await?;
+        let result: Result<_, Error> = async {
+            let key = K::KEY;
+            let key_columns = M::META.key_columns(key);
+            let mut conn = conn.acquire().await?;
 
-        let mut set: Vec<(usize, sea_query::Value)> = Vec::with_capacity(update.fields.len());
-        for &field in update.fields {
-            let index = M::field_index(field);
-            if !key_columns.contains(&index) && !set.iter().any(|(i, _)| *i == index) {
-                set.push((index, update.values.column_value(index, dialect)));
-            }
-        }
-        let key_values = query::key_values_of(create, key, dialect);
-        let in_transaction = conn.is_in_transaction();
-        let mut attempt = 1;
-        loop {
-            let result = if set.is_empty() {
-                get_or_create_on::<M, A::Database>(&mut conn, create, key, Strategy::SelectFirst)
-                    .await
-            } else {
-                update_or_create_on::<M, A::Database>(&mut conn, create, key, &key_values, &set)
-                    .await
-            };
-            match result {
-                Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
-                    tokio::time::sleep(crate::tx::backoff(attempt)).await;
-                    attempt += 1;
+            let mut set: Vec<(usize, sea_query::Value)> = Vec::with_capacity(update.fields.len());
+            for &field in update.fields {
+                let index = M::field_index(field);
+                if !key_columns.contains(&index) && !set.iter().any(|(i, _)| *i == index) {
+                    set.push((index, update.values.column_value(index, dialect)));
                 }
-                result => return result,
+            }
+            let key_values = query::key_values_of(create, key, dialect);
+            let in_transaction = conn.is_in_transaction();
+            let mut attempt = 1;
+            loop {
+                let result = if set.is_empty() {
+                    get_or_create_on::<M, A::Database>(
+                        &mut conn,
+                        create,
+                        key,
+                        Strategy::SelectFirst,
+                    )
+                    .await
+                } else {
+                    update_or_create_on::<M, A::Database>(&mut conn, create, key, &key_values, &set)
+                        .await
+                };
+                match result {
+                    Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
+                        tokio::time::sleep(crate::tx::backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    result => return result,
+                }
             }
         }
+        .await;
+        result.map_err(|error| violation::classify::<M>(error, row_for_errors, dialect))
     })
 }
 
@@ -525,4 +556,58 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 async fn execute_plain<DB: Backend>(conn: &mut DB::Connection, sql: &str) -> Result<(), Error> {
     DB::execute(conn, Arc::from(sql), Values(Vec::new())).await?;
     Ok(())
+}
+
+/// Checks every unique constraint of the model against the rows already stored, in **one** query,
+/// before writing `row`: Django's `validate_constraints()` / `validate_unique()`. Returns every
+/// constraint another row already holds `row`'s values for, with its columns and values; an empty
+/// list means none.
+///
+/// The row with `row`'s own primary key is not counted (validating a row against itself finds
+/// nothing), and a constraint is skipped where `row` has a NULL in it: NULLs never collide in a unique
+/// constraint. A check, not a guarantee: a concurrent writer can still take a value before the
+/// write. The write itself stays the arbiter, and reports [`Error::UniqueViolation`].
+pub fn validate_unique<'a, 'c: 'a, M, A>(
+    conn: A,
+    row: &'a M,
+) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>>
+where
+    M: Model,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let meta = M::META;
+        let checked: Vec<usize> = (0..meta.uniques.len())
+            .filter(|&u| {
+                !meta.uniques[u]
+                    .columns
+                    .iter()
+                    .any(|&i| query::is_null(&row.column_value(i, dialect)))
+            })
+            .collect();
+        if checked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = conn.acquire().await?;
+        let Statement { sql, values } = query::validate_unique(row, &checked, dialect);
+        let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql, values)
+            .await?
+            .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+        let flags = <A::Database as Backend>::row_ref(&flags);
+        let mut violations = Vec::new();
+        for (index, &u) in checked.iter().enumerate() {
+            let taken = <bool as crate::column::SqlType>::decode(flags, index)
+                .map_err(|source| Error::Decode {
+                    model: meta.name,
+                    source,
+                })?
+                .unwrap_or(false);
+            if taken {
+                violations.push(UniqueViolation::predicted(row, KeyId::Unique(u), dialect));
+            }
+        }
+        Ok(violations)
+    })
 }

@@ -53,6 +53,7 @@ enum Shape {
     Insert { explicit_pk: bool, do_nothing: bool },
     Update(KeyId, Vec<usize>),
     Delete(KeyId),
+    Validate(Vec<usize>),
 }
 
 type CacheKey = (TypeId, Dialect, Shape);
@@ -276,6 +277,69 @@ pub(crate) fn delete_by_key<M: Model>(
             .cond_where(key_condition(meta, key, key_values));
         build!(delete, dialect)
     })
+}
+
+/// `SELECT EXISTS(SELECT 1 FROM t WHERE <constraint> AND <pk> <> ?) AS "u0", …`: one query, one row,
+/// a flag per unique constraint listed in `uniques`, each answered by that constraint's own index.
+pub(crate) fn validate_unique<M: Model>(row: &M, uniques: &[usize], dialect: Dialect) -> Statement {
+    let meta = M::META;
+    let pk = meta.primary_key;
+    let mut values = Vec::new();
+    for &u in uniques {
+        values.extend(key_values_of(row, KeyId::Unique(u), dialect));
+        values.push(row.column_value(pk, dialect));
+    }
+    cached::<M>(
+        dialect,
+        Shape::Validate(uniques.to_vec()),
+        values,
+        |values| {
+            let mut values = values.into_iter();
+            let mut select = Query::select();
+            for &u in uniques {
+                let key = KeyId::Unique(u);
+                let key_values: Vec<Value> =
+                    values.by_ref().take(meta.key_columns(key).len()).collect();
+                let pk_value = values.next().expect("a primary key value per constraint");
+                let mut sub = Query::select();
+                sub.expr(Expr::cust("1"))
+                    .from(Alias::new(meta.table))
+                    .cond_where(key_condition(meta, key, key_values))
+                    .and_where(Expr::col(Alias::new(meta.columns[pk].name)).ne(pk_value));
+                select.expr_as(Expr::exists(sub), Alias::new(format!("u{u}")));
+            }
+            build!(select, dialect)
+        },
+    )
+}
+
+/// Whether a value is SQL NULL. Covers every variant a [`crate::Column`] produces.
+pub(crate) fn is_null(value: &Value) -> bool {
+    match value {
+        Value::Bool(v) => v.is_none(),
+        Value::SmallInt(v) => v.is_none(),
+        Value::Int(v) => v.is_none(),
+        Value::BigInt(v) => v.is_none(),
+        Value::Float(v) => v.is_none(),
+        Value::Double(v) => v.is_none(),
+        Value::String(v) => v.is_none(),
+        Value::Bytes(v) => v.is_none(),
+        #[cfg(feature = "rust_decimal")]
+        Value::Decimal(v) => v.is_none(),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDate(v) => v.is_none(),
+        #[cfg(feature = "chrono")]
+        Value::ChronoTime(v) => v.is_none(),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTime(v) => v.is_none(),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTimeUtc(v) => v.is_none(),
+        #[cfg(feature = "uuid")]
+        Value::Uuid(v) => v.is_none(),
+        #[cfg(feature = "json")]
+        Value::Json(v) => v.is_none(),
+        _ => false,
+    }
 }
 
 /// The key's values taken from a model row.

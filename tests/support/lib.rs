@@ -50,6 +50,21 @@ pub trait TestBackend: Backend {
 
     /// `SELECT COUNT(*)` of a table.
     fn count(pool: &Pool<Self>, table: &str) -> impl Future<Output = i64> + Send;
+
+    /// Runs a statement of the test's own (for example a constraint the model does not declare).
+    fn run(pool: &Pool<Self>, sql: &str) -> impl Future<Output = ()> + Send {
+        let sql = sql.to_owned();
+        async move {
+            let mut conn = pool.acquire().await.expect("a connection");
+            Self::execute(&mut conn, sql.clone().into(), sea_query_values())
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+}
+
+fn sea_query_values() -> model_runtime::__private::Values {
+    model_runtime::__private::Values(Vec::new())
 }
 
 /// How the fresh database is made.
