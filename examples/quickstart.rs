@@ -4,7 +4,7 @@
 //! schema in an in-memory SQLite database, inserts rows, shows the database refusing a duplicate, and
 //! lists each model's unique constraints.
 
-use model_runtime::{Dialect, Model, Schema};
+use model_runtime::{Dialect, Error, Model, Schema};
 use rust_decimal::Decimal;
 use sqlx::sqlite::SqlitePoolOptions;
 
@@ -92,10 +92,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stored = iphone.insert(&pool).await?;
     println!("inserted {stored:?}");
 
-    // The same product name again: the database refuses it, as Django's IntegrityError reports.
+    // The same product name again: the database refuses it, and the error says which declared
+    // constraint, with which values, instead of a string to match.
     match iphone.insert(&pool).await {
         Ok(row) => println!("unexpected: a second {row:?} was inserted"),
-        Err(error) => println!("second insert refused: {error}"),
+        Err(Error::UniqueViolation(violation))
+            if violation.is::<Product, ProductByProductName>() =>
+        {
+            println!("second insert refused: {violation}");
+            println!(
+                "  constraint {:?}, columns {:?}",
+                violation.constraint(),
+                violation.columns()
+            );
+        }
+        Err(other) => return Err(other.into()),
     }
 
     // Per store: the same name in two stores is fine.

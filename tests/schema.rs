@@ -200,6 +200,16 @@ async fn each_constraint_rejects_a_duplicate<DB: TestBackend>(db: TestDb<DB>) {
         .insert(&db.pool)
         .await
         .expect_err("unknown store");
+    assert!(
+        matches!(
+            error,
+            model_runtime::Error::Integrity {
+                kind: model_runtime::IntegrityKind::ForeignKey,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     let Some(db_error) = error.as_database_error() else {
         panic!("expected a database error, got {error:?}");
     };
