@@ -14,7 +14,7 @@ use crate::meta::ColumnKind;
 /// Implemented for `i16`, `i32`, `i64`, `f32`, `f64`, `bool`, `String`, `Vec<u8>`, and, behind the
 /// features of the same names, `rust_decimal::Decimal`, `chrono::{NaiveDate, NaiveTime, NaiveDateTime,
 /// DateTime<Utc>}`, `uuid::Uuid` and `serde_json::Value` (feature `json`).
-pub trait SqlType: Sized + Send + Sync + 'static {
+pub trait SqlType: Sized + Clone + Send + Sync + 'static {
     /// The SQL type family.
     const KIND: ColumnKind;
     /// The value to bind for `value`, or SQL NULL of this type for `None`.
@@ -29,7 +29,7 @@ pub trait SqlType: Sized + Send + Sync + 'static {
     label = "this field's type cannot be stored in a column",
     note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, rust_decimal::Decimal (feature `rust_decimal`), chrono::{{NaiveDate, NaiveTime, NaiveDateTime, DateTime<Utc>}} (feature `chrono`), uuid::Uuid (feature `uuid`), serde_json::Value (feature `json`), and Option<T> of those for a nullable column"
 )]
-pub trait Column: Sized + Send + Sync + 'static {
+pub trait Column: Sized + Clone + Send + Sync + 'static {
     /// The type without its `Option`.
     type Base: SqlType;
     /// Whether the column is nullable (`Option<T>`).

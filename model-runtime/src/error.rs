@@ -53,6 +53,18 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// A bulk insert failed; nothing of it was kept.
+    #[error("bulk insert failed{}; none of its rows were kept: {source}", row.map(|r| format!(" at input row {r}")).unwrap_or_else(|| format!(" in the chunk starting at input row {first_row}")))]
+    Bulk {
+        /// The input row (0-based) that caused it, where the database's error identifies it.
+        row: Option<usize>,
+        /// The first input row of the chunk that failed.
+        first_row: usize,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The row to update or delete does not exist.
     #[error("no `{model}` with this primary key exists")]
     NotFound {

@@ -48,6 +48,7 @@ compile_error!("model-runtime needs at least one backend feature: `sqlite`, `pos
 extern crate self as model_runtime;
 
 mod backend;
+mod bulk;
 mod column;
 mod error;
 pub mod meta;
@@ -59,6 +60,7 @@ mod tx;
 mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
+pub use bulk::{BulkInsert, BulkReport, RowOutcome};
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
 pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};

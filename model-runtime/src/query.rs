@@ -113,7 +113,7 @@ pub(crate) fn quote(dialect: Dialect, ident: &str) -> String {
 
 /// ` RETURNING "a", "b", …` over every column, in model order. Written by hand because sea-query's
 /// MySQL builder drops `RETURNING` (MariaDB 10.5+ supports it on `INSERT`).
-fn returning_all(meta: &ModelMeta, dialect: Dialect) -> String {
+pub(crate) fn returning_all(meta: &ModelMeta, dialect: Dialect) -> String {
     let mut sql = String::from(" RETURNING ");
     for (n, column) in meta.columns.iter().enumerate() {
         if n > 0 {

@@ -89,6 +89,20 @@ impl UniqueViolation {
         self.source.as_ref()
     }
 
+    /// Whether `row` holds the values this violation reports for `key` (to find the input row behind a
+    /// bulk insert's error).
+    pub(crate) fn matches_row<M: Model>(&self, row: &M, key: KeyId, dialect: Dialect) -> bool {
+        let Values::Known(values) = &self.values else {
+            return false;
+        };
+        let columns = M::META.key_columns(key);
+        values.len() == columns.len()
+            && columns
+                .iter()
+                .zip(values)
+                .all(|(&i, v)| value_text(&row.column_value(i, dialect)) == *v)
+    }
+
     /// A violation of declared key `key` by `row`, found before writing.
     pub(crate) fn predicted<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Self {
         let meta = M::META;

@@ -1,0 +1,535 @@
+//! Bulk insert with conflict handling: Django's `bulk_create(ignore_conflicts / update_conflicts)`,
+//! with a per-row report, chunks under each backend's bind limit, duplicates within the input
+//! resolved before the database sees them, and all or nothing.
+
+use std::collections::HashMap;
+
+use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, Value};
+use sqlx::{Acquire, Connection};
+
+use crate::backend::{Backend, Dialect};
+use crate::column::Column;
+use crate::error::Error;
+use crate::meta::KeyId;
+use crate::model::{Key, Model};
+use crate::query::{self, Statement};
+use crate::violation;
+
+/// What to do with a row whose key already exists.
+#[derive(Debug)]
+enum Mode<M: Model> {
+    /// Fail: a plain multi-row `INSERT`.
+    Error,
+    /// Leave the existing row as it is (`ignore_conflicts`).
+    Skip(KeyId),
+    /// Write the listed fields to the existing row (`update_conflicts`).
+    Update(KeyId, Vec<M::Field>),
+}
+
+/// A bulk insert of rows of `M`, configured with builder methods and run with [`BulkInsert::run`].
+///
+/// ```no_run
+/// # use model_runtime::{Model, BulkInsert};
+/// # #[derive(Model)] struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # async fn demo(pool: sqlx::SqlitePool, rows: Vec<Product>) -> Result<(), model_runtime::Error> {
+/// let report = BulkInsert::<Product>::new()
+///     .skip_conflicts::<ProductBySku>()
+///     .run(&pool, rows)
+///     .await?;
+/// println!("{} inserted, {} already there", report.inserted, report.skipped_existing);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct BulkInsert<M: Model> {
+    mode: Mode<M>,
+    batch_size: Option<usize>,
+    per_row: bool,
+}
+
+impl<M: Model> Default for BulkInsert<M> {
+    fn default() -> Self {
+        BulkInsert {
+            mode: Mode::Error,
+            batch_size: None,
+            per_row: true,
+        }
+    }
+}
+
+/// What happened to one input row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOutcome<P> {
+    /// Inserted, with its primary key.
+    Inserted(P),
+    /// Not inserted: a row with its key was already stored.
+    SkippedExisting,
+    /// Not inserted: an earlier input row (at this index) has the same key, and the first wins.
+    SkippedDuplicate {
+        /// The index of the input row that was kept.
+        first: usize,
+    },
+    /// The existing row with its key was updated; its primary key.
+    Updated(P),
+    /// Not written: a later input row (at this index) has the same key, and the last wins.
+    Superseded {
+        /// The index of the input row that was written.
+        last: usize,
+    },
+}
+
+/// What a bulk insert did: the counts, and, unless [`BulkInsert::counts_only`] was asked for, one
+/// outcome per input row, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkReport<P> {
+    /// Rows inserted.
+    pub inserted: u64,
+    /// Rows skipped because their key was already stored.
+    pub skipped_existing: u64,
+    /// Rows skipped or superseded because another input row has the same key.
+    pub skipped_in_input: u64,
+    /// Stored rows updated.
+    pub updated: u64,
+    /// One outcome per input row, in input order; `None` with [`BulkInsert::counts_only`].
+    pub rows: Option<Vec<RowOutcome<P>>>,
+}
+
+impl<M: Model> BulkInsert<M> {
+    /// A bulk insert that fails on any conflict (a plain multi-row `INSERT`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Skips rows whose key `K` already exists, and all but the first of input rows sharing a key.
+    /// A conflict on any other unique constraint is still an error, never a silent skip.
+    pub fn skip_conflicts<K: Key<M>>(mut self) -> Self {
+        self.mode = Mode::Skip(K::KEY);
+        self
+    }
+
+    /// Updates `fields` of the stored row when key `K` exists; of input rows sharing a key, the last
+    /// wins.
+    pub fn update_conflicts<K: Key<M>>(mut self, fields: &[M::Field]) -> Self {
+        self.mode = Mode::Update(K::KEY, fields.to_vec());
+        self
+    }
+
+    /// Rows per statement (capped so that no statement exceeds the backend's bind-parameter limit:
+    /// 32766 on SQLite, 65535 on PostgreSQL and MySQL). Default: 1000, or fewer for wide rows.
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = Some(rows.max(1));
+        self
+    }
+
+    /// Counts only: no per-row report, so memory stays at one chunk however long the input.
+    pub fn counts_only(mut self) -> Self {
+        self.per_row = false;
+        self
+    }
+
+    fn rows_per_chunk(&self, dialect: Dialect) -> usize {
+        let limit = match dialect {
+            Dialect::Sqlite => 32_766,
+            Dialect::Postgres | Dialect::MySql => 65_535,
+        };
+        // Update mode's pre-read binds the key columns of every row too.
+        let per_row = M::META.columns.len() * 2;
+        (limit / per_row.max(1))
+            .min(self.batch_size.unwrap_or(1000))
+            .max(1)
+    }
+
+    /// Inserts `rows`, consumed chunk by chunk, inside one transaction (a savepoint in the caller's
+    /// transaction): a failure in any chunk leaves none of this call's rows behind.
+    pub async fn run<'c, A, I>(&self, conn: A, rows: I) -> Result<BulkReport<M::PrimaryKey>, Error>
+    where
+        A: Acquire<'c>,
+        A::Database: Backend,
+        I: IntoIterator<Item = M>,
+    {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = conn.acquire().await?;
+        let mut tx = if dialect == Dialect::Sqlite && !conn.is_in_transaction() {
+            // Take the write lock up front, as a writer that reads first must.
+            (*conn).begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            (*conn).begin().await?
+        };
+        let mut report = BulkReport {
+            inserted: 0,
+            skipped_existing: 0,
+            skipped_in_input: 0,
+            updated: 0,
+            rows: self.per_row.then(Vec::new),
+        };
+        let chunk_rows = self.rows_per_chunk(dialect);
+        // Across chunks, only a per-row report needs to tell an input duplicate from a stored row.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut chunk: Vec<(usize, M)> = Vec::with_capacity(chunk_rows);
+        let mut rows = rows.into_iter().enumerate().peekable();
+        while rows.peek().is_some() {
+            chunk.clear();
+            chunk.extend(rows.by_ref().take(chunk_rows));
+            self.write_chunk::<A::Database>(&mut tx, &chunk, &mut seen, &mut report)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn write_chunk<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        chunk: &[(usize, M)],
+        seen: &mut HashMap<String, usize>,
+        report: &mut BulkReport<M::PrimaryKey>,
+    ) -> Result<(), Error> {
+        let dialect = DB::DIALECT;
+        let mut outcomes: Vec<Option<RowOutcome<M::PrimaryKey>>> = vec![None; chunk.len()];
+
+        // Resolve duplicates within the input: first wins when skipping, last wins when updating.
+        let key = match &self.mode {
+            Mode::Error => None,
+            Mode::Skip(key) | Mode::Update(key, _) => Some(*key),
+        };
+        let mut write: Vec<usize> = Vec::with_capacity(chunk.len());
+        if let Some(key) = key {
+            let mut in_chunk: HashMap<String, usize> = HashMap::new();
+            for (pos, (input, row)) in chunk.iter().enumerate() {
+                let Some(k) = key_string(row, key, dialect) else {
+                    write.push(pos);
+                    continue;
+                };
+                match &self.mode {
+                    Mode::Skip(_) => {
+                        let first = in_chunk
+                            .get(&k)
+                            .map(|&p| chunk[p].0)
+                            .or_else(|| seen.get(&k).copied());
+                        match first {
+                            Some(first) => {
+                                outcomes[pos] = Some(RowOutcome::SkippedDuplicate { first })
+                            }
+                            None => {
+                                in_chunk.insert(k.clone(), pos);
+                                if report.rows.is_some() {
+                                    seen.insert(k, *input);
+                                }
+                                write.push(pos);
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(previous) = in_chunk.insert(k, pos) {
+                            outcomes[previous] = Some(RowOutcome::Superseded { last: *input });
+                        }
+                    }
+                }
+            }
+            if matches!(self.mode, Mode::Update(..)) {
+                write.extend(in_chunk.into_values());
+                write.sort_unstable();
+            }
+        } else {
+            write.extend(0..chunk.len());
+        }
+
+        if !write.is_empty() {
+            let rows: Vec<&M> = write.iter().map(|&p| &chunk[p].1).collect();
+            let written = match &self.mode {
+                Mode::Error => insert_rows::<M, DB>(conn, &rows, None).await,
+                Mode::Skip(key) => skip_rows::<M, DB>(conn, &rows, *key).await,
+                Mode::Update(key, fields) => update_rows::<M, DB>(conn, &rows, *key, fields).await,
+            };
+            let written = written.map_err(|error| {
+                let error = violation::classify::<M>(error, None, dialect);
+                let row = match &error {
+                    Error::UniqueViolation(v) => v.key().and_then(|key| {
+                        write
+                            .iter()
+                            .map(|&p| &chunk[p])
+                            .find(|(_, row)| v.matches_row(row, key, dialect))
+                    }),
+                    _ => None,
+                }
+                .map(|(input, _)| *input);
+                Error::Bulk {
+                    row,
+                    first_row: chunk[0].0,
+                    source: Box::new(error),
+                }
+            })?;
+            for (&pos, outcome) in write.iter().zip(written) {
+                outcomes[pos] = Some(outcome);
+            }
+        }
+
+        for outcome in outcomes {
+            let outcome = outcome.expect("every row of the chunk has an outcome");
+            match &outcome {
+                RowOutcome::Inserted(_) => report.inserted += 1,
+                RowOutcome::SkippedExisting => report.skipped_existing += 1,
+                RowOutcome::SkippedDuplicate { .. } | RowOutcome::Superseded { .. } => {
+                    report.skipped_in_input += 1
+                }
+                RowOutcome::Updated(_) => report.updated += 1,
+            }
+            if let Some(rows) = &mut report.rows {
+                rows.push(outcome);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key's values as a map key; `None` when one is NULL (such a key collides with nothing).
+/// Decimals are normalized, as databases return them with their column's scale.
+fn key_string<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Option<String> {
+    let mut out = String::new();
+    for value in query::key_values_of(row, key, dialect) {
+        if query::is_null(&value) {
+            return None;
+        }
+        match value {
+            #[cfg(feature = "rust_decimal")]
+            Value::Decimal(Some(d)) => out.push_str(&d.normalize().to_string()),
+            other => out.push_str(&format!("{other:?}")),
+        }
+        out.push('\u{1f}');
+    }
+    Some(out)
+}
+
+/// A multi-row `INSERT … RETURNING <all columns>`, with an optional `ON CONFLICT (key) DO NOTHING`.
+fn multi_insert<M: Model>(rows: &[&M], skip: Option<KeyId>, dialect: Dialect) -> Statement {
+    let meta = M::META;
+    let columns: Vec<usize> = (0..meta.columns.len())
+        .filter(|&i| !meta.columns[i].auto_increment)
+        .collect();
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new(meta.table))
+        .columns(columns.iter().map(|&i| Alias::new(meta.columns[i].name)));
+    for row in rows {
+        insert
+            .values(
+                columns
+                    .iter()
+                    .map(|&i| Expr::val(row.column_value(i, dialect))),
+            )
+            .expect("one value per column by construction");
+    }
+    if let Some(key) = skip {
+        let target = meta
+            .key_columns(key)
+            .iter()
+            .map(|&i| Alias::new(meta.columns[i].name));
+        insert.on_conflict(OnConflict::columns(target).do_nothing().to_owned());
+    }
+    let (mut sql, values) = match dialect {
+        Dialect::Sqlite => insert.build(sea_query::SqliteQueryBuilder),
+        Dialect::Postgres => insert.build(sea_query::PostgresQueryBuilder),
+        Dialect::MySql => insert.build(sea_query::MysqlQueryBuilder),
+    };
+    sql.push_str(&query::returning_all(meta, dialect));
+    Statement {
+        sql: sql.into(),
+        values,
+    }
+}
+
+/// Inserts `rows`; returns the outcome of each, matching returned rows to input rows by key.
+async fn insert_rows<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    skip: Option<KeyId>,
+) -> Result<Vec<RowOutcome<M::PrimaryKey>>, Error> {
+    let dialect = DB::DIALECT;
+    let Statement { sql, values } = multi_insert(rows, skip, dialect);
+    let returned = DB::fetch_all(conn, sql, values).await?;
+    let Some(key) = skip else {
+        // Every row was inserted; without a conflict clause the database returns them in order.
+        return returned
+            .iter()
+            .map(|r| primary_key::<M, DB>(r).map(RowOutcome::Inserted))
+            .collect();
+    };
+    // Match returned rows to input rows by key: rows with a NULL in the key were all inserted, and
+    // are matched in order among themselves.
+    let mut by_key: HashMap<Option<String>, Vec<M::PrimaryKey>> = HashMap::new();
+    for r in &returned {
+        let model = M::from_row(DB::row_ref(r)).map_err(|source| Error::Decode {
+            model: M::META.name,
+            source,
+        })?;
+        by_key
+            .entry(key_string(&model, key, dialect))
+            .or_default()
+            .push(primary_key::<M, DB>(r)?);
+    }
+    for pks in by_key.values_mut() {
+        pks.reverse();
+    }
+    Ok(rows
+        .iter()
+        .map(|row| {
+            match by_key
+                .get_mut(&key_string(*row, key, dialect))
+                .and_then(Vec::pop)
+            {
+                Some(pk) => RowOutcome::Inserted(pk),
+                None => RowOutcome::SkippedExisting,
+            }
+        })
+        .collect())
+}
+
+fn primary_key<M: Model, DB: Backend>(row: &DB::Row) -> Result<M::PrimaryKey, Error> {
+    <M::PrimaryKey as Column>::decode(DB::row_ref(row), M::META.primary_key).map_err(|source| {
+        Error::Decode {
+            model: M::META.name,
+            source,
+        }
+    })
+}
+
+/// `SELECT <all columns> FROM t WHERE <key of row 1> OR <key of row 2> …`, locked, keyed by key.
+async fn existing<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    key: KeyId,
+) -> Result<HashMap<String, M::PrimaryKey>, Error> {
+    let dialect = DB::DIALECT;
+    let meta = M::META;
+    // `(a, b) IN ((?, ?), …)`: one flat list, however many rows (a chain of ORs nests, and
+    // sea-query renders nesting recursively).
+    let key_columns = meta.key_columns(key);
+    let tuples: Vec<Expr> = rows
+        .iter()
+        .map(|row| query::key_values_of(*row, key, dialect))
+        .filter(|values| !values.iter().any(query::is_null))
+        .map(|values| Expr::tuple(values.into_iter().map(Expr::val)))
+        .collect();
+    if tuples.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let target = Expr::tuple(
+        key_columns
+            .iter()
+            .map(|&i| Expr::col(Alias::new(meta.columns[i].name))),
+    );
+    let mut select = Query::select();
+    select
+        .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
+        .from(Alias::new(meta.table))
+        .and_where(target.is_in(tuples));
+    let (mut sql, values) = match dialect {
+        Dialect::Sqlite => select.build(sea_query::SqliteQueryBuilder),
+        Dialect::Postgres => select.build(sea_query::PostgresQueryBuilder),
+        Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
+    };
+    if dialect != Dialect::Sqlite {
+        sql.push_str(" FOR UPDATE");
+    }
+    let mut out = HashMap::new();
+    for r in DB::fetch_all(conn, sql.into(), values).await? {
+        let model = M::from_row(DB::row_ref(&r)).map_err(|source| Error::Decode {
+            model: meta.name,
+            source,
+        })?;
+        if let Some(k) = key_string(&model, key, dialect) {
+            out.insert(k, primary_key::<M, DB>(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Skip mode. PostgreSQL and SQLite: `ON CONFLICT (key) DO NOTHING`, so that another constraint's
+/// conflict still raises. MySQL has no conflict target: the stored keys are read with a lock
+/// (`FOR UPDATE`), and only the others are inserted, plainly.
+async fn skip_rows<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    key: KeyId,
+) -> Result<Vec<RowOutcome<M::PrimaryKey>>, Error> {
+    let dialect = DB::DIALECT;
+    if dialect != Dialect::MySql {
+        return insert_rows::<M, DB>(conn, rows, Some(key)).await;
+    }
+    let stored = existing::<M, DB>(conn, rows, key).await?;
+    let fresh: Vec<&M> = rows
+        .iter()
+        .copied()
+        .filter(|row| key_string(*row, key, dialect).is_none_or(|k| !stored.contains_key(&k)))
+        .collect();
+    let mut inserted = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        insert_rows::<M, DB>(conn, &fresh, None).await?
+    }
+    .into_iter();
+    Ok(rows
+        .iter()
+        .map(|row| match key_string(*row, key, dialect) {
+            Some(k) if stored.contains_key(&k) => RowOutcome::SkippedExisting,
+            _ => inserted.next().expect("one outcome per fresh row"),
+        })
+        .collect())
+}
+
+/// Update mode: the stored keys are read (locked), the new rows inserted in one statement, and the
+/// stored rows updated with the listed fields. `ON DUPLICATE KEY UPDATE` is never used on MySQL: it
+/// reacts to a conflict on any key, and would update the wrong row.
+async fn update_rows<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    key: KeyId,
+    fields: &[M::Field],
+) -> Result<Vec<RowOutcome<M::PrimaryKey>>, Error> {
+    let dialect = DB::DIALECT;
+    let key_columns = M::META.key_columns(key);
+    let set_columns: Vec<usize> = fields
+        .iter()
+        .map(|&f| M::field_index(f))
+        .filter(|i| !key_columns.contains(i))
+        .collect();
+    let stored = existing::<M, DB>(conn, rows, key).await?;
+    let fresh: Vec<&M> = rows
+        .iter()
+        .copied()
+        .filter(|row| key_string(*row, key, dialect).is_none_or(|k| !stored.contains_key(&k)))
+        .collect();
+    let mut inserted = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        insert_rows::<M, DB>(conn, &fresh, None).await?
+    }
+    .into_iter();
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for row in rows {
+        match key_string(*row, key, dialect).and_then(|k| stored.get(&k).cloned()) {
+            Some(pk) => {
+                if !set_columns.is_empty() {
+                    let set = set_columns
+                        .iter()
+                        .map(|&i| (i, row.column_value(i, dialect)))
+                        .collect();
+                    let Statement { sql, values } = query::update_by_key::<M>(
+                        key,
+                        query::key_values_of(*row, key, dialect),
+                        set,
+                        dialect,
+                    );
+                    // RETURNING is not needed here: the primary key is known from the read.
+                    let sql = match sql.find(" RETURNING ") {
+                        Some(at) => sql[..at].into(),
+                        None => sql,
+                    };
+                    DB::execute(conn, sql, values).await?;
+                }
+                outcomes.push(RowOutcome::Updated(pk));
+            }
+            None => outcomes.push(inserted.next().expect("one outcome per fresh row")),
+        }
+    }
+    Ok(outcomes)
+}

@@ -1,0 +1,245 @@
+//! Bulk insert with conflict handling, on every backend: per-row outcomes, in-input duplicates,
+//! chunks past the bind limit, update mode, and all-or-nothing.
+
+use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::{BulkInsert, Dialect, Error, Model, RowOutcome, Schema};
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "products")]
+#[unique_together(product_name, store_id, name = "unique_product_per_store")]
+struct Product {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    #[model(max_length = 40)]
+    sku: String,
+    #[model(max_length = 100)]
+    product_name: String,
+    store_id: i64,
+    price_cents: i64,
+    #[unique]
+    ean: Option<i64>,
+}
+
+fn product(sku: &str, name: &str, price_cents: i64) -> Product {
+    Product {
+        id: 0,
+        sku: sku.into(),
+        product_name: name.into(),
+        store_id: 1,
+        price_cents,
+        ean: None,
+    }
+}
+
+async fn setup<DB: TestBackend>(db: &TestDb<DB>) -> Product {
+    Schema::new()
+        .model::<Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    product("OLD", "existing", 100)
+        .insert(&db.pool)
+        .await
+        .unwrap()
+}
+
+async fn skip_mode_reports_every_row<DB: TestBackend>(db: TestDb<DB>) {
+    let old = setup(&db).await;
+    let rows = vec![
+        product("A", "a", 1),         // 0 new
+        product("OLD", "renamed", 2), // 1 already stored
+        product("B", "b", 3),         // 2 new
+        product("A", "a again", 4),   // 3 duplicate of 0 in the input
+        Product {
+            ean: None,
+            ..product("C", "c", 5)
+        }, // 4 new, NULL in a unique column
+        Product {
+            ean: None,
+            ..product("D", "d", 6)
+        }, // 5 new, NULL again: no collision
+    ];
+    let report = BulkInsert::<Product>::new()
+        .skip_conflicts::<ProductBySku>()
+        .batch_size(4) // two chunks: the in-input duplicate is in the second
+        .run(&db.pool, rows)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.inserted,
+            report.skipped_existing,
+            report.skipped_in_input,
+            report.updated
+        ),
+        (4, 1, 1, 0)
+    );
+    let outcomes = report.rows.unwrap();
+    assert!(matches!(outcomes[1], RowOutcome::SkippedExisting));
+    assert_eq!(outcomes[3], RowOutcome::SkippedDuplicate { first: 0 });
+    // The primary keys returned are the stored rows'.
+    for (i, sku) in [(0, "A"), (2, "B"), (4, "C"), (5, "D")] {
+        let RowOutcome::Inserted(id) = outcomes[i] else {
+            panic!("row {i}: {:?}", outcomes[i]);
+        };
+        let stored = Product::get_by_sku(&db.pool, sku).await.unwrap().unwrap();
+        assert_eq!(stored.id, id, "row {i}");
+    }
+    // The first of the duplicates won, and the stored row was left alone.
+    assert_eq!(
+        Product::get_by_sku(&db.pool, "A")
+            .await
+            .unwrap()
+            .unwrap()
+            .product_name,
+        "a"
+    );
+    assert_eq!(
+        Product::get_by_sku(&db.pool, "OLD").await.unwrap().unwrap(),
+        old
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 5);
+
+    // Counts only: the same counts, no per-row report.
+    let again = BulkInsert::<Product>::new()
+        .skip_conflicts::<ProductBySku>()
+        .counts_only()
+        .run(&db.pool, vec![product("A", "x", 0), product("E", "e", 0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.inserted, again.skipped_existing, again.rows),
+        (1, 1, None)
+    );
+}
+
+async fn skip_mode_does_not_hide_another_constraint<DB: TestBackend>(db: TestDb<DB>) {
+    setup(&db).await;
+    // A new sku, but (product_name, store_id) is taken by the stored row: an error, not a skip.
+    let error = BulkInsert::<Product>::new()
+        .skip_conflicts::<ProductBySku>()
+        .run(
+            &db.pool,
+            vec![product("N1", "fresh", 1), product("N2", "existing", 1)],
+        )
+        .await
+        .unwrap_err();
+    let Error::Bulk { row, source, .. } = &error else {
+        panic!("{error:?}");
+    };
+    let violation = source
+        .unique_violation()
+        .unwrap_or_else(|| panic!("{source:?}"));
+    assert!(
+        violation.is::<Product, ProductByProductNameAndStoreId>(),
+        "{violation}"
+    );
+    if DB::DIALECT != Dialect::Sqlite {
+        assert_eq!(
+            *row,
+            Some(1),
+            "the database names the values, so the row is known: {error}"
+        );
+    }
+    model_integration::report(&format!("{} bulk error: {error}", DB::DIALECT));
+    // All or nothing: N1 is not kept.
+    assert_eq!(DB::count(&db.pool, "products").await, 1);
+}
+
+async fn update_mode_updates_only_the_named_fields<DB: TestBackend>(db: TestDb<DB>) {
+    let old = setup(&db).await;
+    let rows = vec![
+        product("OLD", "renamed", 111), // updates price only
+        product("NEW", "new", 5),
+        product("NEW", "new", 6), // last wins
+    ];
+    let report = BulkInsert::<Product>::new()
+        .update_conflicts::<ProductBySku>(&[ProductField::PriceCents])
+        .run(&db.pool, rows)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.inserted, report.updated, report.skipped_in_input),
+        (1, 1, 1)
+    );
+    let outcomes = report.rows.unwrap();
+    assert_eq!(outcomes[0], RowOutcome::Updated(old.id));
+    assert_eq!(outcomes[1], RowOutcome::Superseded { last: 2 });
+    let stored = Product::get_by_sku(&db.pool, "OLD").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.product_name.as_str(), stored.price_cents),
+        ("existing", 111)
+    );
+    assert_eq!(
+        Product::get_by_sku(&db.pool, "NEW")
+            .await
+            .unwrap()
+            .unwrap()
+            .price_cents,
+        6
+    );
+}
+
+async fn chunks_stay_under_the_bind_limit<DB: TestBackend>(db: TestDb<DB>) {
+    setup(&db).await;
+    // 20,000 rows of 5 bound columns: 100,000 values, past every backend's limit in one statement.
+    let rows = (0..20_000).map(|i| product(&format!("S{i}"), &format!("n{i}"), i));
+    let report = BulkInsert::<Product>::new()
+        .skip_conflicts::<ProductBySku>()
+        .batch_size(1_000_000)
+        .counts_only()
+        .run(&db.pool, rows)
+        .await
+        .unwrap();
+    assert_eq!(report.inserted, 20_000);
+    assert_eq!(DB::count(&db.pool, "products").await, 20_001);
+}
+
+async fn a_failure_in_a_late_chunk_keeps_nothing<DB: TestBackend>(db: TestDb<DB>) {
+    setup(&db).await;
+    let mut rows: Vec<Product> = (0..250)
+        .map(|i| product(&format!("L{i}"), &format!("n{i}"), i))
+        .collect();
+    // In the third chunk, a plain insert meets the stored sku.
+    rows[230].sku = "OLD".into();
+    let error = BulkInsert::<Product>::new()
+        .batch_size(100)
+        .run(&db.pool, rows)
+        .await
+        .unwrap_err();
+    let Error::Bulk { row, first_row, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(*first_row, 200);
+    if DB::DIALECT != Dialect::Sqlite {
+        assert_eq!(*row, Some(230), "{error}");
+    }
+    assert_eq!(
+        DB::count(&db.pool, "products").await,
+        1,
+        "the first two chunks were rolled back too"
+    );
+
+    // Inside the caller's transaction, the bulk insert is a savepoint: the caller's own work stays.
+    let mut tx = db.pool.begin().await.unwrap();
+    product("MINE", "kept", 1).insert(&mut tx).await.unwrap();
+    let result = BulkInsert::<Product>::new()
+        .run(
+            &mut tx,
+            vec![product("X1", "x1", 1), product("OLD", "dup", 1)],
+        )
+        .await;
+    assert!(result.is_err());
+    tx.commit().await.unwrap();
+    assert!(Product::exists_by_sku(&db.pool, "MINE").await.unwrap());
+    assert!(!Product::exists_by_sku(&db.pool, "X1").await.unwrap());
+}
+
+backend_tests!(
+    skip_mode_reports_every_row,
+    skip_mode_does_not_hide_another_constraint,
+    update_mode_updates_only_the_named_fields,
+    chunks_stay_under_the_bind_limit,
+    a_failure_in_a_late_chunk_keeps_nothing,
+);
