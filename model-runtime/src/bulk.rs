@@ -100,14 +100,19 @@ impl<M: Model> BulkInsert<M> {
     }
 
     /// Skips rows whose key `K` already exists, and all but the first of input rows sharing a key.
-    /// A conflict on any other unique constraint is still an error, never a silent skip.
+    /// A conflict on any other unique constraint is still an error, never a silent skip. With
+    /// [`counts_only`](Self::counts_only), a repeat of a key from an earlier chunk is counted as
+    /// existing (it is, by then) rather than as an input duplicate: telling them apart would take
+    /// memory that grows with the input.
     pub fn skip_conflicts<K: Key<M>>(mut self) -> Self {
         self.mode = Mode::Skip(K::KEY);
         self
     }
 
-    /// Updates `fields` of the stored row when key `K` exists; of input rows sharing a key, the last
-    /// wins.
+    /// Updates `fields` of the stored row when key `K` exists. Of input rows sharing a key, the last
+    /// wins: within a chunk the earlier ones are not written and are reported
+    /// [`RowOutcome::Superseded`]; the input is streamed, so across chunks each chunk writes its own
+    /// (reported inserted or updated) and the stored row ends with the last one's values.
     pub fn update_conflicts<K: Key<M>>(mut self, fields: &[M::Field]) -> Self {
         self.mode = Mode::Update(K::KEY, fields.to_vec());
         self
