@@ -304,8 +304,15 @@ fn key_string<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Option<String>
     Some(out)
 }
 
-/// A multi-row `INSERT … RETURNING <all columns>`, with an optional `ON CONFLICT (key) DO NOTHING`.
-fn multi_insert<M: Model>(rows: &[&M], skip: Option<KeyId>, dialect: Dialect) -> Statement {
+/// What a multi-row insert does on a conflict on its key (PostgreSQL and SQLite only).
+#[derive(Clone, Copy)]
+enum OnKey<'a> {
+    DoNothing(KeyId),
+    DoUpdate(KeyId, &'a [usize]),
+}
+
+/// A multi-row `INSERT … RETURNING <all columns>`, with an optional `ON CONFLICT (key) …`.
+fn multi_insert<M: Model>(rows: &[&M], on_key: Option<OnKey<'_>>, dialect: Dialect) -> Statement {
     let meta = M::META;
     let columns: Vec<usize> = (0..meta.columns.len())
         .filter(|&i| !meta.columns[i].auto_increment)
@@ -323,12 +330,24 @@ fn multi_insert<M: Model>(rows: &[&M], skip: Option<KeyId>, dialect: Dialect) ->
             )
             .expect("one value per column by construction");
     }
-    if let Some(key) = skip {
-        let target = meta
-            .key_columns(key)
+    let target = |key: KeyId| {
+        meta.key_columns(key)
             .iter()
-            .map(|&i| Alias::new(meta.columns[i].name));
-        insert.on_conflict(OnConflict::columns(target).do_nothing().to_owned());
+            .map(|&i| Alias::new(meta.columns[i].name))
+    };
+    match on_key {
+        None => {}
+        Some(OnKey::DoNothing(key)) => {
+            insert.on_conflict(OnConflict::columns(target(key)).do_nothing().to_owned());
+        }
+        Some(OnKey::DoUpdate(key, set)) => {
+            let set = set.iter().map(|&i| Alias::new(meta.columns[i].name));
+            insert.on_conflict(
+                OnConflict::columns(target(key))
+                    .update_columns(set)
+                    .to_owned(),
+            );
+        }
     }
     let (mut sql, values) = match dialect {
         Dialect::Sqlite => insert.build(sea_query::SqliteQueryBuilder),
@@ -346,12 +365,16 @@ fn multi_insert<M: Model>(rows: &[&M], skip: Option<KeyId>, dialect: Dialect) ->
 async fn insert_rows<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     rows: &[&M],
-    skip: Option<KeyId>,
+    on_key: Option<OnKey<'_>>,
 ) -> Result<Vec<RowOutcome<M::PrimaryKey>>, Error> {
     let dialect = DB::DIALECT;
-    let Statement { sql, values } = multi_insert(rows, skip, dialect);
+    let Statement { sql, values } = multi_insert(rows, on_key, dialect);
     let returned = DB::fetch_all(conn, sql, values).await?;
-    let Some(key) = skip else {
+    let key = match on_key {
+        None => None,
+        Some(OnKey::DoNothing(key) | OnKey::DoUpdate(key, _)) => Some(key),
+    };
+    let Some(key) = key else {
         // Every row was inserted; without a conflict clause the database returns them in order.
         return returned
             .iter()
@@ -458,7 +481,7 @@ async fn skip_rows<M: Model, DB: Backend>(
 ) -> Result<Vec<RowOutcome<M::PrimaryKey>>, Error> {
     let dialect = DB::DIALECT;
     if dialect != Dialect::MySql {
-        return insert_rows::<M, DB>(conn, rows, Some(key)).await;
+        return insert_rows::<M, DB>(conn, rows, Some(OnKey::DoNothing(key))).await;
     }
     let stored = existing::<M, DB>(conn, rows, key).await?;
     let fresh: Vec<&M> = rows
@@ -481,9 +504,10 @@ async fn skip_rows<M: Model, DB: Backend>(
         .collect())
 }
 
-/// Update mode: the stored keys are read (locked), the new rows inserted in one statement, and the
-/// stored rows updated with the listed fields. `ON DUPLICATE KEY UPDATE` is never used on MySQL: it
-/// reacts to a conflict on any key, and would update the wrong row.
+/// Update mode: the stored keys are read (locked), then PostgreSQL and SQLite write the chunk in one
+/// `INSERT … ON CONFLICT (key) DO UPDATE`; MySQL inserts the new rows in one statement and updates
+/// the stored ones one by one. `ON DUPLICATE KEY UPDATE` is never used: it reacts to a conflict on
+/// any key, and would update the wrong row.
 async fn update_rows<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     rows: &[&M],
@@ -497,7 +521,31 @@ async fn update_rows<M: Model, DB: Backend>(
         .map(|&f| M::field_index(f))
         .filter(|i| !key_columns.contains(i))
         .collect();
+    if set_columns.is_empty() {
+        // Nothing to write to a stored row: that is skip mode.
+        return skip_rows::<M, DB>(conn, rows, key).await;
+    }
+    // Which keys are stored decides what each row's outcome is; the read locks them (FOR UPDATE)
+    // on PostgreSQL and MySQL, and SQLite's write transaction holds the whole database.
     let stored = existing::<M, DB>(conn, rows, key).await?;
+    if dialect != Dialect::MySql {
+        // One statement: `ON CONFLICT (key) DO UPDATE SET f = excluded.f`, which conflicts on this
+        // key only; the input holds each key once, so no row is affected twice.
+        let written =
+            insert_rows::<M, DB>(conn, rows, Some(OnKey::DoUpdate(key, &set_columns))).await?;
+        return Ok(rows
+            .iter()
+            .zip(written)
+            .map(
+                |(row, outcome)| match (outcome, key_string(*row, key, dialect)) {
+                    (RowOutcome::Inserted(pk), Some(k)) if stored.contains_key(&k) => {
+                        RowOutcome::Updated(pk)
+                    }
+                    (outcome, _) => outcome,
+                },
+            )
+            .collect());
+    }
     let fresh: Vec<&M> = rows
         .iter()
         .copied()
