@@ -47,13 +47,22 @@ pub(crate) enum Lock {
 
 /// What distinguishes one statement text from another of the same model and dialect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Shape {
+pub(crate) enum Shape {
     Select(KeyId, Lock),
     Exists(KeyId),
-    Insert { explicit_pk: bool, do_nothing: bool },
+    Insert {
+        explicit_pk: bool,
+        do_nothing: bool,
+    },
     Update(KeyId, Vec<usize>),
     Delete(KeyId),
     Validate(Vec<usize>),
+    /// A multi-row insert: rows, conflict clause (key and updated columns), `RETURNING` or not.
+    BulkInsert {
+        rows: usize,
+        on_key: Option<(KeyId, Option<Vec<usize>>)>,
+        returning: bool,
+    },
 }
 
 type CacheKey = (TypeId, Dialect, Shape);
@@ -66,7 +75,7 @@ fn cache() -> &'static RwLock<HashMap<CacheKey, Arc<str>>> {
 /// The statement of this shape with these values: the cached text, or one built by `build`. A
 /// built text is cached only when sea-query bound exactly `values`, in order, so that the text fits
 /// every later call's values.
-fn cached<M: Model>(
+pub(crate) fn cached<M: Model>(
     dialect: Dialect,
     shape: Shape,
     values: Vec<Value>,
