@@ -168,7 +168,7 @@ impl<M: Model> BulkInsert<M> {
         };
         let chunk_rows = self.rows_per_chunk(dialect);
         // Across chunks, only a per-row report needs to tell an input duplicate from a stored row.
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut seen: HashMap<KeyValues, usize> = HashMap::new();
         let mut chunk: Vec<(usize, M)> = Vec::with_capacity(chunk_rows);
         let mut rows = rows.into_iter().enumerate().peekable();
         while rows.peek().is_some() {
@@ -185,7 +185,7 @@ impl<M: Model> BulkInsert<M> {
         &self,
         conn: &mut DB::Connection,
         chunk: &[(usize, M)],
-        seen: &mut HashMap<String, usize>,
+        seen: &mut HashMap<KeyValues, usize>,
         report: &mut BulkReport<M::PrimaryKey>,
     ) -> Result<(), Error> {
         let dialect = DB::DIALECT;
@@ -198,7 +198,7 @@ impl<M: Model> BulkInsert<M> {
         };
         let mut write: Vec<usize> = Vec::with_capacity(chunk.len());
         if let Some(key) = key {
-            let mut in_chunk: HashMap<String, usize> = HashMap::new();
+            let mut in_chunk: HashMap<KeyValues, usize> = HashMap::new();
             for (pos, (input, row)) in chunk.iter().enumerate() {
                 let Some(k) = key_string(row, key, dialect) else {
                     write.push(pos);
@@ -332,8 +332,26 @@ impl<M: Model> BulkInsert<M> {
                     .collect();
                 if set.is_empty() {
                     Some(OnKey::DoNothing(*key))
+                } else if dialect == Dialect::Postgres {
+                    // PostgreSQL tells inserted from updated rows itself: `xmax = 0` on a new row
+                    // version that no earlier one precedes.
+                    let Statement { sql, values } =
+                        multi_insert(rows, Some(OnKey::DoUpdate(*key, &set)), dialect, false);
+                    let sql = format!("{sql} RETURNING (xmax = 0)");
+                    let flags = DB::fetch_all(conn, sql.into(), values).await?;
+                    let mut inserted = 0;
+                    for flag in &flags {
+                        let was_inserted =
+                            <bool as crate::column::SqlType>::decode(DB::row_ref(flag), 0)
+                                .map_err(|source| Error::Decode {
+                                    model: M::META.name,
+                                    source,
+                                })?;
+                        inserted += u64::from(was_inserted == Some(true));
+                    }
+                    return Ok((inserted, 0, total - inserted));
                 } else {
-                    let stored = existing::<M, DB>(conn, rows, *key).await?.len() as u64;
+                    let stored = existing_count::<M, DB>(conn, rows, *key).await?;
                     let Statement { sql, values } =
                         multi_insert(rows, Some(OnKey::DoUpdate(*key, &set)), dialect, false);
                     DB::execute(conn, sql, values).await?;
@@ -347,22 +365,59 @@ impl<M: Model> BulkInsert<M> {
     }
 }
 
+/// A key's values, comparable and hashable (sea-query's `Value` is neither `Eq` nor `Hash`).
+#[derive(Debug, Clone, PartialEq)]
+struct KeyValues(Vec<Value>);
+
+// Keys never hold NaN in practice; a NaN key only fails to match itself, which makes it distinct.
+impl Eq for KeyValues {}
+
+impl std::hash::Hash for KeyValues {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for value in &self.0 {
+            std::mem::discriminant(value).hash(state);
+            match value {
+                Value::Bool(v) => v.hash(state),
+                Value::SmallInt(v) => v.hash(state),
+                Value::Int(v) => v.hash(state),
+                Value::BigInt(v) => v.hash(state),
+                Value::Float(v) => v.map(f32::to_bits).hash(state),
+                Value::Double(v) => v.map(f64::to_bits).hash(state),
+                Value::String(v) => v.hash(state),
+                Value::Bytes(v) => v.hash(state),
+                #[cfg(feature = "rust_decimal")]
+                Value::Decimal(v) => v.hash(state),
+                #[cfg(feature = "chrono")]
+                Value::ChronoDate(v) => v.hash(state),
+                #[cfg(feature = "chrono")]
+                Value::ChronoTime(v) => v.hash(state),
+                #[cfg(feature = "chrono")]
+                Value::ChronoDateTime(v) => v.hash(state),
+                #[cfg(feature = "chrono")]
+                Value::ChronoDateTimeUtc(v) => v.hash(state),
+                #[cfg(feature = "uuid")]
+                Value::Uuid(v) => v.hash(state),
+                // Anything else only hashes by kind: equal values still land together.
+                _ => {}
+            }
+        }
+    }
+}
+
 /// The key's values as a map key; `None` when one is NULL (such a key collides with nothing).
 /// Decimals are normalized, as databases return them with their column's scale.
-fn key_string<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Option<String> {
-    let mut out = String::new();
-    for value in query::key_values_of(row, key, dialect) {
-        if query::is_null(&value) {
+fn key_string<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Option<KeyValues> {
+    let mut values = query::key_values_of(row, key, dialect);
+    for value in &mut values {
+        if query::is_null(value) {
             return None;
         }
-        match value {
-            #[cfg(feature = "rust_decimal")]
-            Value::Decimal(Some(d)) => out.push_str(&d.normalize().to_string()),
-            other => out.push_str(&format!("{other:?}")),
+        #[cfg(feature = "rust_decimal")]
+        if let Value::Decimal(Some(d)) = value {
+            *d = d.normalize();
         }
-        out.push('\u{1f}');
     }
-    Some(out)
+    Some(KeyValues(values))
 }
 
 /// What a multi-row insert does on a conflict on its key (PostgreSQL and SQLite only).
@@ -461,7 +516,7 @@ async fn insert_rows<M: Model, DB: Backend>(
     };
     // Match returned rows to input rows by key: rows with a NULL in the key were all inserted, and
     // are matched in order among themselves.
-    let mut by_key: HashMap<Option<String>, Vec<M::PrimaryKey>> = HashMap::new();
+    let mut by_key: HashMap<Option<KeyValues>, Vec<M::PrimaryKey>> = HashMap::new();
     for r in &returned {
         let model = M::from_row(DB::row_ref(r)).map_err(|source| Error::Decode {
             model: M::META.name,
@@ -498,48 +553,83 @@ fn primary_key<M: Model, DB: Backend>(row: &DB::Row) -> Result<M::PrimaryKey, Er
     })
 }
 
-/// `SELECT <all columns> FROM t WHERE <key of row 1> OR <key of row 2> …`, locked, keyed by key.
+/// `SELECT … FROM t WHERE (k1, k2) IN ((?, ?), …) FOR UPDATE` over the keys of `rows` that have no
+/// NULL (those collide with nothing): whole rows, or just `1` per row; `None` when no key is left.
+/// One flat list however many rows: a chain of ORs would nest, and sea-query renders nesting
+/// recursively.
+fn existing_statement<M: Model>(
+    rows: &[&M],
+    key: KeyId,
+    whole_rows: bool,
+    dialect: Dialect,
+) -> Option<Statement> {
+    let meta = M::META;
+    let key_columns = meta.key_columns(key);
+    let keys: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|row| query::key_values_of(*row, key, dialect))
+        .filter(|values| !values.iter().any(query::is_null))
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let shape = query::Shape::Existing {
+        key,
+        keys: keys.len(),
+        whole_rows,
+    };
+    let per_key = key_columns.len();
+    Some(query::cached::<M>(
+        dialect,
+        shape,
+        keys.concat(),
+        |values| {
+            let mut values = values.into_iter();
+            let tuples: Vec<Expr> = (0..values.len() / per_key)
+                .map(|_| Expr::tuple(values.by_ref().take(per_key).map(Expr::val)))
+                .collect();
+            let target = Expr::tuple(
+                key_columns
+                    .iter()
+                    .map(|&i| Expr::col(Alias::new(meta.columns[i].name))),
+            );
+            let mut select = Query::select();
+            if whole_rows {
+                select.columns(meta.columns.iter().map(|c| Alias::new(c.name)));
+            } else {
+                select.expr(Expr::cust("1"));
+            }
+            select
+                .from(Alias::new(meta.table))
+                .and_where(target.is_in(tuples));
+            let (mut sql, values) = match dialect {
+                Dialect::Sqlite => select.build(sea_query::SqliteQueryBuilder),
+                Dialect::Postgres => select.build(sea_query::PostgresQueryBuilder),
+                Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
+            };
+            // SQLite's write transaction already holds the whole database.
+            if dialect != Dialect::Sqlite {
+                sql.push_str(" FOR UPDATE");
+            }
+            (sql, values)
+        },
+    ))
+}
+
+/// The stored rows among the keys of `rows`, locked, by key.
 async fn existing<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     rows: &[&M],
     key: KeyId,
-) -> Result<HashMap<String, M::PrimaryKey>, Error> {
+) -> Result<HashMap<KeyValues, M::PrimaryKey>, Error> {
     let dialect = DB::DIALECT;
-    let meta = M::META;
-    // `(a, b) IN ((?, ?), …)`: one flat list, however many rows (a chain of ORs nests, and
-    // sea-query renders nesting recursively).
-    let key_columns = meta.key_columns(key);
-    let tuples: Vec<Expr> = rows
-        .iter()
-        .map(|row| query::key_values_of(*row, key, dialect))
-        .filter(|values| !values.iter().any(query::is_null))
-        .map(|values| Expr::tuple(values.into_iter().map(Expr::val)))
-        .collect();
-    if tuples.is_empty() {
+    let Some(Statement { sql, values }) = existing_statement(rows, key, true, dialect) else {
         return Ok(HashMap::new());
-    }
-    let target = Expr::tuple(
-        key_columns
-            .iter()
-            .map(|&i| Expr::col(Alias::new(meta.columns[i].name))),
-    );
-    let mut select = Query::select();
-    select
-        .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
-        .from(Alias::new(meta.table))
-        .and_where(target.is_in(tuples));
-    let (mut sql, values) = match dialect {
-        Dialect::Sqlite => select.build(sea_query::SqliteQueryBuilder),
-        Dialect::Postgres => select.build(sea_query::PostgresQueryBuilder),
-        Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
     };
-    if dialect != Dialect::Sqlite {
-        sql.push_str(" FOR UPDATE");
-    }
     let mut out = HashMap::new();
-    for r in DB::fetch_all(conn, sql.into(), values).await? {
+    for r in DB::fetch_all(conn, sql, values).await? {
         let model = M::from_row(DB::row_ref(&r)).map_err(|source| Error::Decode {
-            model: meta.name,
+            model: M::META.name,
             source,
         })?;
         if let Some(k) = key_string(&model, key, dialect) {
@@ -547,6 +637,18 @@ async fn existing<M: Model, DB: Backend>(
         }
     }
     Ok(out)
+}
+
+/// How many of the keys of `rows` are stored, locking them.
+async fn existing_count<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    key: KeyId,
+) -> Result<u64, Error> {
+    match existing_statement(rows, key, false, DB::DIALECT) {
+        Some(Statement { sql, values }) => Ok(DB::fetch_all(conn, sql, values).await?.len() as u64),
+        None => Ok(0),
+    }
 }
 
 /// Skip mode. PostgreSQL and SQLite: `ON CONFLICT (key) DO NOTHING`, so that another constraint's
@@ -582,9 +684,54 @@ async fn skip_rows<M: Model, DB: Backend>(
         .collect())
 }
 
+/// One `UPDATE t SET c = CASE WHEN <key of row 1> THEN ? … ELSE c END, … WHERE (key) IN (…)` for
+/// every row of `rows` (all of them stored, their keys locked).
+fn update_by_case<M: Model>(rows: &[&M], key: KeyId, set: &[usize], dialect: Dialect) -> Statement {
+    let meta = M::META;
+    let key_columns = meta.key_columns(key);
+    let col = |i: usize| Expr::col(Alias::new(meta.columns[i].name));
+    let key_of = |row: &M| {
+        let mut condition = sea_query::Condition::all();
+        for (&i, value) in key_columns
+            .iter()
+            .zip(query::key_values_of(row, key, dialect))
+        {
+            condition = condition.add(col(i).eq(value));
+        }
+        condition
+    };
+    let mut update = Query::update();
+    update.table(Alias::new(meta.table));
+    for &c in set {
+        let mut case = sea_query::CaseStatement::new();
+        for row in rows {
+            case = case.case(key_of(row), Expr::val(row.column_value(c, dialect)));
+        }
+        update.value(Alias::new(meta.columns[c].name), case.finally(col(c)));
+    }
+    let target = Expr::tuple(key_columns.iter().map(|&i| col(i)));
+    let tuples = rows.iter().map(|row| {
+        Expr::tuple(
+            query::key_values_of(*row, key, dialect)
+                .into_iter()
+                .map(Expr::val),
+        )
+    });
+    update.and_where(target.is_in(tuples));
+    let (sql, values) = match dialect {
+        Dialect::Sqlite => update.build(sea_query::SqliteQueryBuilder),
+        Dialect::Postgres => update.build(sea_query::PostgresQueryBuilder),
+        Dialect::MySql => update.build(sea_query::MysqlQueryBuilder),
+    };
+    Statement {
+        sql: sql.into(),
+        values,
+    }
+}
+
 /// Update mode: the stored keys are read (locked), then PostgreSQL and SQLite write the chunk in one
 /// `INSERT … ON CONFLICT (key) DO UPDATE`; MySQL inserts the new rows in one statement and updates
-/// the stored ones one by one. `ON DUPLICATE KEY UPDATE` is never used: it reacts to a conflict on
+/// the stored ones in another, with a `CASE` per column. `ON DUPLICATE KEY UPDATE` is never used: it reacts to a conflict on
 /// any key, and would update the wrong row.
 async fn update_rows<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
@@ -636,29 +783,18 @@ async fn update_rows<M: Model, DB: Backend>(
     }
     .into_iter();
     let mut outcomes = Vec::with_capacity(rows.len());
+    let updates: Vec<&M> = rows
+        .iter()
+        .copied()
+        .filter(|row| key_string(*row, key, dialect).is_some_and(|k| stored.contains_key(&k)))
+        .collect();
+    if !updates.is_empty() {
+        let Statement { sql, values } = update_by_case(&updates, key, &set_columns, dialect);
+        DB::execute(conn, sql, values).await?;
+    }
     for row in rows {
         match key_string(*row, key, dialect).and_then(|k| stored.get(&k).cloned()) {
-            Some(pk) => {
-                if !set_columns.is_empty() {
-                    let set = set_columns
-                        .iter()
-                        .map(|&i| (i, row.column_value(i, dialect)))
-                        .collect();
-                    let Statement { sql, values } = query::update_by_key::<M>(
-                        key,
-                        query::key_values_of(*row, key, dialect),
-                        set,
-                        dialect,
-                    );
-                    // RETURNING is not needed here: the primary key is known from the read.
-                    let sql = match sql.find(" RETURNING ") {
-                        Some(at) => sql[..at].into(),
-                        None => sql,
-                    };
-                    DB::execute(conn, sql, values).await?;
-                }
-                outcomes.push(RowOutcome::Updated(pk));
-            }
+            Some(pk) => outcomes.push(RowOutcome::Updated(pk)),
             None => outcomes.push(inserted.next().expect("one outcome per fresh row")),
         }
     }

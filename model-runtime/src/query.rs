@@ -57,6 +57,12 @@ pub(crate) enum Shape {
     Update(KeyId, Vec<usize>),
     Delete(KeyId),
     Validate(Vec<usize>),
+    /// The stored rows among a chunk's keys, locked: key, number of keys, whole rows or just `1`.
+    Existing {
+        key: KeyId,
+        keys: usize,
+        whole_rows: bool,
+    },
     /// A multi-row insert: rows, conflict clause (key and updated columns), `RETURNING` or not.
     BulkInsert {
         rows: usize,
