@@ -664,17 +664,7 @@ async fn skip_rows<M: Model, DB: Backend>(
         return insert_rows::<M, DB>(conn, rows, Some(OnKey::DoNothing(key))).await;
     }
     let stored = existing::<M, DB>(conn, rows, key).await?;
-    let fresh: Vec<&M> = rows
-        .iter()
-        .copied()
-        .filter(|row| key_string(*row, key, dialect).is_none_or(|k| !stored.contains_key(&k)))
-        .collect();
-    let mut inserted = if fresh.is_empty() {
-        Vec::new()
-    } else {
-        insert_rows::<M, DB>(conn, &fresh, None).await?
-    }
-    .into_iter();
+    let mut inserted = insert_fresh::<M, DB>(conn, rows, key, &stored).await?;
     Ok(rows
         .iter()
         .map(|row| match key_string(*row, key, dialect) {
@@ -682,6 +672,25 @@ async fn skip_rows<M: Model, DB: Backend>(
             _ => inserted.next().expect("one outcome per fresh row"),
         })
         .collect())
+}
+
+/// Inserts, in one plain statement, the rows whose key is not among `stored` (MySQL's half of skip
+/// and update modes); their outcomes, in order.
+async fn insert_fresh<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    key: KeyId,
+    stored: &HashMap<KeyValues, M::PrimaryKey>,
+) -> Result<std::vec::IntoIter<RowOutcome<M::PrimaryKey>>, Error> {
+    let fresh: Vec<&M> = rows
+        .iter()
+        .copied()
+        .filter(|row| key_string(*row, key, DB::DIALECT).is_none_or(|k| !stored.contains_key(&k)))
+        .collect();
+    if fresh.is_empty() {
+        return Ok(Vec::new().into_iter());
+    }
+    Ok(insert_rows::<M, DB>(conn, &fresh, None).await?.into_iter())
 }
 
 /// One `UPDATE t SET c = CASE WHEN <key of row 1> THEN ? … ELSE c END, … WHERE (key) IN (…)` for
@@ -771,17 +780,7 @@ async fn update_rows<M: Model, DB: Backend>(
             )
             .collect());
     }
-    let fresh: Vec<&M> = rows
-        .iter()
-        .copied()
-        .filter(|row| key_string(*row, key, dialect).is_none_or(|k| !stored.contains_key(&k)))
-        .collect();
-    let mut inserted = if fresh.is_empty() {
-        Vec::new()
-    } else {
-        insert_rows::<M, DB>(conn, &fresh, None).await?
-    }
-    .into_iter();
+    let mut inserted = insert_fresh::<M, DB>(conn, rows, key, &stored).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let updates: Vec<&M> = rows
         .iter()
