@@ -142,6 +142,72 @@ macro_rules! bench_backend {
     }};
 }
 
+/// PostgreSQL array binding: one `INSERT … SELECT * FROM UNNEST($1::text[], …)` per chunk, three
+/// parameters whatever the chunk size, against multi-row `VALUES`; both hand-written, skip mode.
+async fn unnest_versus_values(
+    conn: &mut sqlx::PgConnection,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let reset = async |conn: &mut sqlx::PgConnection| -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM bench_bulk")
+            .execute(&mut *conn)
+            .await?;
+        let evens = (0..ROWS).step_by(2).map(|i| row(i, 1));
+        BulkInsert::<Product>::new()
+            .counts_only()
+            .run(&mut *conn, evens)
+            .await
+            .expect("seed");
+        Ok(())
+    };
+    let mut best_values = 0f64;
+    let mut best_unnest = 0f64;
+    let rows: Vec<Product> = all_rows(2).collect();
+    for _ in 0..2 {
+        reset(conn).await?;
+        let started = Instant::now();
+        let mut tx = conn.begin().await?;
+        for chunk in rows.chunks(CHUNK) {
+            let mut q = QueryBuilder::<sqlx::Postgres>::new(
+                "INSERT INTO bench_bulk (sku, name, price_cents) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.sku.clone())
+                    .push_bind(r.name.clone())
+                    .push_bind(r.price_cents);
+            });
+            q.push(" ON CONFLICT (sku) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        best_values = best_values.max(rate(ROWS, started));
+
+        reset(conn).await?;
+        let started = Instant::now();
+        let mut tx = conn.begin().await?;
+        for chunk in rows.chunks(CHUNK) {
+            let skus: Vec<&str> = chunk.iter().map(|r| r.sku.as_str()).collect();
+            let names: Vec<&str> = chunk.iter().map(|r| r.name.as_str()).collect();
+            let prices: Vec<i64> = chunk.iter().map(|r| r.price_cents).collect();
+            sqlx::query(
+                "INSERT INTO bench_bulk (sku, name, price_cents) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) ON CONFLICT (sku) DO NOTHING",
+            )
+            .bind(&skus)
+            .bind(&names)
+            .bind(&prices)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        best_unnest = best_unnest.max(rate(ROWS, started));
+    }
+    println!(
+        "| PostgreSQL, hand-written skip: multi-row VALUES {best_values:.0} rows/s, UNNEST arrays {best_unnest:.0} rows/s ({:.2}×) |",
+        best_unnest / best_values
+    );
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -206,6 +272,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 " ON CONFLICT (sku) DO NOTHING",
                 " ON CONFLICT (sku) DO UPDATE SET price_cents = excluded.price_cents"
             );
+            unnest_versus_values(&mut conn).await?;
             sqlx::query("DROP TABLE bench_bulk")
                 .execute(&mut conn)
                 .await?;
