@@ -254,6 +254,10 @@ where
 ///   [`crate::transaction`], the library retries by itself.
 ///
 /// A key with a NULL value identifies no row (NULLs never collide), so such a candidate is created.
+///
+/// Keyed by an auto-increment primary key, the candidate is inserted with its own id (a lookup by id
+/// must create that id). PostgreSQL's identity sequence does not advance past ids inserted that way,
+/// so later inserts that let the database choose can meet them: prefer a unique natural key.
 pub fn get_or_create<'a, 'c: 'a, M, K, A>(
     conn: A,
     candidate: &'a M,
