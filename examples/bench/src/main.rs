@@ -1,0 +1,425 @@
+//! Benchmarks of model-runtime against hand-written sqlx, naive check-then-insert and SeaORM 2.x, in
+//! one run, side by side, with the statements each call sends (counted from sqlx's own per-query
+//! `tracing` events, so every contender is counted the same way).
+//!
+//! ```sh
+//! cargo run --release -p model-bench -- postgres://postgres@127.0.0.1:5432/test mysql://root@127.0.0.1:3306/test
+//! ```
+//!
+//! SQLite (a file in WAL mode) always runs. Work in progress (issue 6): bulk against SeaORM and COPY,
+//! and the compile-cost comparison, are not here yet.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use model_runtime::{Model, Outcome, Schema};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+
+const N: usize = 2000;
+
+#[derive(Model, Debug, Clone)]
+#[model(table = "bench_products")]
+struct Product {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    #[model(max_length = 40)]
+    sku: String,
+    #[model(max_length = 100)]
+    name: String,
+    price_cents: i64,
+}
+
+/// The same table as a SeaORM entity.
+mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_products")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub sku: String,
+        pub name: String,
+        pub price_cents: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+fn candidate(sku: String, price_cents: i64) -> Product {
+    Product {
+        id: 0,
+        name: format!("name of {sku}"),
+        sku,
+        price_cents,
+    }
+}
+
+/// Counts the statements sqlx sends (one `sqlx::query` event each), whoever sends them.
+struct StatementCounter;
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+impl tracing::Subscriber for StatementCounter {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "sqlx::query"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+struct Figure {
+    name: &'static str,
+    ops_per_sec: f64,
+    statements_per_op: f64,
+}
+
+async fn measure<F>(name: &'static str, next: &mut usize, mut op: F) -> Figure
+where
+    F: AsyncFnMut(usize),
+{
+    let mut best = 0f64;
+    let mut statements = 0;
+    for _ in 0..2 {
+        let first = *next;
+        *next += N;
+        let before = STATEMENTS.load(Ordering::Relaxed);
+        let started = Instant::now();
+        for i in first..first + N {
+            op(i).await;
+        }
+        best = best.max(N as f64 / started.elapsed().as_secs_f64());
+        statements = STATEMENTS.load(Ordering::Relaxed) - before;
+    }
+    Figure {
+        name,
+        ops_per_sec: best,
+        statements_per_op: statements as f64 / N as f64,
+    }
+}
+
+/// SeaORM's idiomatic get_or_create: find by the unique column, else insert with ON CONFLICT DO
+/// NOTHING, else find again.
+async fn seaorm_get_or_create(db: &DatabaseConnection, c: &Product) -> (entity::Model, bool) {
+    let find = || entity::Entity::find().filter(entity::Column::Sku.eq(c.sku.clone()));
+    if let Some(found) = find().one(db).await.unwrap() {
+        return (found, false);
+    }
+    let row = entity::ActiveModel {
+        sku: Set(c.sku.clone()),
+        name: Set(c.name.clone()),
+        price_cents: Set(c.price_cents),
+        ..Default::default()
+    };
+    // `do_nothing_on` rather than `do_nothing`: on MySQL sea-query renders the latter as invalid
+    // SQL, and polyfills the former as `ON DUPLICATE KEY UPDATE id = id`.
+    let insert = entity::Entity::insert(row).on_conflict(
+        sea_orm::sea_query::OnConflict::column(entity::Column::Sku)
+            .do_nothing_on([entity::Column::Id])
+            .to_owned(),
+    );
+    match insert.exec_with_returning(db).await {
+        Ok(created) => (created, true),
+        Err(error) => match find().one(db).await.unwrap() {
+            Some(found) => (found, false),
+            None => panic!("SeaORM insert failed and no row exists: {error}"),
+        },
+    }
+}
+
+/// SeaORM's idiomatic update_or_create: find, then update the active model or insert a new one.
+async fn seaorm_update_or_create(db: &DatabaseConnection, c: &Product) -> (entity::Model, bool) {
+    match entity::Entity::find()
+        .filter(entity::Column::Sku.eq(c.sku.clone()))
+        .one(db)
+        .await
+        .unwrap()
+    {
+        Some(found) => {
+            let mut row: entity::ActiveModel = found.into();
+            row.price_cents = Set(c.price_cents);
+            (row.update(db).await.unwrap(), false)
+        }
+        None => {
+            let row = entity::ActiveModel {
+                sku: Set(c.sku.clone()),
+                name: Set(c.name.clone()),
+                price_cents: Set(c.price_cents),
+                ..Default::default()
+            };
+            (row.insert(db).await.unwrap(), true)
+        }
+    }
+}
+
+fn print_table(label: &str, figures: &[Figure]) {
+    println!("\n{label}");
+    println!("| path | ops/s | statements/op | library / this |");
+    println!("|---|---:|---:|---:|");
+    let mut library = 0f64;
+    for f in figures {
+        if f.name.ends_with("library") {
+            library = f.ops_per_sec;
+        }
+        let ratio = if f.name.ends_with("library") {
+            String::new()
+        } else {
+            format!("{:.2}", library / f.ops_per_sec)
+        };
+        println!(
+            "| {} | {:.0} | {:.2} | {ratio} |",
+            f.name, f.ops_per_sec, f.statements_per_op
+        );
+    }
+}
+
+/// Sorted latencies' `q` quantile.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q) as usize]
+}
+
+macro_rules! bench_backend {
+    ($label:expr, $pool:expr, $db:ty, $seaorm:expr, $placeholder:expr, $q:expr) => {{
+        let pool = $pool;
+        let seaorm: DatabaseConnection = $seaorm;
+        let q = $q;
+        let p = |i: usize| $placeholder(i);
+        let select: std::sync::Arc<str> =
+            format!("SELECT {q}id{q}, {q}sku{q}, {q}name{q}, {q}price_cents{q} FROM {q}bench_products{q} WHERE {q}sku{q} = {}", p(1)).into();
+        let insert_plain: std::sync::Arc<str> = format!(
+            "INSERT INTO {q}bench_products{q} ({q}sku{q}, {q}name{q}, {q}price_cents{q}) VALUES ({}, {}, {}) RETURNING {q}id{q}, {q}sku{q}, {q}name{q}, {q}price_cents{q}",
+            p(1), p(2), p(3)
+        ).into();
+        type Row4 = (i64, String, String, i64);
+        let mut next = 0usize;
+        for i in 0..N {
+            candidate(format!("seed-{i}"), 1).insert(&pool).await.unwrap();
+        }
+        let hit = |i: usize| format!("seed-{}", i % N);
+        let mut figures = Vec::new();
+
+        figures.push(measure("get_or_create found: library", &mut next, async |i| {
+            let (_, o) = Product::get_or_create_by_sku(&pool, &candidate(hit(i), 1)).await.unwrap();
+            assert_eq!(o, Outcome::Found);
+        }).await);
+        figures.push(measure("get_or_create found: sqlx, same statements", &mut next, async |i| {
+            let row: Option<Row4> = sqlx::query_as(sqlx::AssertSqlSafe(std::sync::Arc::clone(&select))).bind(hit(i)).fetch_optional(&pool).await.unwrap();
+            assert!(row.is_some());
+        }).await);
+        figures.push(measure("get_or_create found: SeaORM", &mut next, async |i| {
+            let (_, created) = seaorm_get_or_create(&seaorm, &candidate(hit(i), 1)).await;
+            assert!(!created);
+        }).await);
+
+        figures.push(measure("get_or_create created: library", &mut next, async |i| {
+            let (_, o) = Product::get_or_create_by_sku(&pool, &candidate(format!("new-{i}"), 1)).await.unwrap();
+            assert_eq!(o, Outcome::Created);
+        }).await);
+        figures.push(measure("get_or_create created: naive check-then-insert (Django)", &mut next, async |i| {
+            let c = candidate(format!("new-{i}"), 1);
+            let row: Option<Row4> = sqlx::query_as(sqlx::AssertSqlSafe(std::sync::Arc::clone(&select))).bind(&c.sku).fetch_optional(&pool).await.unwrap();
+            assert!(row.is_none());
+            let mut tx = pool.begin().await.unwrap();
+            let _: Row4 = sqlx::query_as(sqlx::AssertSqlSafe(std::sync::Arc::clone(&insert_plain)))
+                .bind(&c.sku).bind(&c.name).bind(c.price_cents).fetch_one(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }).await);
+        figures.push(measure("get_or_create created: SeaORM", &mut next, async |i| {
+            let (_, created) = seaorm_get_or_create(&seaorm, &candidate(format!("new-{i}"), 1)).await;
+            assert!(created);
+        }).await);
+
+        let fields = [ProductField::PriceCents];
+        figures.push(measure("update_or_create updated: library", &mut next, async |i| {
+            let (_, o) = Product::update_or_create_by_sku(&pool, &candidate(hit(i), i as i64), &fields).await.unwrap();
+            assert_eq!(o, Outcome::Found);
+        }).await);
+        figures.push(measure("update_or_create updated: SeaORM", &mut next, async |i| {
+            let (_, created) = seaorm_update_or_create(&seaorm, &candidate(hit(i), i as i64)).await;
+            assert!(!created);
+        }).await);
+        figures.push(measure("update_or_create created: library", &mut next, async |i| {
+            let (_, o) = Product::update_or_create_by_sku(&pool, &candidate(format!("up-{i}"), 1), &fields).await.unwrap();
+            assert_eq!(o, Outcome::Created);
+        }).await);
+        figures.push(measure("update_or_create created: SeaORM", &mut next, async |i| {
+            let (_, created) = seaorm_update_or_create(&seaorm, &candidate(format!("up-{i}"), 1)).await;
+            assert!(created);
+        }).await);
+        print_table($label, &figures);
+    }};
+}
+
+/// `tasks` tasks share a pool of 16 connections and call get_or_create over 2N keys, half of them
+/// stored: operations per second and latency quantiles.
+async fn concurrency<DB: model_runtime::Backend>(
+    label: &str,
+    pool: &sqlx::Pool<DB>,
+    tasks: usize,
+    round: usize,
+) {
+    let per_task = 400;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let pool = pool.clone();
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_task);
+            let mut x = (t as u64 + 1) * 0x9e37_79b9_7f4a_7c15 + round as u64;
+            for _ in 0..per_task {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let k = (x % (2 * N as u64)) as usize;
+                let sku = if k < N {
+                    format!("seed-{k}")
+                } else {
+                    format!("conc-{round}-{k}")
+                };
+                let started = Instant::now();
+                Product::get_or_create_by_sku(&pool, &candidate(sku, 1))
+                    .await
+                    .unwrap();
+                latencies.push(started.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for h in handles {
+        latencies.extend(h.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "| {label} | {tasks} | {:.0} | {:.2} | {:.2} |",
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        quantile(&latencies, 0.5).as_secs_f64() * 1e3,
+        quantile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+}
+
+fn concurrency_header() {
+    println!("\n| backend | tasks | ops/s | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|---:|");
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing::subscriber::set_global_default(StatementCounter)?;
+    let schema = Schema::new().model::<Product>();
+    let urls: Vec<String> = std::env::args().skip(1).collect();
+
+    let dir = std::env::temp_dir().join(format!("model_bench_{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("bench.sqlite"))
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30));
+    {
+        let one = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        schema.create(&one).await?;
+        let seaorm = sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(one.clone());
+        bench_backend!(
+            "SQLite (file, WAL), one connection",
+            one.clone(),
+            sqlx::Sqlite,
+            seaorm,
+            |_| "?".to_owned(),
+            '"'
+        );
+        one.close().await;
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        concurrency_header();
+        for (round, tasks) in [16, 64].into_iter().enumerate() {
+            concurrency("SQLite", &pool, tasks, round).await;
+        }
+    }
+    std::fs::remove_dir_all(&dir)?;
+    for url in urls {
+        if url.starts_with("postgres") {
+            let one = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await?;
+            sqlx::query("DROP TABLE IF EXISTS bench_products")
+                .execute(&one)
+                .await?;
+            schema.create(&one).await?;
+            let seaorm = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(one.clone());
+            bench_backend!(
+                "PostgreSQL, one connection",
+                one,
+                sqlx::Postgres,
+                seaorm,
+                |i| format!("${i}"),
+                '"'
+            );
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(16)
+                .connect(&url)
+                .await?;
+            concurrency_header();
+            for (round, tasks) in [16, 64].into_iter().enumerate() {
+                concurrency("PostgreSQL", &pool, tasks, round).await;
+            }
+            sqlx::query("DROP TABLE bench_products")
+                .execute(&pool)
+                .await?;
+        } else if url.starts_with("mysql") || url.starts_with("mariadb") {
+            let one = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await?;
+            sqlx::query("DROP TABLE IF EXISTS bench_products")
+                .execute(&one)
+                .await?;
+            schema.create(&one).await?;
+            let seaorm = sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(one.clone());
+            bench_backend!(
+                "MariaDB, one connection",
+                one,
+                sqlx::MySql,
+                seaorm,
+                |_| "?".to_owned(),
+                '`'
+            );
+            let pool = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(16)
+                .connect(&url)
+                .await?;
+            concurrency_header();
+            for (round, tasks) in [16, 64].into_iter().enumerate() {
+                concurrency("MariaDB", &pool, tasks, round).await;
+            }
+            sqlx::query("DROP TABLE bench_products")
+                .execute(&pool)
+                .await?;
+        } else {
+            return Err(
+                format!("unknown database URL {url}: expected postgres://… or mysql://…").into(),
+            );
+        }
+    }
+    Ok(())
+}
