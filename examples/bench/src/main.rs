@@ -311,6 +311,118 @@ async fn concurrency<DB: model_runtime::Backend>(
     );
 }
 
+/// Bulk insert of `BULK_ROWS` rows, half of them stored, in chunks of 1000: the library (counts
+/// only) against SeaORM's `insert_many(…).on_conflict(…)` per chunk, skip and update modes; rows/s.
+const BULK_ROWS: usize = 100_000;
+
+fn bulk_row(i: usize, price: i64) -> Product {
+    Product {
+        id: 0,
+        sku: format!("B{i:08}"),
+        name: format!("bulk {i}"),
+        price_cents: price,
+    }
+}
+
+async fn bulk_reset<DB: model_runtime::Backend>(
+    pool: &sqlx::Pool<DB>,
+    seaorm: &DatabaseConnection,
+) {
+    entity::Entity::delete_many().exec(seaorm).await.unwrap();
+    let evens = (0..BULK_ROWS).step_by(2).map(|i| bulk_row(i, 1));
+    model_runtime::BulkInsert::<Product>::new()
+        .counts_only()
+        .run(pool, evens)
+        .await
+        .unwrap();
+}
+
+async fn bulk<DB: model_runtime::Backend>(
+    label: &str,
+    pool: &sqlx::Pool<DB>,
+    seaorm: &DatabaseConnection,
+) -> Vec<String> {
+    use sea_orm::sea_query::OnConflict;
+    let mut lines = Vec::new();
+    for update in [false, true] {
+        let mut best_lib = 0f64;
+        let mut best_orm = 0f64;
+        for _ in 0..2 {
+            bulk_reset(pool, seaorm).await;
+            let started = Instant::now();
+            let bulk = model_runtime::BulkInsert::<Product>::new().counts_only();
+            let bulk = if update {
+                bulk.update_conflicts::<ProductBySku>(&[ProductField::PriceCents])
+            } else {
+                bulk.skip_conflicts::<ProductBySku>()
+            };
+            bulk.run(pool, (0..BULK_ROWS).map(|i| bulk_row(i, 2)))
+                .await
+                .unwrap();
+            best_lib = best_lib.max(BULK_ROWS as f64 / started.elapsed().as_secs_f64());
+
+            bulk_reset(pool, seaorm).await;
+            let started = Instant::now();
+            let rows: Vec<Product> = (0..BULK_ROWS).map(|i| bulk_row(i, 2)).collect();
+            let tx = sea_orm::TransactionTrait::begin(seaorm).await.unwrap();
+            for chunk in rows.chunks(1000) {
+                let models = chunk.iter().map(|r| entity::ActiveModel {
+                    sku: Set(r.sku.clone()),
+                    name: Set(r.name.clone()),
+                    price_cents: Set(r.price_cents),
+                    ..Default::default()
+                });
+                let conflict = if update {
+                    OnConflict::column(entity::Column::Sku)
+                        .update_column(entity::Column::PriceCents)
+                        .to_owned()
+                } else {
+                    OnConflict::column(entity::Column::Sku)
+                        .do_nothing_on([entity::Column::Id])
+                        .to_owned()
+                };
+                entity::Entity::insert_many(models)
+                    .on_conflict(conflict)
+                    .exec_without_returning(&tx)
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+            best_orm = best_orm.max(BULK_ROWS as f64 / started.elapsed().as_secs_f64());
+        }
+        lines.push(format!(
+            "| {label} | {} | {best_lib:.0} | {best_orm:.0} | {:.2} |",
+            if update { "update" } else { "skip" },
+            best_lib / best_orm
+        ));
+    }
+    lines
+}
+
+/// PostgreSQL's physical floor: `COPY` of just the rows a skip-mode import must add (the other half
+/// is stored), timed over the whole input, as rows of input per second.
+async fn copy_floor(pool: &sqlx::PgPool, seaorm: &DatabaseConnection) -> f64 {
+    let mut best = 0f64;
+    for _ in 0..2 {
+        bulk_reset(pool, seaorm).await;
+        let mut csv = String::new();
+        for i in (1..BULK_ROWS).step_by(2) {
+            let r = bulk_row(i, 2);
+            csv.push_str(&format!("{},{},{}\n", r.sku, r.name, r.price_cents));
+        }
+        let started = Instant::now();
+        let mut conn = pool.acquire().await.unwrap();
+        let mut copy = conn
+            .copy_in_raw("COPY bench_products (sku, name, price_cents) FROM STDIN (FORMAT csv)")
+            .await
+            .unwrap();
+        copy.send(csv.as_bytes()).await.unwrap();
+        copy.finish().await.unwrap();
+        best = best.max(BULK_ROWS as f64 / started.elapsed().as_secs_f64());
+    }
+    best
+}
+
 fn concurrency_header() {
     println!("\n| backend | tasks | ops/s | p50 ms | p99 ms |");
     println!("|---|---:|---:|---:|---:|");
@@ -321,6 +433,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::subscriber::set_global_default(StatementCounter)?;
     let schema = Schema::new().model::<Product>();
     let urls: Vec<String> = std::env::args().skip(1).collect();
+    let mut bulk_lines: Vec<String> = Vec::new();
+    let mut copy_rate: Option<f64> = None;
 
     let dir = std::env::temp_dir().join(format!("model_bench_{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -341,10 +455,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "SQLite (file, WAL), one connection",
             one.clone(),
             sqlx::Sqlite,
-            seaorm,
+            seaorm.clone(),
             |_| "?".to_owned(),
             '"'
         );
+        bulk_lines.extend(bulk("SQLite", &one, &seaorm).await);
         one.close().await;
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(16)
@@ -369,12 +484,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let seaorm = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(one.clone());
             bench_backend!(
                 "PostgreSQL, one connection",
-                one,
+                one.clone(),
                 sqlx::Postgres,
-                seaorm,
+                seaorm.clone(),
                 |i| format!("${i}"),
                 '"'
             );
+            bulk_lines.extend(bulk("PostgreSQL", &one, &seaorm).await);
+            copy_rate = Some(copy_floor(&one, &seaorm).await);
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(16)
                 .connect(&url)
@@ -398,12 +515,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let seaorm = sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(one.clone());
             bench_backend!(
                 "MariaDB, one connection",
-                one,
+                one.clone(),
                 sqlx::MySql,
-                seaorm,
+                seaorm.clone(),
                 |_| "?".to_owned(),
                 '`'
             );
+            bulk_lines.extend(bulk("MariaDB", &one, &seaorm).await);
             let pool = sqlx::mysql::MySqlPoolOptions::new()
                 .max_connections(16)
                 .connect(&url)
@@ -420,6 +538,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 format!("unknown database URL {url}: expected postgres://… or mysql://…").into(),
             );
         }
+    }
+    println!("\nBulk insert, {BULK_ROWS} rows, half already stored, chunks of 1000 (counts only)");
+    println!("| backend | mode | library rows/s | SeaORM insert_many rows/s | library / SeaORM |");
+    println!("|---|---|---:|---:|---:|");
+    for line in bulk_lines {
+        println!("{line}");
+    }
+    if let Some(rate) = copy_rate {
+        println!("PostgreSQL COPY of the missing half, as input rows/s: {rate:.0}");
     }
     Ok(())
 }
