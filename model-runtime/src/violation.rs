@@ -366,6 +366,7 @@ fn postgres_report(db: &dyn DatabaseError) -> Report {
 
 /// Splits PostgreSQL's `Key (a, b)=(x, y) already exists.` PostgreSQL joins both lists with `, `
 /// and does not quote values, so the values are split only when that gives one per column.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 fn postgres_detail(detail: &str) -> Report {
     let unknown = Report {
         name: None,
