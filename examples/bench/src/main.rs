@@ -205,6 +205,21 @@ macro_rules! bench_backend {
             p(1), p(2), p(3)
         ).into();
         type Row4 = (i64, String, String, i64);
+        let mysql = q == '`';
+        let cols = format!("{q}id{q}, {q}sku{q}, {q}name{q}, {q}price_cents{q}");
+        let update_plain: std::sync::Arc<str> =
+            format!("UPDATE {q}bench_products{q} SET {q}price_cents{q} = {} WHERE {q}sku{q} = {}", p(1), p(2)).into();
+        let update: std::sync::Arc<str> = if mysql {
+            std::sync::Arc::clone(&update_plain)
+        } else {
+            format!("{update_plain} RETURNING {cols}").into()
+        };
+        let select_for_update: std::sync::Arc<str> = if q == '"' && p(1) == "?" {
+            // SQLite has no FOR UPDATE.
+            std::sync::Arc::clone(&select)
+        } else {
+            format!("{select} FOR UPDATE").into()
+        };
         let mut next = 0usize;
         for i in 0..N {
             candidate(format!("seed-{i}"), 1).insert(&pool).await.unwrap();
@@ -247,6 +262,26 @@ macro_rules! bench_backend {
         figures.push(measure("update_or_create updated: library", &mut next, async |i| {
             let (_, o) = Product::update_or_create_by_sku(&pool, &candidate(hit(i), i as i64), &fields).await.unwrap();
             assert_eq!(o, Outcome::Found);
+        }).await);
+        figures.push(measure("update_or_create updated: sqlx, same statements", &mut next, async |i| {
+            let c = candidate(hit(i), i as i64);
+            if mysql {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(std::sync::Arc::clone(&update))).bind(c.price_cents).bind(&c.sku).execute(&mut *tx).await.unwrap();
+                let _: Row4 = sqlx::query_as(sqlx::AssertSqlSafe(std::sync::Arc::clone(&select))).bind(&c.sku).fetch_one(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
+            } else {
+                let row: Option<Row4> = sqlx::query_as(sqlx::AssertSqlSafe(std::sync::Arc::clone(&update))).bind(c.price_cents).bind(&c.sku).fetch_optional(&pool).await.unwrap();
+                assert!(row.is_some());
+            }
+        }).await);
+        figures.push(measure("update_or_create updated: naive locked read then update (Django)", &mut next, async |i| {
+            let c = candidate(hit(i), i as i64);
+            let mut tx = pool.begin().await.unwrap();
+            let row: Option<Row4> = sqlx::query_as(sqlx::AssertSqlSafe(std::sync::Arc::clone(&select_for_update))).bind(&c.sku).fetch_optional(&mut *tx).await.unwrap();
+            assert!(row.is_some());
+            sqlx::query(sqlx::AssertSqlSafe(std::sync::Arc::clone(&update_plain))).bind(c.price_cents).bind(&c.sku).execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
         }).await);
         figures.push(measure("update_or_create updated: SeaORM", &mut next, async |i| {
             let (_, created) = seaorm_update_or_create(&seaorm, &candidate(hit(i), i as i64)).await;
