@@ -4,8 +4,10 @@
 //!
 //! ```sh
 //! cargo run --release -p model-bench -- postgres://postgres@127.0.0.1:5432/test mysql://root@127.0.0.1:3306/test
-//! cargo run --release -p model-bench -- compile-cost
+//! cargo run --release -p model-bench -- compile-cost   # only the compile-cost comparison
 //! ```
+//!
+//! The first command runs everything, the compile-cost comparison last.
 //!
 //! SQLite (a file in WAL mode) always runs. Also measured: bulk insert against SeaORM's
 //! `insert_many` and PostgreSQL `COPY`, a 16/64-task pool, and (`compile-cost`) the build time of 50
@@ -772,5 +774,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(rate) = copy_rate {
         println!("PostgreSQL COPY of the missing half, as input rows/s: {rate:.0}");
     }
+    println!("\nCompile cost");
+    compile_cost()?;
     Ok(())
 }
