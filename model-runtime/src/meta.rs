@@ -266,17 +266,18 @@ impl ModelMeta {
 }
 
 /// `0, 1, 2, …`, so that a single column index can be lent out as a `&'static [usize]`.
-static COLUMN_INDEXES: [usize; 256] = {
-    let mut table = [0usize; 256];
+static COLUMN_INDEXES: [usize; MAX_COLUMNS] = {
+    let mut table = [0usize; MAX_COLUMNS];
     let mut i = 0;
-    while i < 256 {
+    while i < MAX_COLUMNS {
         table[i] = i;
         i += 1;
     }
     table
 };
 
-/// The most columns a model may have (the derive enforces it).
+/// The most columns a model may have (the derive enforces it, with its own copy of this number: the
+/// macro crate cannot depend on this one).
 pub const MAX_COLUMNS: usize = 256;
 
 impl fmt::Display for ModelMeta {
