@@ -1,8 +1,12 @@
 //! The harness shared by the integration tests: a fresh, isolated database per test on each backend.
 //!
 //! SQLite always runs (in memory, or in a temporary file). PostgreSQL and MariaDB/MySQL run when
-//! `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set (`.ci/run` sets both); when one is not, its tests
-//! say so on the terminal and return. A URL that is set but unreachable fails the test: it never skips.
+//! `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set when the tests are built and run (`.ci/run` sets
+//! both); when one is not, the build script marks its tests `#[ignore]`, and `cargo test` lists them
+//! as ignored with the reason. A URL that is set but unreachable fails the test: it never skips.
+//!
+//! Every scenario's scratch database (a PostgreSQL schema, a MariaDB database, a SQLite file) is
+//! dropped when the scenario ends, whether it passed or panicked.
 //!
 //! Write a scenario once, generic over the backend, and instantiate it for all three with
 //! [`backend_tests!`]:
@@ -14,7 +18,6 @@
 
 use std::io::Write;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use model_runtime::{Backend, Dialect, Isolation};
 use sqlx::{Pool, Row};
@@ -36,9 +39,14 @@ pub struct TestDb<DB: sqlx::Database> {
 
 /// A backend the tests can run on, with the catalog queries the schema tests need.
 pub trait TestBackend: Backend {
-    /// A fresh database for the test `test` (a name unique within the test suite), or `None` after
-    /// saying on the terminal why this backend is skipped.
-    fn fresh(test: &str, options: Options) -> impl Future<Output = Option<TestDb<Self>>> + Send;
+    /// A fresh database for the test `test` (a name unique within the test suite). Panics when the
+    /// backend's URL is not set or the server is unreachable: a test that cannot run is marked
+    /// ignored at build time, never passed.
+    fn fresh(test: &str, options: Options) -> impl Future<Output = TestDb<Self>> + Send;
+
+    /// Drops the scratch database `name` that [`TestBackend::fresh`] made (nothing on SQLite, whose
+    /// file goes with its directory).
+    fn drop_database(name: &str) -> impl Future<Output = ()> + Send;
 
     /// Every unique constraint (or unique index) of `table` as the database's catalog reports it:
     /// `(name, columns in order)`, sorted by name. On SQLite the constraint name is not in the catalog:
@@ -78,28 +86,6 @@ pub struct Options {
     pub isolation: Option<Isolation>,
 }
 
-fn say_skipped(backend: &str, var: &str) {
-    static SAID: OnceLock<()> = OnceLock::new();
-    static SAID_MYSQL: OnceLock<()> = OnceLock::new();
-    let once = if var == POSTGRES_URL {
-        &SAID
-    } else {
-        &SAID_MYSQL
-    };
-    once.get_or_init(|| {
-        // Written to the real stderr, past libtest's capture, so a plain `cargo test` shows it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "note: {backend} tests skipped: set {var} to run them (for example {var}={})",
-            if var == POSTGRES_URL {
-                "postgres://postgres@127.0.0.1:5432/test"
-            } else {
-                "mysql://root@127.0.0.1:3306/test"
-            }
-        );
-    });
-}
-
 /// Writes a line to the terminal past libtest's capture: figures a test measured, for the record.
 pub fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "report: {line}");
@@ -129,14 +115,58 @@ pub fn database_name(test: &str) -> String {
     format!("mr_{tail}_{hash:08x}")
 }
 
-/// Reads the URL of a server backend; `None` (after saying so) when it is not set.
-fn server_url(backend: &str, var: &str) -> Option<String> {
+/// Reads the URL of a server backend. The tests of a backend whose URL was not set at build time are
+/// ignored and never get here, so an unset URL now means the environment changed since the build.
+fn server_url(backend: &str, var: &str) -> String {
     match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            say_skipped(backend, var);
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{backend} tests were built with {var} set, but it is not set now: run them with {var} set (for example {var}={example})",
+            example = if var == POSTGRES_URL {
+                "postgres://postgres@127.0.0.1:5432/test"
+            } else {
+                "mysql://root@127.0.0.1:3306/test"
+            }
+        ),
+    }
+}
+
+/// Runs a scenario on a fresh database of `DB`, then drops that database, also when the scenario
+/// panicked (the panic is then resumed, failing the test).
+pub async fn run_scenario<DB, Fut>(
+    test: &str,
+    options: Options,
+    scenario: impl FnOnce(TestDb<DB>) -> Fut,
+) where
+    DB: TestBackend,
+    Fut: Future<Output = ()>,
+{
+    use futures_util::FutureExt;
+    let db = DB::fresh(test, options).await;
+    let name = db.name.clone();
+    let outcome = std::panic::AssertUnwindSafe(scenario(db))
+        .catch_unwind()
+        .await;
+    DB::drop_database(&name).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Runs `sql` on a fresh admin connection to `url`; a failure is printed, not fatal (a leftover
+/// scratch database is not a reason to fail the test that made it).
+async fn admin_statement<DB: sqlx::Database>(url: &str, sql: String)
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let result = async {
+        let mut conn = <DB::Connection as sqlx::Connection>::connect(url).await?;
+        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.clone())).await?;
+        sqlx::Connection::close(conn).await
+    }
+    .await;
+    if let Err(error) = result {
+        let _ = writeln!(std::io::stderr(), "warning: {sql}: {error}");
     }
 }
 
@@ -149,7 +179,9 @@ impl TestBackend for sqlx::Sqlite {
             .expect("count")
     }
 
-    async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
+    async fn drop_database(_name: &str) {}
+
+    async fn fresh(test: &str, options: Options) -> TestDb<Self> {
         use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
         let (connect, dir, name) = if options.sqlite_file {
             let dir = TempDir::new(&database_name(test));
@@ -178,11 +210,11 @@ impl TestBackend for sqlx::Sqlite {
             .connect_with(connect.foreign_keys(true))
             .await
             .expect("open SQLite");
-        Some(TestDb {
+        TestDb {
             pool,
             name,
             _dir: dir,
-        })
+        }
     }
 
     async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
@@ -250,9 +282,16 @@ impl TestBackend for sqlx::Postgres {
             .expect("count")
     }
 
-    async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
+    async fn drop_database(name: &str) {
+        let url = server_url("PostgreSQL", POSTGRES_URL);
+        // A connection left inside a transaction by a panicking test would make the drop wait.
+        admin_statement::<Self>(&url, "SET lock_timeout = '20s'".into()).await;
+        admin_statement::<Self>(&url, format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
+    }
+
+    async fn fresh(test: &str, options: Options) -> TestDb<Self> {
         use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-        let url = server_url("PostgreSQL", POSTGRES_URL)?;
+        let url = server_url("PostgreSQL", POSTGRES_URL);
         let name = database_name(test);
         let admin = PgPoolOptions::new()
             .max_connections(1)
@@ -280,11 +319,11 @@ impl TestBackend for sqlx::Postgres {
             .connect_with(connect)
             .await
             .expect("connect PostgreSQL");
-        Some(TestDb {
+        TestDb {
             pool,
             name,
             _dir: None,
-        })
+        }
     }
 
     async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
@@ -318,9 +357,14 @@ impl TestBackend for sqlx::MySql {
             .expect("count")
     }
 
-    async fn fresh(test: &str, options: Options) -> Option<TestDb<Self>> {
+    async fn drop_database(name: &str) {
+        let url = server_url("MySQL/MariaDB", MYSQL_URL);
+        admin_statement::<Self>(&url, format!("DROP DATABASE IF EXISTS `{name}`")).await;
+    }
+
+    async fn fresh(test: &str, options: Options) -> TestDb<Self> {
         use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-        let url = server_url("MySQL/MariaDB", MYSQL_URL)?;
+        let url = server_url("MySQL/MariaDB", MYSQL_URL);
         let name = database_name(test);
         let admin = MySqlPoolOptions::new()
             .max_connections(1)
@@ -358,11 +402,11 @@ impl TestBackend for sqlx::MySql {
             .connect_with(connect)
             .await
             .expect("connect MySQL");
-        Some(TestDb {
+        TestDb {
             pool,
             name,
             _dir: None,
-        })
+        }
     }
 
     async fn unique_constraints(pool: &Pool<Self>, table: &str) -> Vec<(String, Vec<String>)> {
@@ -429,28 +473,32 @@ impl Drop for TempDir {
 }
 
 /// Instantiates generic scenarios `async fn name<DB: TestBackend>(db: TestDb<DB>)` once per backend,
-/// as `sqlite::name`, `postgres::name` and `mysql::name`.
+/// as `sqlite::name`, `postgres::name` and `mysql::name`. The server backends' tests are ignored, with
+/// the reason, when their URL was not set at build time (see `build.rs`).
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         $crate::backend_tests!(@with $crate::Options::default(); $($name),*);
     };
     (@with $options:expr; $($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@backend sqlite, ::sqlx::Sqlite, $options; $($name),*);
-        $crate::backend_tests!(@backend postgres, ::sqlx::Postgres, $options; $($name),*);
-        $crate::backend_tests!(@backend mysql, ::sqlx::MySql, $options; $($name),*);
+        $crate::backend_tests!(@backend sqlite, ::sqlx::Sqlite, $options, [cfg_attr(any(), ignore)]; $($name),*);
+        $crate::backend_tests!(@backend postgres, ::sqlx::Postgres, $options,
+            [cfg_attr(skip_postgres, ignore = "PostgreSQL: set TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run")];
+            $($name),*);
+        $crate::backend_tests!(@backend mysql, ::sqlx::MySql, $options,
+            [cfg_attr(skip_mysql, ignore = "MariaDB/MySQL: set TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run")];
+            $($name),*);
     };
-    (@backend $module:ident, $db:ty, $options:expr; $($name:ident),*) => {
+    (@backend $module:ident, $db:ty, $options:expr, [$attr:meta]; $($name:ident),*) => {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
             $(
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[$attr]
                 async fn $name() {
                     let test = concat!(module_path!(), "::", stringify!($name));
-                    if let Some(db) = <$db as $crate::TestBackend>::fresh(test, $options).await {
-                        super::$name::<$db>(db).await;
-                    }
+                    $crate::run_scenario::<$db, _>(test, $options, super::$name::<$db>).await;
                 }
             )*
         }
