@@ -53,16 +53,33 @@ pub enum Error {
         source: sqlx::Error,
     },
 
-    /// A bulk insert failed; nothing of it was kept.
-    #[error("bulk insert failed{}; none of its rows were kept: {source}", row.map(|r| format!(" at input row {r}")).unwrap_or_else(|| format!(" in the chunk starting at input row {first_row}")))]
+    /// A bulk insert failed. Nothing of it was kept, except, with
+    /// [`commit_each_chunk`](crate::BulkInsert::commit_each_chunk), the chunks before the failed one.
+    #[error(
+        "bulk insert failed{}; {}: {source}",
+        row.map(|r| format!(" at input row {r}")).unwrap_or_else(|| format!(" in the chunk starting at input row {first_row}")),
+        if *committed_rows == 0 { "none of its rows were kept".to_owned() } else { format!("input rows 0..{committed_rows} were committed, none after") }
+    )]
     Bulk {
         /// The input row (0-based) that caused it, where the database's error identifies it.
         row: Option<usize>,
         /// The first input row of the chunk that failed.
         first_row: usize,
+        /// How many input rows (from the first) are committed: their chunks were committed before
+        /// the failure ([`commit_each_chunk`](crate::BulkInsert::commit_each_chunk)); 0 otherwise.
+        committed_rows: usize,
         /// What failed.
         #[source]
         source: Box<Error>,
+    },
+
+    /// The call cannot run as configured; nothing was sent to the database.
+    #[error("{model}: {reason}")]
+    InvalidArgument {
+        /// The model's Rust name.
+        model: &'static str,
+        /// What is wrong, and what to do instead.
+        reason: String,
     },
 
     /// The row to update or delete does not exist.
@@ -90,15 +107,19 @@ pub enum Error {
 
 impl Error {
     /// Whether running the whole transaction again can succeed: [`Error::Retryable`] and
-    /// [`Error::RowNotVisible`].
+    /// [`Error::RowNotVisible`], also inside an [`Error::Bulk`].
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Retryable { .. } | Error::RowNotVisible { .. })
+        match self {
+            Error::Bulk { source, .. } => source.is_retryable(),
+            _ => matches!(self, Error::Retryable { .. } | Error::RowNotVisible { .. }),
+        }
     }
 
-    /// The duplicate-key violation, if this is one.
+    /// The duplicate-key violation, if this is one (also inside an [`Error::Bulk`]).
     pub fn unique_violation(&self) -> Option<&UniqueViolation> {
         match self {
             Error::UniqueViolation(violation) => Some(violation),
+            Error::Bulk { source, .. } => source.unique_violation(),
             _ => None,
         }
     }
@@ -106,6 +127,7 @@ impl Error {
     /// The database error behind this error, if there is one.
     pub fn as_database_error(&self) -> Option<&dyn sqlx::error::DatabaseError> {
         let source = match self {
+            Error::Bulk { source, .. } => return source.as_database_error(),
             Error::UniqueViolation(violation) => violation.database_error()?,
             Error::Database(source)
             | Error::Retryable { source, .. }

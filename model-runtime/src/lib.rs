@@ -60,7 +60,7 @@ mod tx;
 mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
-pub use bulk::{BulkInsert, BulkReport, RowOutcome};
+pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
 pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};

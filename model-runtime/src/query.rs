@@ -26,6 +26,18 @@ macro_rules! build {
     };
 }
 
+/// Renders a sea-query statement for a dialect, with its values to bind.
+pub(crate) fn render(
+    statement: &impl sea_query::QueryStatementBuilder,
+    dialect: Dialect,
+) -> (String, Values) {
+    match dialect {
+        Dialect::Sqlite => statement.build_any(&sea_query::SqliteQueryBuilder),
+        Dialect::Postgres => statement.build_any(&sea_query::PostgresQueryBuilder),
+        Dialect::MySql => statement.build_any(&sea_query::MysqlQueryBuilder),
+    }
+}
+
 /// A statement ready to run: SQL text and the values to bind, in placeholder order.
 #[derive(Debug)]
 pub(crate) struct Statement {
@@ -57,17 +69,26 @@ pub(crate) enum Shape {
     Update(KeyId, Vec<usize>),
     Delete(KeyId),
     Validate(Vec<usize>),
-    /// The stored rows among a chunk's keys, locked: key, number of keys, whole rows or just `1`.
+    /// The stored rows among a chunk's keys: key, number of keys, whole rows or just `1`, lock.
     Existing {
         key: KeyId,
         keys: usize,
         whole_rows: bool,
+        lock: Lock,
     },
-    /// A multi-row insert: rows, conflict clause (key and updated columns), `RETURNING` or not.
+    /// A multi-row insert: rows, conflict clause (key and updated columns), `RETURNING` or not,
+    /// primary key written or left to the database.
     BulkInsert {
         rows: usize,
         on_key: Option<(KeyId, Option<Vec<usize>>)>,
         returning: bool,
+        explicit_pk: bool,
+    },
+    /// A bulk update of stored rows by key, one `CASE` per column: key, columns, rows.
+    BulkUpdate {
+        key: KeyId,
+        set: Vec<usize>,
+        rows: usize,
     },
 }
 

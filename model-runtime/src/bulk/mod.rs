@@ -1,0 +1,644 @@
+//! Bulk insert with conflict handling: Django's `bulk_create(ignore_conflicts / update_conflicts)`,
+//! with a per-row report, chunks under each backend's bind limit, repeats of a key within the input
+//! resolved before the database sees them, and all or nothing (or, on request, a commit per chunk).
+//!
+//! - [`key`]: a key's values as something to hash, fingerprint and order;
+//! - [`plan`]: which rows of a chunk are written, across chunks as within one;
+//! - [`statements`]: the SQL, built with sea-query and cached per shape;
+//! - [`write`]: each mode on each backend.
+
+mod key;
+mod plan;
+mod statements;
+mod write;
+
+use std::marker::PhantomData;
+
+use sqlx::{Acquire, Connection};
+
+use crate::backend::{Backend, Dialect, Isolation};
+use crate::error::Error;
+use crate::meta::KeyId;
+use crate::model::{Key, Model};
+use crate::violation;
+
+use plan::{ChunkPlan, Repeat, Resolve, Seen, Tag};
+use write::{Action, Batch, ChunkWrite, Counts, Written};
+
+/// The state of a [`BulkInsert`] whose conflict mode is not chosen yet: a conflict is an error, and
+/// [`BulkInsert::skip_conflicts`] or [`BulkInsert::update_conflicts`] may still choose one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoConflictMode;
+
+/// The state of a [`BulkInsert`] whose conflict mode is chosen: choosing another does not compile.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConflictModeSet;
+
+/// What to do with a row whose key already exists, as the caller asked.
+#[derive(Debug)]
+enum Mode<M: Model> {
+    Error,
+    Skip(KeyId),
+    Update(KeyId, Vec<M::Field>),
+}
+
+/// A bulk insert of rows of `M`, configured with builder methods and run with [`BulkInsert::run`].
+///
+/// ```no_run
+/// # use model_runtime::{Model, BulkInsert};
+/// # #[derive(Model)] struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # async fn demo(pool: sqlx::SqlitePool, rows: Vec<Product>) -> Result<(), model_runtime::Error> {
+/// let report = BulkInsert::<Product>::new()
+///     .skip_conflicts::<ProductBySku>()
+///     .run(&pool, rows)
+///     .await?;
+/// println!("{} inserted, {} already there", report.inserted, report.skipped_existing);
+/// # Ok(()) }
+/// ```
+///
+/// # What is reported
+/// Every input row is counted once: for each distinct key of the input, one row is written and
+/// reported [`Inserted`](RowOutcome::Inserted), [`Updated`](RowOutcome::Updated) or
+/// [`SkippedExisting`](RowOutcome::SkippedExisting); every other row with that key is an input
+/// repeat ([`SkippedDuplicate`](RowOutcome::SkippedDuplicate) when skipping, the first wins;
+/// [`Superseded`](RowOutcome::Superseded) when updating, the last wins), whatever the chunking. So
+/// `inserted + updated + skipped_existing` is the number of distinct keys and `skipped_in_input` the
+/// number of the other rows, in the per-row report and with [`counts_only`](Self::counts_only)
+/// alike. Rows with a NULL in the key collide with nothing and are all inserted.
+///
+/// # Memory
+/// The input is consumed chunk by chunk. To recognise a repeat of a key from an earlier chunk, a
+/// call keeps one 128-bit fingerprint of each distinct key with the index of its row: about 24 bytes
+/// per key plus the hash table's slack (between 28 and 56 bytes per distinct key in all). Beyond
+/// that, counts-only memory is one chunk; the per-row report adds one outcome per input row.
+///
+/// # Locks and transactions
+/// Each chunk's rows are written in one order of their keys, so that concurrent calls over
+/// overlapping keys wait for each other instead of deadlocking (within a chunk; calls whose inputs
+/// span several chunks in different orders can still deadlock, and get an error for which
+/// [`Error::is_retryable`] is true). Outside the caller's transaction the call runs in a transaction
+/// of its own at READ COMMITTED (SQLite: `BEGIN IMMEDIATE`), which on MariaDB takes no gap locks;
+/// a call whose input fits in one chunk is retried there after a deadlock or serialization failure.
+/// Inside the caller's transaction it runs under a savepoint, at the caller's isolation level.
+///
+/// On MariaDB with its default 128 MB buffer pool, all-or-nothing holds every row lock of the call
+/// until its commit, and rolling back a killed call of some 100,000 rows that each took an explicit
+/// lock exhausted the pool's lock memory. Skip mode takes no explicit lock per row (new rows carry
+/// implicit locks, which use no lock memory); update mode takes one record lock per stored row it
+/// updates. For imports that do not need all-or-nothing, [`commit_each_chunk`](Self::commit_each_chunk)
+/// bounds the locks and the undo log to one chunk.
+#[derive(Debug)]
+pub struct BulkInsert<M: Model, S = NoConflictMode> {
+    mode: Mode<M>,
+    batch_size: Option<usize>,
+    per_row: bool,
+    commit_each_chunk: bool,
+    state: PhantomData<S>,
+}
+
+impl<M: Model> Default for BulkInsert<M, NoConflictMode> {
+    fn default() -> Self {
+        BulkInsert {
+            mode: Mode::Error,
+            batch_size: None,
+            per_row: true,
+            commit_each_chunk: false,
+            state: PhantomData,
+        }
+    }
+}
+
+/// What happened to one input row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOutcome<P> {
+    /// Inserted, with its primary key.
+    Inserted(P),
+    /// Not inserted: a row with its key was already stored.
+    SkippedExisting,
+    /// Not inserted: an earlier input row (at this index) has the same key, and the first wins.
+    SkippedDuplicate {
+        /// The index of the input row that was kept.
+        first: usize,
+    },
+    /// The existing row with its key was updated; its primary key.
+    Updated(P),
+    /// Not written: a later input row (at this index) has the same key, and the last wins.
+    Superseded {
+        /// The index of the input row that was written (the last with this key).
+        last: usize,
+    },
+}
+
+/// What a bulk insert did: the counts, and, unless [`BulkInsert::counts_only`] was asked for, one
+/// outcome per input row, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkReport<P> {
+    /// Rows inserted.
+    pub inserted: u64,
+    /// Rows skipped because their key was already stored.
+    pub skipped_existing: u64,
+    /// Rows skipped or superseded because another input row has the same key.
+    pub skipped_in_input: u64,
+    /// Stored rows updated.
+    pub updated: u64,
+    /// Chunks written (each committed on its own with [`BulkInsert::commit_each_chunk`]).
+    pub chunks: usize,
+    /// One outcome per input row, in input order; `None` with [`BulkInsert::counts_only`].
+    pub rows: Option<Vec<RowOutcome<P>>>,
+}
+
+impl<M: Model> BulkInsert<M, NoConflictMode> {
+    /// A bulk insert that fails on any conflict (a plain multi-row `INSERT`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Skips rows whose key `K` is already stored, and all but the first of the input rows sharing
+    /// a key. A conflict on any other unique constraint is still an error, never a silent skip.
+    pub fn skip_conflicts<K: Key<M>>(self) -> BulkInsert<M, ConflictModeSet> {
+        self.with_mode(Mode::Skip(K::KEY))
+    }
+
+    /// Writes `fields` to the stored row when key `K` exists. Of the input rows sharing a key, the
+    /// last wins: the earlier ones are reported [`RowOutcome::Superseded`], and the stored row ends
+    /// with the last one's values. A conflict on any other unique constraint is an error.
+    ///
+    /// `fields` must name at least one field, and neither the primary key nor a field of `K` (the
+    /// key's own values already match, and a primary key is never rewritten): [`BulkInsert::run`]
+    /// refuses them with [`Error::InvalidArgument`] before any statement.
+    pub fn update_conflicts<K: Key<M>>(
+        self,
+        fields: &[M::Field],
+    ) -> BulkInsert<M, ConflictModeSet> {
+        self.with_mode(Mode::Update(K::KEY, fields.to_vec()))
+    }
+
+    fn with_mode(self, mode: Mode<M>) -> BulkInsert<M, ConflictModeSet> {
+        BulkInsert {
+            mode,
+            batch_size: self.batch_size,
+            per_row: self.per_row,
+            commit_each_chunk: self.commit_each_chunk,
+            state: PhantomData,
+        }
+    }
+}
+
+/// Statements over this many rows are not built: the default chunk.
+const DEFAULT_CHUNK: usize = 1000;
+
+/// How often a call (all-or-nothing and within one chunk, or one chunk of a commit-per-chunk call)
+/// is run again after a deadlock or serialization failure, outside the caller's transaction.
+const ATTEMPTS: u32 = 10;
+
+impl<M: Model, S> BulkInsert<M, S> {
+    /// Rows per statement, at least 1 ([`BulkInsert::run`] refuses 0). Capped so that no statement
+    /// exceeds the backend's bind-parameter limit (32766 on SQLite, 65535 on PostgreSQL and MySQL).
+    /// Default: 1000, or fewer for wide rows.
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = Some(rows);
+        self
+    }
+
+    /// Counts only: no per-row report, so that memory stays at one chunk (and the per-key
+    /// fingerprints) however long the input.
+    pub fn counts_only(mut self) -> Self {
+        self.per_row = false;
+        self
+    }
+
+    /// Commits each chunk on its own instead of the whole call at once: for imports that do not need
+    /// all or nothing, and keeps the locks and undo log of one chunk at a time. On a failure, the
+    /// chunks before the failed one stay committed ([`Error::Bulk`]'s `committed_rows` says how many
+    /// input rows); a deadlock or serialization failure in a chunk runs that chunk again. Needs a
+    /// pool or a connection outside a transaction: inside the caller's transaction
+    /// [`BulkInsert::run`] refuses it, as it cannot commit there.
+    pub fn commit_each_chunk(mut self) -> Self {
+        self.commit_each_chunk = true;
+        self
+    }
+
+    /// The mode, checked and in column indexes.
+    fn action(&self) -> Result<Action, Error> {
+        let invalid = |reason: String| Error::InvalidArgument {
+            model: M::META.name,
+            reason,
+        };
+        if self.batch_size == Some(0) {
+            return Err(invalid(
+                "batch_size(0): a chunk needs at least one row".into(),
+            ));
+        }
+        Ok(match &self.mode {
+            Mode::Error => Action::Fail,
+            Mode::Skip(key) => Action::Skip(*key),
+            Mode::Update(key, fields) => {
+                let meta = M::META;
+                if fields.is_empty() {
+                    return Err(invalid(
+                        "update_conflicts with no fields would write nothing to a stored row; name the fields to update, or use skip_conflicts to leave stored rows as they are".into(),
+                    ));
+                }
+                let key_columns = meta.key_columns(*key);
+                let mut set: Vec<usize> = Vec::with_capacity(fields.len());
+                for &field in fields {
+                    let index = M::field_index(field);
+                    let column = &meta.columns[index];
+                    if index == meta.primary_key {
+                        return Err(invalid(format!(
+                            "update_conflicts lists the primary key `{}`: a stored row's primary key is never rewritten; remove it from the fields",
+                            column.field
+                        )));
+                    }
+                    if key_columns.contains(&index) {
+                        return Err(invalid(format!(
+                            "update_conflicts lists `{}`, a field of the conflict key `{}`: a stored row with the key already holds its values; remove it from the fields",
+                            column.field,
+                            meta.key_name(*key)
+                        )));
+                    }
+                    if !set.contains(&index) {
+                        set.push(index);
+                    }
+                }
+                Action::Update(*key, set)
+            }
+        })
+    }
+
+    fn rows_per_chunk(&self, action: &Action, dialect: Dialect) -> usize {
+        let limit = match dialect {
+            Dialect::Sqlite => 32_766,
+            Dialect::Postgres | Dialect::MySql => 65_535,
+        };
+        let columns = statements::insert_columns::<M>(action.explicit_pk()).len();
+        let key_columns = action.key().map_or(0, |key| M::META.key_columns(key).len());
+        // Binds per row in the widest statement of the chunk: the insert, the read of the stored
+        // keys, and MySQL's CASE update (key and value per updated column, and the key again).
+        let per_row = match action {
+            Action::Update(_, set) if dialect == Dialect::MySql => {
+                columns.max(set.len() * (key_columns + 1) + key_columns)
+            }
+            _ => columns.max(key_columns),
+        };
+        (limit / per_row.max(1))
+            .min(self.batch_size.unwrap_or(DEFAULT_CHUNK))
+            .max(1)
+    }
+
+    /// Inserts `rows`, consumed chunk by chunk, inside one transaction (a savepoint in the caller's
+    /// transaction): a failure in any chunk leaves none of this call's rows behind, unless
+    /// [`commit_each_chunk`](Self::commit_each_chunk) was asked for.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for a configuration that cannot run, before any
+    /// statement; otherwise [`Error::Bulk`], which names the input row where the database's error
+    /// identifies it and wraps the typed error ([`Error::UniqueViolation`] for a conflict on
+    /// another constraint, or on the key itself without a conflict mode).
+    pub async fn run<'c, A, I>(&self, conn: A, rows: I) -> Result<BulkReport<M::PrimaryKey>, Error>
+    where
+        A: Acquire<'c>,
+        A::Database: Backend,
+        I: IntoIterator<Item = M>,
+    {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let action = self.action()?;
+        let chunk_rows = self.rows_per_chunk(&action, dialect);
+        let mut conn = conn.acquire().await?;
+        let in_caller_tx = conn.is_in_transaction();
+        if self.commit_each_chunk && in_caller_tx {
+            return Err(Error::InvalidArgument {
+                model: M::META.name,
+                reason: "commit_each_chunk cannot commit inside the caller's transaction; run it on a pool or a connection, or leave it out for one all-or-nothing savepoint".into(),
+            });
+        }
+        let mut rows = rows.into_iter().enumerate().peekable();
+        let first: Vec<(usize, M)> = rows.by_ref().take(chunk_rows).collect();
+        let single = rows.peek().is_none();
+        let call = Call {
+            action: &action,
+            per_row: self.per_row,
+            in_caller_tx,
+        };
+        if self.commit_each_chunk {
+            let mut run = Run::new(self.per_row);
+            let mut chunk = first;
+            loop {
+                call.commit_chunk::<M, A::Database>(&mut conn, &chunk, &mut run)
+                    .await?;
+                chunk = rows.by_ref().take(chunk_rows).collect();
+                if chunk.is_empty() {
+                    return Ok(run.finish());
+                }
+            }
+        }
+        if single {
+            // The whole input is in hand: after a deadlock or serialization failure outside the
+            // caller's transaction, the call runs again.
+            let mut attempt = 1;
+            loop {
+                let mut run = Run::new(self.per_row);
+                let result = async {
+                    let mut tx = begin::<A::Database>(&mut conn, in_caller_tx).await?;
+                    call.chunk::<M, A::Database>(&mut tx, &first, &mut run, 0)
+                        .await?;
+                    tx.commit().await.map_err(|e| bulk_error(e.into(), 0, None))
+                }
+                .await;
+                match result {
+                    Ok(()) => return Ok(run.finish()),
+                    Err(error) if !in_caller_tx && error.is_retryable() && attempt < ATTEMPTS => {
+                        tokio::time::sleep(crate::tx::backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        let mut run = Run::new(self.per_row);
+        let mut tx = begin::<A::Database>(&mut conn, in_caller_tx).await?;
+        call.chunk::<M, A::Database>(&mut tx, &first, &mut run, 0)
+            .await?;
+        drop(first);
+        let mut chunk: Vec<(usize, M)> = Vec::with_capacity(chunk_rows);
+        while rows.peek().is_some() {
+            chunk.clear();
+            chunk.extend(rows.by_ref().take(chunk_rows));
+            call.chunk::<M, A::Database>(&mut tx, &chunk, &mut run, 0)
+                .await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| bulk_error(e.into(), 0, None))?;
+        Ok(run.finish())
+    }
+}
+
+/// Opens the call's transaction: its own at READ COMMITTED (SQLite: `BEGIN IMMEDIATE`, taking the
+/// write lock up front, as a writer that reads first must), or a savepoint in the caller's.
+async fn begin<DB: Backend>(
+    conn: &mut DB::Connection,
+    in_caller_tx: bool,
+) -> Result<sqlx::Transaction<'_, DB>, Error> {
+    if in_caller_tx {
+        return Ok(conn.begin().await?);
+    }
+    let (prepare, begin) = DB::DIALECT.begin_statements(Some(Isolation::ReadCommitted));
+    if let Some(prepare) = prepare {
+        DB::execute(conn, prepare.into(), sea_query::Values(Vec::new())).await?;
+    }
+    Ok(conn.begin_with(sqlx::AssertSqlSafe(begin)).await?)
+}
+
+/// One call's settings, for its chunks.
+struct Call<'a> {
+    action: &'a Action,
+    per_row: bool,
+    in_caller_tx: bool,
+}
+
+impl Call<'_> {
+    /// Plans and writes one chunk, and records its outcomes in `run`.
+    async fn chunk<M: Model, DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        chunk: &[(usize, M)],
+        run: &mut Run<M::PrimaryKey>,
+        committed_rows: usize,
+    ) -> Result<(), Error> {
+        let (plan, written) = self
+            .write::<M, DB>(conn, chunk, run, committed_rows)
+            .await?;
+        run.record(chunk, plan, written);
+        Ok(())
+    }
+
+    async fn write<M: Model, DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        chunk: &[(usize, M)],
+        run: &Run<M::PrimaryKey>,
+        committed_rows: usize,
+    ) -> Result<(ChunkPlan, Option<ChunkWrite<M::PrimaryKey>>), Error> {
+        let resolve = match self.action {
+            Action::Fail => Resolve::None,
+            Action::Skip(_) => Resolve::FirstWins,
+            Action::Update(..) => Resolve::LastWins,
+        };
+        let plan = plan::plan(chunk, self.action.key(), resolve, &run.seen, DB::DIALECT);
+        if plan.writers.is_empty() {
+            return Ok((plan, None));
+        }
+        let batch = Batch {
+            rows: plan.writers.iter().map(|w| &chunk[w.pos].1).collect(),
+            keys: plan.writers.iter().map(|w| w.key.as_ref()).collect(),
+            fresh: plan.writers.iter().map(|w| w.tag == Tag::Fresh).collect(),
+        };
+        match write::write::<M, DB>(conn, self.action, &batch, self.per_row).await {
+            Ok(written) => Ok((plan, Some(written))),
+            Err(error) => {
+                let error = violation::classify::<M>(error, None, DB::DIALECT);
+                let row = locate_row(&error, chunk, &plan, DB::DIALECT);
+                Err(bulk_error(error, committed_rows, row).at_chunk(chunk[0].0))
+            }
+        }
+    }
+
+    /// Writes one chunk in a transaction of its own and commits it, running it again after a
+    /// deadlock or serialization failure.
+    async fn commit_chunk<M: Model, DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        chunk: &[(usize, M)],
+        run: &mut Run<M::PrimaryKey>,
+    ) -> Result<(), Error> {
+        let committed_rows = chunk[0].0;
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let mut tx = begin::<DB>(conn, self.in_caller_tx).await?;
+                let done = self
+                    .write::<M, DB>(&mut tx, chunk, run, committed_rows)
+                    .await?;
+                tx.commit()
+                    .await
+                    .map_err(|e| bulk_error(e.into(), committed_rows, None).at_chunk(chunk[0].0))?;
+                Ok::<_, Error>(done)
+            }
+            .await;
+            match result {
+                Ok((plan, written)) => {
+                    run.record(chunk, plan, written);
+                    return Ok(());
+                }
+                Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                    tokio::time::sleep(crate::tx::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error.with_committed(committed_rows)),
+            }
+        }
+    }
+}
+
+/// Wraps an error of a bulk call: where it happened and what is stored.
+fn bulk_error(error: Error, committed_rows: usize, row: Option<usize>) -> Error {
+    match error {
+        already @ Error::Bulk { .. } => already,
+        source => Error::Bulk {
+            row,
+            first_row: 0,
+            committed_rows,
+            source: Box::new(source),
+        },
+    }
+}
+
+impl Error {
+    fn at_chunk(mut self, first: usize) -> Self {
+        if let Error::Bulk { first_row, .. } = &mut self {
+            *first_row = first;
+        }
+        self
+    }
+
+    fn with_committed(mut self, committed: usize) -> Self {
+        if let Error::Bulk { committed_rows, .. } = &mut self {
+            *committed_rows = committed;
+        }
+        self
+    }
+}
+
+/// The input row behind a chunk's error, where the error identifies it: a duplicate whose reported
+/// values match exactly one written row of the chunk.
+fn locate_row<M: Model>(
+    error: &Error,
+    chunk: &[(usize, M)],
+    plan: &ChunkPlan,
+    dialect: Dialect,
+) -> Option<usize> {
+    let violation = error.unique_violation()?;
+    let key = violation.key()?;
+    let mut matching = plan
+        .writers
+        .iter()
+        .map(|w| &chunk[w.pos])
+        .filter(|(_, row)| violation.matches_row(row, key, dialect));
+    let (input, _) = matching.next()?;
+    matching.next().is_none().then_some(*input)
+}
+
+/// What a call has done so far, across its chunks.
+struct Run<P> {
+    seen: Seen,
+    /// Per input row, when a per-row report is asked for.
+    outcomes: Option<Vec<Option<RowOutcome<P>>>>,
+    counts: Counts,
+    skipped_in_input: u64,
+    chunks: usize,
+}
+
+impl<P: Clone> Run<P> {
+    fn new(per_row: bool) -> Self {
+        Run {
+            seen: Seen::new(),
+            outcomes: per_row.then(Vec::new),
+            counts: Counts::default(),
+            skipped_in_input: 0,
+            chunks: 0,
+        }
+    }
+
+    /// Records a written chunk.
+    fn record<M>(&mut self, chunk: &[(usize, M)], plan: ChunkPlan, written: Option<ChunkWrite<P>>) {
+        self.chunks += 1;
+        if let Some(outcomes) = &mut self.outcomes {
+            let end = chunk.last().map_or(0, |(input, _)| input + 1);
+            outcomes.resize_with(end.max(outcomes.len()), || None);
+        }
+        for (pos, repeat) in &plan.repeats {
+            self.skipped_in_input += 1;
+            if let Some(outcomes) = &mut self.outcomes {
+                outcomes[chunk[*pos].0] = Some(match *repeat {
+                    Repeat::Duplicate { first } => RowOutcome::SkippedDuplicate { first },
+                    Repeat::Superseded { last } => RowOutcome::Superseded { last },
+                });
+            }
+        }
+        let rewrites = plan
+            .writers
+            .iter()
+            .filter(|w| matches!(w.tag, Tag::Rewrite { .. }));
+        self.skipped_in_input += rewrites.clone().count() as u64;
+        match written {
+            None => {}
+            Some(ChunkWrite::Counts(counts)) => {
+                self.counts.inserted += counts.inserted;
+                self.counts.updated += counts.updated;
+                self.counts.skipped_existing += counts.skipped_existing;
+            }
+            Some(ChunkWrite::Rows(rows)) => {
+                for (writer, written) in plan.writers.iter().zip(rows) {
+                    let input = chunk[writer.pos].0;
+                    match writer.tag {
+                        Tag::Fresh => {
+                            let outcome = match written {
+                                Written::Inserted(pk) => {
+                                    self.counts.inserted += 1;
+                                    RowOutcome::Inserted(pk)
+                                }
+                                Written::Updated(pk) => {
+                                    self.counts.updated += 1;
+                                    RowOutcome::Updated(pk)
+                                }
+                                Written::SkippedExisting => {
+                                    self.counts.skipped_existing += 1;
+                                    RowOutcome::SkippedExisting
+                                }
+                            };
+                            if let Some(outcomes) = &mut self.outcomes {
+                                outcomes[input] = Some(outcome);
+                            }
+                        }
+                        // The key's outcome moves to this row, now the last with the key; the row
+                        // that held it is superseded.
+                        Tag::Rewrite { from } => {
+                            if let Some(outcomes) = &mut self.outcomes {
+                                outcomes[input] = outcomes[from].take();
+                                outcomes[from] = Some(RowOutcome::Superseded { last: input });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.seen.apply(plan.seen);
+    }
+
+    fn finish(self) -> BulkReport<P> {
+        let rows = self.outcomes.map(|outcomes| {
+            let mut outcomes: Vec<RowOutcome<P>> = outcomes
+                .into_iter()
+                .map(|o| o.expect("every input row has an outcome"))
+                .collect();
+            // A superseded row points at the next row with its key; point it at the last, which is
+            // the one written. Pointers go forward, so one pass from the end settles them.
+            for i in (0..outcomes.len()).rev() {
+                if let RowOutcome::Superseded { last } = outcomes[i]
+                    && let RowOutcome::Superseded { last: further } = outcomes[last]
+                {
+                    outcomes[i] = RowOutcome::Superseded { last: further };
+                }
+            }
+            outcomes
+        });
+        BulkReport {
+            inserted: self.counts.inserted,
+            skipped_existing: self.counts.skipped_existing,
+            skipped_in_input: self.skipped_in_input,
+            updated: self.counts.updated,
+            chunks: self.chunks,
+            rows,
+        }
+    }
+}

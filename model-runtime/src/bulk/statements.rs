@@ -1,0 +1,307 @@
+//! The statements a bulk insert sends, built with sea-query once per shape (model, dialect, rows,
+//! columns) and cached: model metadata and values in, SQL text and values out. Nothing here knows of
+//! connections.
+
+use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, Value};
+
+use crate::backend::Dialect;
+use crate::meta::KeyId;
+use crate::model::Model;
+use crate::query::{self, Lock, Shape, Statement};
+
+/// What a multi-row insert does on a conflict on its key (PostgreSQL and SQLite only: MySQL has no
+/// conflict target, and its `ON DUPLICATE KEY UPDATE` reacts to every unique key).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OnKey<'a> {
+    /// `ON CONFLICT (key) DO NOTHING`.
+    DoNothing(KeyId),
+    /// `ON CONFLICT (key) DO UPDATE SET c = excluded.c, …` over these columns.
+    DoUpdate(KeyId, &'a [usize]),
+}
+
+/// The columns a bulk insert writes: all but an auto-increment primary key, which is written only
+/// when it is the conflict target (`explicit_pk`): a key given as the target is written as given.
+pub(crate) fn insert_columns<M: Model>(explicit_pk: bool) -> Vec<usize> {
+    let meta = M::META;
+    (0..meta.columns.len())
+        .filter(|&i| explicit_pk || !meta.columns[i].auto_increment)
+        .collect()
+}
+
+/// A multi-row `INSERT`, with an optional `ON CONFLICT (key) …` and `RETURNING <all columns>`.
+pub(crate) fn multi_insert<M: Model>(
+    rows: &[&M],
+    on_key: Option<OnKey<'_>>,
+    explicit_pk: bool,
+    returning: bool,
+    dialect: Dialect,
+) -> Statement {
+    let meta = M::META;
+    let columns = insert_columns::<M>(explicit_pk);
+    let values: Vec<Value> = rows
+        .iter()
+        .flat_map(|row| columns.iter().map(|&i| row.column_value(i, dialect)))
+        .collect();
+    let shape = Shape::BulkInsert {
+        rows: rows.len(),
+        on_key: on_key.map(|on_key| match on_key {
+            OnKey::DoNothing(key) => (key, None),
+            OnKey::DoUpdate(key, set) => (key, Some(set.to_vec())),
+        }),
+        returning,
+        explicit_pk,
+    };
+    // The text of a full chunk is built once and reused: building a 1000-row insert costs about as
+    // much as SQLite takes to run it.
+    query::cached::<M>(dialect, shape, values, |values| {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new(meta.table))
+            .columns(columns.iter().map(|&i| Alias::new(meta.columns[i].name)));
+        let mut values = values.into_iter();
+        for _ in 0..rows.len() {
+            insert
+                .values(values.by_ref().take(columns.len()).map(Expr::val))
+                .expect("one value per column by construction");
+        }
+        let target = |key: KeyId| {
+            meta.key_columns(key)
+                .iter()
+                .map(|&i| Alias::new(meta.columns[i].name))
+        };
+        match on_key {
+            None => {}
+            Some(OnKey::DoNothing(key)) => {
+                insert.on_conflict(OnConflict::columns(target(key)).do_nothing().to_owned());
+            }
+            Some(OnKey::DoUpdate(key, set)) => {
+                let set = set.iter().map(|&i| Alias::new(meta.columns[i].name));
+                insert.on_conflict(
+                    OnConflict::columns(target(key))
+                        .update_columns(set)
+                        .to_owned(),
+                );
+            }
+        }
+        let (mut sql, values) = query::render(&insert, dialect);
+        if returning {
+            sql.push_str(&query::returning_all(meta, dialect));
+        }
+        (sql, values)
+    })
+}
+
+/// `SELECT … FROM t WHERE (k1, k2) IN ((?, ?), …)` over `keys` (none of them NULL), whole rows or
+/// just `1` per row, with `lock` (left out on SQLite, whose write transaction holds the whole
+/// database); `None` when there is no key. One flat list however many rows: a chain of ORs would
+/// nest, and sea-query renders nesting recursively.
+pub(crate) fn existing<M: Model>(
+    keys: Vec<Vec<Value>>,
+    key: KeyId,
+    whole_rows: bool,
+    lock: Lock,
+    dialect: Dialect,
+) -> Option<Statement> {
+    let meta = M::META;
+    let key_columns = meta.key_columns(key);
+    if keys.is_empty() {
+        return None;
+    }
+    let shape = Shape::Existing {
+        key,
+        keys: keys.len(),
+        whole_rows,
+        lock,
+    };
+    let per_key = key_columns.len();
+    Some(query::cached::<M>(
+        dialect,
+        shape,
+        keys.concat(),
+        |values| {
+            let mut values = values.into_iter();
+            let tuples: Vec<Expr> = (0..values.len() / per_key)
+                .map(|_| Expr::tuple(values.by_ref().take(per_key).map(Expr::val)))
+                .collect();
+            let target = Expr::tuple(
+                key_columns
+                    .iter()
+                    .map(|&i| Expr::col(Alias::new(meta.columns[i].name))),
+            );
+            let mut select = Query::select();
+            if whole_rows {
+                select.columns(meta.columns.iter().map(|c| Alias::new(c.name)));
+            } else {
+                select.expr(Expr::cust("1"));
+            }
+            select
+                .from(Alias::new(meta.table))
+                .and_where(target.is_in(tuples));
+            let (mut sql, values) = query::render(&select, dialect);
+            match (dialect, lock) {
+                (Dialect::Sqlite, _) | (_, Lock::None) => {}
+                (Dialect::MySql, Lock::Share) => sql.push_str(" LOCK IN SHARE MODE"),
+                (Dialect::Postgres, Lock::Share) => sql.push_str(" FOR SHARE"),
+                (_, Lock::Update) => sql.push_str(" FOR UPDATE"),
+            }
+            (sql, values)
+        },
+    ))
+}
+
+/// One `UPDATE t SET c = CASE WHEN <key of row 1> THEN ? … ELSE c END, … WHERE (key) IN (…)` for
+/// every row of `rows` (all of them stored, none with a NULL in its key): MySQL's update of a
+/// chunk's stored rows, which never uses `ON DUPLICATE KEY UPDATE` (it reacts to a conflict on any
+/// unique key, and would update the wrong row).
+pub(crate) fn update_by_case<M: Model>(
+    rows: &[&M],
+    key: KeyId,
+    set: &[usize],
+    dialect: Dialect,
+) -> Statement {
+    let meta = M::META;
+    let key_columns = meta.key_columns(key);
+    let keys: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|row| query::key_values_of(*row, key, dialect))
+        .collect();
+    // Values in placeholder order: per column, per row, the key's values then the new value; then
+    // the keys of the IN list.
+    let mut values = Vec::with_capacity(set.len() * rows.len() * (key_columns.len() + 1));
+    for &c in set {
+        for (row, key_values) in rows.iter().zip(&keys) {
+            values.extend(key_values.iter().cloned());
+            values.push(row.column_value(c, dialect));
+        }
+    }
+    values.extend(keys.into_iter().flatten());
+    let shape = Shape::BulkUpdate {
+        key,
+        set: set.to_vec(),
+        rows: rows.len(),
+    };
+    query::cached::<M>(dialect, shape, values, |values| {
+        let col = |i: usize| Expr::col(Alias::new(meta.columns[i].name));
+        let mut values = values.into_iter();
+        let mut update = Query::update();
+        update.table(Alias::new(meta.table));
+        for &c in set {
+            let mut case = sea_query::CaseStatement::new();
+            for _ in 0..rows.len() {
+                let mut condition = sea_query::Condition::all();
+                for &i in key_columns {
+                    condition = condition.add(col(i).eq(values.next().expect("a key value")));
+                }
+                case = case.case(condition, Expr::val(values.next().expect("a new value")));
+            }
+            update.value(Alias::new(meta.columns[c].name), case.finally(col(c)));
+        }
+        let target = Expr::tuple(key_columns.iter().map(|&i| col(i)));
+        let tuples: Vec<Expr> = (0..rows.len())
+            .map(|_| Expr::tuple(values.by_ref().take(key_columns.len()).map(Expr::val)))
+            .collect();
+        update.and_where(target.is_in(tuples));
+        query::render(&update, dialect)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(crate::Model, Debug)]
+    #[model(table = "items")]
+    struct Item {
+        #[model(primary_key, auto_increment)]
+        id: i64,
+        #[unique]
+        sku: String,
+        price: i64,
+    }
+
+    fn item(id: i64, sku: &str, price: i64) -> Item {
+        Item {
+            id,
+            sku: sku.into(),
+            price,
+        }
+    }
+
+    const SKU: KeyId = KeyId::Unique(0);
+
+    #[test]
+    fn inserts_read_as_expected() {
+        let a = item(7, "a", 1);
+        let b = item(8, "b", 2);
+        let rows = [&a, &b];
+        let s = multi_insert(
+            &rows,
+            Some(OnKey::DoNothing(SKU)),
+            false,
+            true,
+            Dialect::Postgres,
+        );
+        assert_eq!(
+            &*s.sql,
+            r#"INSERT INTO "items" ("sku", "price") VALUES ($1, $2), ($3, $4) ON CONFLICT ("sku") DO NOTHING RETURNING "id", "sku", "price""#
+        );
+        assert_eq!(s.values.0.len(), 4);
+
+        // The primary key as the conflict target is written as given.
+        let s = multi_insert(
+            &rows,
+            Some(OnKey::DoUpdate(KeyId::PrimaryKey, &[2])),
+            true,
+            false,
+            Dialect::Sqlite,
+        );
+        assert_eq!(
+            &*s.sql,
+            r#"INSERT INTO "items" ("id", "sku", "price") VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "price" = "excluded"."price""#
+        );
+        assert_eq!(s.values.0[0], Value::from(7i64));
+    }
+
+    #[test]
+    fn existing_rows_are_read_with_the_lock_asked_for() {
+        let keys = vec![vec![Value::from("a")], vec![Value::from("b")]];
+        let s = existing::<Item>(keys.clone(), SKU, true, Lock::Update, Dialect::MySql).unwrap();
+        assert_eq!(
+            &*s.sql,
+            "SELECT `id`, `sku`, `price` FROM `items` WHERE (`sku`) IN ((?), (?)) FOR UPDATE"
+        );
+        let s = existing::<Item>(keys.clone(), SKU, false, Lock::None, Dialect::MySql).unwrap();
+        assert_eq!(&*s.sql, "SELECT 1 FROM `items` WHERE (`sku`) IN ((?), (?))");
+        let s = existing::<Item>(keys, SKU, true, Lock::Update, Dialect::Sqlite).unwrap();
+        assert!(!s.sql.contains("FOR UPDATE"), "{}", s.sql);
+        assert!(existing::<Item>(Vec::new(), SKU, true, Lock::None, Dialect::Sqlite).is_none());
+    }
+
+    #[test]
+    fn case_update_binds_every_value_once_in_order() {
+        let a = item(0, "a", 10);
+        let b = item(0, "b", 20);
+        let s = update_by_case(&[&a, &b], SKU, &[2], Dialect::MySql);
+        assert_eq!(
+            &*s.sql,
+            "UPDATE `items` SET `price` = (CASE WHEN (`sku` = ?) THEN ? WHEN (`sku` = ?) THEN ? ELSE `price` END) WHERE (`sku`) IN ((?), (?))"
+        );
+        assert_eq!(
+            s.values.0,
+            vec![
+                Value::from("a"),
+                Value::from(10i64),
+                Value::from("b"),
+                Value::from(20i64),
+                Value::from("a"),
+                Value::from("b")
+            ]
+        );
+        // The cached text serves other rows of the same shape.
+        let c = item(0, "c", 30);
+        let d = item(0, "d", 40);
+        let t = update_by_case(&[&c, &d], SKU, &[2], Dialect::MySql);
+        assert!(std::sync::Arc::ptr_eq(&s.sql, &t.sql));
+        assert_eq!(t.values.0[1], Value::from(30i64));
+    }
+}

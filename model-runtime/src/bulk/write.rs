@@ -1,0 +1,478 @@
+//! How each mode writes a planned chunk on each backend. The statements come from
+//! [`super::statements`]; this is where they run.
+//!
+//! | mode | SQLite, PostgreSQL | MySQL / MariaDB |
+//! |---|---|---|
+//! | fail | `INSERT` | `INSERT` |
+//! | skip | `INSERT … ON CONFLICT (key) DO NOTHING` | read of the stored keys, `INSERT` of the others |
+//! | update | locked read of the stored keys, `INSERT … ON CONFLICT (key) DO UPDATE` | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
+//!
+//! MySQL has no conflict target (`ON DUPLICATE KEY UPDATE` and `INSERT IGNORE` react to every unique
+//! key), so its insert is plain; when a concurrent writer stores one of the chunk's keys between the
+//! read and the insert, the insert fails on that key, the statement is undone, and the chunk is read
+//! again (with a locking read, which sees the latest committed rows in any isolation level) and
+//! written again.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::backend::{Backend, Dialect};
+use crate::column::Column;
+use crate::error::Error;
+use crate::meta::KeyId;
+use crate::model::Model;
+use crate::query::{Lock, Statement};
+use crate::violation;
+
+use super::key::KeyValues;
+use super::statements::{self, OnKey};
+
+/// What a bulk call does on a conflict, checked and resolved to column indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// A plain insert: a conflict is an error.
+    Fail,
+    /// Skip rows whose key is stored.
+    Skip(KeyId),
+    /// Write these columns to the stored row with the key.
+    Update(KeyId, Vec<usize>),
+}
+
+impl Action {
+    pub(crate) fn key(&self) -> Option<KeyId> {
+        match self {
+            Action::Fail => None,
+            Action::Skip(key) | Action::Update(key, _) => Some(*key),
+        }
+    }
+
+    /// A key given as the conflict target is written as given, the primary key included.
+    pub(crate) fn explicit_pk(&self) -> bool {
+        self.key() == Some(KeyId::PrimaryKey)
+    }
+}
+
+/// What the database did with one written row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Written<P> {
+    Inserted(P),
+    Updated(P),
+    SkippedExisting,
+}
+
+/// Counts of what the database did with a chunk's rows whose key it had not written before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) inserted: u64,
+    pub(crate) updated: u64,
+    pub(crate) skipped_existing: u64,
+}
+
+/// What writing a chunk reports: one outcome per written row, or counts only.
+#[derive(Debug)]
+pub(crate) enum ChunkWrite<P> {
+    Rows(Vec<Written<P>>),
+    Counts(Counts),
+}
+
+/// The rows of a chunk to write, in write order, with their keys and whether each is fresh (its key
+/// not written by this call before; only fresh rows are counted).
+pub(crate) struct Batch<'a, M> {
+    pub(crate) rows: Vec<&'a M>,
+    pub(crate) keys: Vec<Option<&'a KeyValues>>,
+    pub(crate) fresh: Vec<bool>,
+}
+
+/// How often a MySQL chunk is read and written again after a concurrent writer stored one of its
+/// keys in between; each round sees that writer's row, so more rounds mean keys keep being deleted
+/// and inserted as fast as the chunk is read.
+const MYSQL_ROUNDS: usize = 8;
+
+/// Writes a batch: outcomes per row when `per_row`, counts otherwise.
+pub(crate) async fn write<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    action: &Action,
+    batch: &Batch<'_, M>,
+    per_row: bool,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    match (action, DB::DIALECT) {
+        (Action::Fail, _) => plain::<M, DB>(conn, batch, per_row).await,
+        (Action::Skip(key), Dialect::MySql) => {
+            skip_mysql::<M, DB>(conn, *key, batch, per_row).await
+        }
+        (Action::Skip(key), _) => skip_on_conflict::<M, DB>(conn, *key, batch, per_row).await,
+        (Action::Update(key, set), Dialect::MySql) => {
+            update_mysql::<M, DB>(conn, *key, set, batch, per_row).await
+        }
+        (Action::Update(key, set), _) => {
+            update_on_conflict::<M, DB>(conn, *key, set, batch, per_row).await
+        }
+    }
+}
+
+async fn plain<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    batch: &Batch<'_, M>,
+    per_row: bool,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    if !per_row {
+        let inserted = execute::<DB>(
+            conn,
+            statements::multi_insert(&batch.rows, None, false, false, DB::DIALECT),
+        )
+        .await?;
+        return Ok(ChunkWrite::Counts(Counts {
+            inserted,
+            ..Counts::default()
+        }));
+    }
+    let returned = insert_returning::<M, DB>(conn, &batch.rows, None, false).await?;
+    // Without a conflict clause every row is inserted, and returned in order.
+    Ok(ChunkWrite::Rows(
+        returned
+            .into_iter()
+            .map(|(_, pk)| Written::Inserted(pk))
+            .collect(),
+    ))
+}
+
+async fn skip_on_conflict<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    batch: &Batch<'_, M>,
+    per_row: bool,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    let explicit_pk = key == KeyId::PrimaryKey;
+    let on_key = Some(OnKey::DoNothing(key));
+    if !per_row {
+        let statement =
+            statements::multi_insert(&batch.rows, on_key, explicit_pk, false, DB::DIALECT);
+        let inserted = execute::<DB>(conn, statement).await?;
+        return Ok(ChunkWrite::Counts(Counts {
+            inserted,
+            skipped_existing: batch.rows.len() as u64 - inserted,
+            ..Counts::default()
+        }));
+    }
+    let returned = insert_returning::<M, DB>(conn, &batch.rows, on_key, explicit_pk).await?;
+    let mut by_key = group(returned);
+    Ok(ChunkWrite::Rows(
+        batch
+            .keys
+            .iter()
+            .map(|k| match take(&mut by_key, *k) {
+                Some(pk) => Written::Inserted(pk),
+                None => Written::SkippedExisting,
+            })
+            .collect(),
+    ))
+}
+
+async fn update_on_conflict<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    set: &[usize],
+    batch: &Batch<'_, M>,
+    per_row: bool,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    let explicit_pk = key == KeyId::PrimaryKey;
+    // Which fresh keys are stored tells an update from an insert; the read locks those rows (FOR
+    // UPDATE on PostgreSQL; SQLite's write transaction holds the whole database).
+    let fresh_keys = batch
+        .keys
+        .iter()
+        .zip(&batch.fresh)
+        .filter_map(|(k, fresh)| k.filter(|_| *fresh));
+    let stored = stored_keys::<M, DB>(conn, key, fresh_keys, Lock::Update).await?;
+    // One statement: `ON CONFLICT (key) DO UPDATE`, which conflicts on this key only; the batch holds
+    // each key once, so no row is affected twice.
+    let on_key = Some(OnKey::DoUpdate(key, set));
+    if !per_row {
+        let statement =
+            statements::multi_insert(&batch.rows, on_key, explicit_pk, false, DB::DIALECT);
+        execute::<DB>(conn, statement).await?;
+        let fresh = batch.fresh.iter().filter(|f| **f).count() as u64;
+        let updated = stored.len() as u64;
+        return Ok(ChunkWrite::Counts(Counts {
+            inserted: fresh - updated,
+            updated,
+            ..Counts::default()
+        }));
+    }
+    let returned = insert_returning::<M, DB>(conn, &batch.rows, on_key, explicit_pk).await?;
+    let mut by_key = group(returned);
+    batch
+        .keys
+        .iter()
+        .map(|k| match take(&mut by_key, *k) {
+            Some(pk) if k.is_some_and(|k| stored.contains_key(k)) => Ok(Written::Updated(pk)),
+            Some(pk) => Ok(Written::Inserted(pk)),
+            None => Err(missing_row::<M>()),
+        })
+        .collect::<Result<_, _>>()
+        .map(ChunkWrite::Rows)
+}
+
+async fn skip_mysql<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    batch: &Batch<'_, M>,
+    per_row: bool,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    // The library's own transaction is READ COMMITTED, where a plain read sees the latest committed
+    // rows and takes no locks (under REPEATABLE READ a locked read of absent keys takes gap locks,
+    // on which concurrent inserters deadlock). After a conflict the read is a locking one, which
+    // sees the latest committed rows in any isolation level.
+    let mut lock = Lock::None;
+    let mut round = 1;
+    loop {
+        let stored =
+            stored_keys::<M, DB>(conn, key, batch.keys.iter().flatten().copied(), lock).await?;
+        let fresh = fresh_rows(batch, &stored);
+        match insert_fresh::<M, DB>(conn, key, batch, &fresh, per_row).await {
+            Err(error) if round < MYSQL_ROUNDS && is_duplicate_of(&error, key) => {
+                lock = Lock::Share;
+                round += 1;
+            }
+            Err(error) => return Err(error),
+            Ok(mut inserted) => {
+                if !per_row {
+                    return Ok(ChunkWrite::Counts(Counts {
+                        inserted: fresh.len() as u64,
+                        skipped_existing: (batch.rows.len() - fresh.len()) as u64,
+                        ..Counts::default()
+                    }));
+                }
+                return Ok(ChunkWrite::Rows(
+                    (0..batch.rows.len())
+                        .map(|i| match inserted.front() {
+                            Some((at, _)) if *at == i => {
+                                Written::Inserted(inserted.pop_front().expect("checked").1)
+                            }
+                            _ => Written::SkippedExisting,
+                        })
+                        .collect(),
+                ));
+            }
+        }
+    }
+}
+
+async fn update_mysql<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    set: &[usize],
+    batch: &Batch<'_, M>,
+    per_row: bool,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    // The stored rows are locked (FOR UPDATE), so that the update below writes the rows this read
+    // found; in the library's READ COMMITTED transaction that takes no gap locks.
+    let mut round = 1;
+    let (stored, inserted) = loop {
+        let stored = stored_keys::<M, DB>(
+            conn,
+            key,
+            batch.keys.iter().flatten().copied(),
+            Lock::Update,
+        )
+        .await?;
+        let fresh = fresh_rows(batch, &stored);
+        match insert_fresh::<M, DB>(conn, key, batch, &fresh, true).await {
+            Err(error) if round < MYSQL_ROUNDS && is_duplicate_of(&error, key) => round += 1,
+            Err(error) => return Err(error),
+            Ok(inserted) => break (stored, inserted),
+        }
+    };
+    let updates: Vec<&M> = batch
+        .rows
+        .iter()
+        .zip(&batch.keys)
+        .filter(|(_, k)| k.is_some_and(|k| stored.contains_key(k)))
+        .map(|(row, _)| *row)
+        .collect();
+    if !updates.is_empty() {
+        execute::<DB>(
+            conn,
+            statements::update_by_case(&updates, key, set, DB::DIALECT),
+        )
+        .await?;
+    }
+    if !per_row {
+        let fresh_stored = batch
+            .keys
+            .iter()
+            .zip(&batch.fresh)
+            .filter(|(k, fresh)| **fresh && k.is_some_and(|k| stored.contains_key(k)))
+            .count() as u64;
+        let fresh = batch.fresh.iter().filter(|f| **f).count() as u64;
+        return Ok(ChunkWrite::Counts(Counts {
+            inserted: fresh - fresh_stored,
+            updated: fresh_stored,
+            ..Counts::default()
+        }));
+    }
+    let mut inserted = inserted;
+    Ok(ChunkWrite::Rows(
+        batch
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match k.and_then(|k| stored.get(k)) {
+                Some(pk) => Written::Updated(pk.clone()),
+                None => {
+                    debug_assert_eq!(inserted.front().map(|(at, _)| *at), Some(i));
+                    Written::Inserted(inserted.pop_front().expect("one per fresh row").1)
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// The positions in the batch of the rows whose key is not among `stored`.
+fn fresh_rows<M, P>(batch: &Batch<'_, M>, stored: &HashMap<KeyValues, P>) -> Vec<usize> {
+    batch
+        .keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.is_none_or(|k| !stored.contains_key(k)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Inserts the rows of the batch at `fresh` in one plain statement; with `returning`, their
+/// primary keys, with their positions in the batch.
+async fn insert_fresh<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    batch: &Batch<'_, M>,
+    fresh: &[usize],
+    returning: bool,
+) -> Result<VecDeque<(usize, M::PrimaryKey)>, Error> {
+    if fresh.is_empty() {
+        return Ok(VecDeque::new());
+    }
+    let rows: Vec<&M> = fresh.iter().map(|&i| batch.rows[i]).collect();
+    let explicit_pk = key == KeyId::PrimaryKey;
+    if !returning {
+        execute::<DB>(
+            conn,
+            statements::multi_insert(&rows, None, explicit_pk, false, DB::DIALECT),
+        )
+        .await?;
+        return Ok(VecDeque::new());
+    }
+    let returned = insert_returning::<M, DB>(conn, &rows, None, explicit_pk).await?;
+    if returned.len() != fresh.len() {
+        return Err(missing_row::<M>());
+    }
+    Ok(fresh
+        .iter()
+        .copied()
+        .zip(returned.into_iter().map(|(_, pk)| pk))
+        .collect())
+}
+
+/// Whether `error` is a duplicate on `key` itself (a concurrent writer stored the key), rather than
+/// on another constraint (which stays an error).
+fn is_duplicate_of(error: &Error, key: KeyId) -> bool {
+    error.unique_violation().and_then(|v| v.key()) == Some(key)
+}
+
+/// Runs a multi-row insert with `RETURNING` and reads every returned row to the end: each row's key
+/// (`None` for a NULL in it) and primary key, in the order returned.
+async fn insert_returning<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    on_key: Option<OnKey<'_>>,
+    explicit_pk: bool,
+) -> Result<Vec<(Option<KeyValues>, M::PrimaryKey)>, Error> {
+    let key = match on_key {
+        None => None,
+        Some(OnKey::DoNothing(key) | OnKey::DoUpdate(key, _)) => Some(key),
+    };
+    let Statement { sql, values } =
+        statements::multi_insert(rows, on_key, explicit_pk, true, DB::DIALECT);
+    let returned = DB::fetch_all(conn, sql, values)
+        .await
+        .map_err(|error| violation::classify::<M>(error.into(), None, DB::DIALECT))?;
+    returned
+        .iter()
+        .map(|r| {
+            let model = decode::<M, DB>(r)?;
+            let k = key.and_then(|key| KeyValues::of(&model, key, DB::DIALECT));
+            Ok((k, primary_key::<M, DB>(r)?))
+        })
+        .collect()
+}
+
+/// The stored rows among `keys`, read with `lock`: key → primary key.
+async fn stored_keys<'k, M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    keys: impl Iterator<Item = &'k KeyValues>,
+    lock: Lock,
+) -> Result<HashMap<KeyValues, M::PrimaryKey>, Error> {
+    let dialect = DB::DIALECT;
+    let keys: Vec<_> = keys.map(KeyValues::values).collect();
+    let Some(Statement { sql, values }) = statements::existing::<M>(keys, key, true, lock, dialect)
+    else {
+        return Ok(HashMap::new());
+    };
+    let mut out = HashMap::new();
+    for r in DB::fetch_all(conn, sql, values).await? {
+        let model = decode::<M, DB>(&r)?;
+        if let Some(k) = KeyValues::of(&model, key, dialect) {
+            out.insert(k, primary_key::<M, DB>(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+async fn execute<DB: Backend>(
+    conn: &mut DB::Connection,
+    statement: Statement,
+) -> Result<u64, Error> {
+    Ok(DB::execute(conn, statement.sql, statement.values)
+        .await?
+        .rows_affected)
+}
+
+/// Returned rows grouped by key, in the order returned; rows with a NULL in their key (all
+/// inserted) are matched in order among themselves.
+fn group<P>(returned: Vec<(Option<KeyValues>, P)>) -> HashMap<Option<KeyValues>, VecDeque<P>> {
+    let mut by_key: HashMap<Option<KeyValues>, VecDeque<P>> = HashMap::new();
+    for (k, pk) in returned {
+        by_key.entry(k).or_default().push_back(pk);
+    }
+    by_key
+}
+
+fn take<P>(
+    by_key: &mut HashMap<Option<KeyValues>, VecDeque<P>>,
+    key: Option<&KeyValues>,
+) -> Option<P> {
+    by_key.get_mut(&key.cloned())?.pop_front()
+}
+
+fn decode<M: Model, DB: Backend>(row: &DB::Row) -> Result<M, Error> {
+    M::from_row(DB::row_ref(row)).map_err(|source| Error::Decode {
+        model: M::META.name,
+        source,
+    })
+}
+
+fn primary_key<M: Model, DB: Backend>(row: &DB::Row) -> Result<M::PrimaryKey, Error> {
+    <M::PrimaryKey as Column>::decode(DB::row_ref(row), M::META.primary_key).map_err(|source| {
+        Error::Decode {
+            model: M::META.name,
+            source,
+        }
+    })
+}
+
+/// The database returned fewer rows than an insert that cannot skip any wrote.
+fn missing_row<M: Model>() -> Error {
+    Error::Decode {
+        model: M::META.name,
+        source: sqlx::Error::RowNotFound,
+    }
+}

@@ -1,0 +1,477 @@
+//! Bulk insert against a small in-memory model of what its modes mean, on every backend: seeded
+//! random inputs (keys from a small space, so that stored keys and repeats within and across chunks
+//! are common; random batch sizes, 1 included; skip and update modes; a natural key and the primary
+//! key as the conflict target; per-row reports and counts only). A failing round is shrunk to the
+//! smallest input that still fails, replayed on a table reset to the round's starting state, and
+//! reported with its seed.
+//!
+//! `BULK_MODEL_ROUNDS` (default 50) and `BULK_MODEL_SEED` change the run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::{BulkInsert, BulkReport, Model, RowOutcome, Schema};
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "products")]
+struct Product {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    #[model(max_length = 40)]
+    sku: String,
+    #[model(max_length = 100)]
+    product_name: String,
+    price_cents: i64,
+}
+
+/// Rows keyed by the primary key carry ids from here on, far from the ids the database assigns.
+const EXPLICIT_IDS: i64 = 1_000_000;
+
+/// xorshift64*: a small deterministic generator, so that a failing seed can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Skip,
+    Update,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    /// `ProductBySku`: rows carry id 0, and the database assigns ids.
+    Sku,
+    /// `ProductById`: rows carry explicit ids (and the sku `I{k}` for id `EXPLICIT_IDS + k`).
+    Id,
+}
+
+#[derive(Debug, Clone)]
+struct Round {
+    mode: Mode,
+    target: Target,
+    chunk: usize,
+    per_row: bool,
+    rows: Vec<Product>,
+}
+
+/// The stored table: sku → (id, price); the id is 0 until the database has assigned one.
+type Table = BTreeMap<String, (i64, i64)>;
+
+/// What the round must report, row by row, and the table after it. The stored row of a key ends
+/// with the values of the row that wins (the first when skipping, the last when updating).
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Inserted,
+    Updated(i64),
+    Existing,
+    Duplicate { first: usize },
+    Superseded { last: usize },
+}
+
+fn expected(table: &Table, round: &Round) -> (Vec<Expect>, Table) {
+    // The conflict key of a row, and the stored row it meets: by sku, or by id (whatever that row's
+    // sku: MariaDB and SQLite assign ids past the explicit ones, so the two kinds of row can meet).
+    let key_of = |row: &Product| match round.target {
+        Target::Sku => row.sku.clone(),
+        Target::Id => format!("#{}", row.id),
+    };
+    let stored_of = |row: &Product| -> Option<(String, i64)> {
+        match round.target {
+            Target::Sku => table.get(&row.sku).map(|(id, _)| (row.sku.clone(), *id)),
+            Target::Id => table
+                .iter()
+                .find(|(_, (id, _))| *id == row.id)
+                .map(|(sku, (id, _))| (sku.clone(), *id)),
+        }
+    };
+    let mut first: BTreeMap<String, usize> = BTreeMap::new();
+    let mut last: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, row) in round.rows.iter().enumerate() {
+        first.entry(key_of(row)).or_insert(i);
+        last.insert(key_of(row), i);
+    }
+    let outcomes = round
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let key = key_of(row);
+            let stored = stored_of(row);
+            match round.mode {
+                Mode::Skip if first[&key] != i => Expect::Duplicate { first: first[&key] },
+                Mode::Update if last[&key] != i => Expect::Superseded { last: last[&key] },
+                Mode::Skip if stored.is_some() => Expect::Existing,
+                Mode::Update if stored.is_some() => Expect::Updated(stored.unwrap().1),
+                _ => Expect::Inserted,
+            }
+        })
+        .collect::<Vec<_>>();
+    let mut after = table.clone();
+    for (i, row) in round.rows.iter().enumerate() {
+        let key = key_of(row);
+        let wins = match round.mode {
+            Mode::Skip => first[&key] == i,
+            Mode::Update => last[&key] == i,
+        };
+        match (wins, stored_of(row), round.mode) {
+            (true, Some((sku, id)), Mode::Update) => {
+                after.insert(sku, (id, row.price_cents));
+            }
+            (true, None, _) => {
+                after.insert(row.sku.clone(), (row.id, row.price_cents));
+            }
+            _ => {}
+        }
+    }
+    (outcomes, after)
+}
+
+async fn run_bulk<DB: TestBackend>(
+    db: &TestDb<DB>,
+    round: &Round,
+) -> Result<BulkReport<i64>, String> {
+    let fields = [ProductField::PriceCents];
+    let bulk = BulkInsert::<Product>::new().batch_size(round.chunk);
+    let bulk = if round.per_row {
+        bulk
+    } else {
+        bulk.counts_only()
+    };
+    let result = match (round.mode, round.target) {
+        (Mode::Skip, Target::Sku) => {
+            bulk.skip_conflicts::<ProductBySku>()
+                .run(&db.pool, round.rows.clone())
+                .await
+        }
+        (Mode::Skip, Target::Id) => {
+            bulk.skip_conflicts::<ProductById>()
+                .run(&db.pool, round.rows.clone())
+                .await
+        }
+        (Mode::Update, Target::Sku) => {
+            bulk.update_conflicts::<ProductBySku>(&fields)
+                .run(&db.pool, round.rows.clone())
+                .await
+        }
+        (Mode::Update, Target::Id) => {
+            bulk.update_conflicts::<ProductById>(&fields)
+                .run(&db.pool, round.rows.clone())
+                .await
+        }
+    };
+    result.map_err(|e| format!("the call failed: {e}"))
+}
+
+/// Runs a round and compares everything with the model; `Err` describes the first difference.
+async fn check<DB: TestBackend>(
+    db: &TestDb<DB>,
+    table: &Table,
+    round: &Round,
+) -> Result<Table, String> {
+    let (expect, after) = expected(table, round);
+    let report = run_bulk(db, round).await?;
+    // The stored table.
+    let mut stored = Table::new();
+    for sku in after.keys() {
+        if let Some(row) = Product::get_by_sku(&db.pool, sku.as_str())
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            stored.insert(sku.clone(), (row.id, row.price_cents));
+        }
+    }
+    // Ids the database assigned are not the model's to predict: take them from the table.
+    let mut after = after;
+    for (sku, (id, _)) in after.iter_mut() {
+        if *id == 0 {
+            *id = stored.get(sku).map_or(0, |(id, _)| *id);
+        }
+    }
+    if stored != after {
+        return Err(format!("stored {stored:?}, expected {after:?}"));
+    }
+    let count = DB::count(&db.pool, "products").await;
+    if count != after.len() as i64 {
+        return Err(format!("{count} rows stored, expected {}", after.len()));
+    }
+    // The counts.
+    let want = |f: fn(&Expect) -> bool| expect.iter().filter(|e| f(e)).count() as u64;
+    let counts = (
+        report.inserted,
+        report.updated,
+        report.skipped_existing,
+        report.skipped_in_input,
+    );
+    let expected_counts = (
+        want(|e| matches!(e, Expect::Inserted)),
+        want(|e| matches!(e, Expect::Updated(_))),
+        want(|e| matches!(e, Expect::Existing)),
+        want(|e| matches!(e, Expect::Duplicate { .. } | Expect::Superseded { .. })),
+    );
+    if counts != expected_counts {
+        return Err(format!(
+            "counts (inserted, updated, existing, repeats) {counts:?}, expected {expected_counts:?}"
+        ));
+    }
+    // The per-row report, primary keys included.
+    match (&report.rows, round.per_row) {
+        (None, false) => {}
+        (Some(rows), true) => {
+            for (i, (got, want)) in rows.iter().zip(&expect).enumerate() {
+                let sku = &round.rows[i].sku;
+                let ok = match (got, want) {
+                    (RowOutcome::Inserted(pk), Expect::Inserted) => {
+                        Some(*pk) == stored.get(sku).map(|(id, _)| *id)
+                            && (round.target == Target::Sku || *pk == round.rows[i].id)
+                    }
+                    (RowOutcome::Updated(pk), Expect::Updated(id)) => pk == id,
+                    (RowOutcome::SkippedExisting, Expect::Existing) => true,
+                    (RowOutcome::SkippedDuplicate { first }, Expect::Duplicate { first: f }) => {
+                        first == f
+                    }
+                    (RowOutcome::Superseded { last }, Expect::Superseded { last: l }) => last == l,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!(
+                        "row {i} ({sku}): reported {got:?}, expected {want:?}"
+                    ));
+                }
+            }
+            if rows.len() != expect.len() {
+                return Err(format!("{} outcomes for {} rows", rows.len(), expect.len()));
+            }
+        }
+        (rows, _) => {
+            return Err(format!(
+                "per-row report {rows:?} with per_row = {}",
+                round.per_row
+            ));
+        }
+    }
+    Ok(stored)
+}
+
+/// Puts the table back to `table` (ids included), outside the code under test.
+async fn reset<DB: TestBackend>(db: &TestDb<DB>, table: &Table) {
+    DB::run(&db.pool, "DELETE FROM products").await;
+    let mut name = 0;
+    for (sku, (id, price)) in table {
+        name += 1;
+        DB::run(
+            &db.pool,
+            &format!(
+                "INSERT INTO products (id, sku, product_name, price_cents) VALUES ({id}, '{sku}', 'reset{name}', {price})"
+            ),
+        )
+        .await;
+    }
+}
+
+fn random_round(rng: &mut Rng, names: &mut u64) -> Round {
+    let mode = if rng.below(2) == 0 {
+        Mode::Skip
+    } else {
+        Mode::Update
+    };
+    let target = if rng.below(4) == 0 {
+        Target::Id
+    } else {
+        Target::Sku
+    };
+    let len = rng.below(40) as usize;
+    let chunk = match rng.below(4) {
+        0 => 1,
+        1 => 1 + rng.below(4) as usize,
+        2 => 1 + rng.below(16) as usize,
+        _ => 1000,
+    };
+    let rows = (0..len)
+        .map(|_| {
+            *names += 1;
+            let k = rng.below(24);
+            let (id, sku) = match target {
+                Target::Sku => (0, format!("K{k}")),
+                Target::Id => (EXPLICIT_IDS + k as i64, format!("I{k}")),
+            };
+            Product {
+                id,
+                sku,
+                product_name: format!("n{names}"),
+                price_cents: rng.below(1000) as i64,
+            }
+        })
+        .collect();
+    Round {
+        mode,
+        target,
+        chunk,
+        per_row: rng.below(3) != 0,
+        rows,
+    }
+}
+
+/// Removes rows (and shrinks the chunk) while the round still fails from the same table.
+async fn shrink<DB: TestBackend>(
+    db: &TestDb<DB>,
+    table: &Table,
+    mut round: Round,
+) -> (Round, String) {
+    reset(db, table).await;
+    let mut error = check(db, table, &round).await.err().unwrap_or_default();
+    loop {
+        let mut smaller = false;
+        let mut candidates: Vec<Round> = (0..round.rows.len())
+            .map(|i| {
+                let mut r = round.clone();
+                r.rows.remove(i);
+                r
+            })
+            .collect();
+        if round.chunk > 1 {
+            let mut r = round.clone();
+            r.chunk = (round.chunk / 2).max(1).min(round.rows.len().max(1));
+            candidates.push(r);
+        }
+        for candidate in candidates {
+            reset(db, table).await;
+            if let Err(e) = check(db, table, &candidate).await {
+                round = candidate;
+                error = e;
+                smaller = true;
+                break;
+            }
+        }
+        if !smaller {
+            return (round, error);
+        }
+    }
+}
+
+async fn bulk_matches_the_model<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let rounds: usize = std::env::var("BULK_MODEL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("BULK_MODEL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(seed);
+    let mut names = 0;
+    let mut table = Table::new();
+    let mut stats = [0usize; 4];
+    for n in 0..rounds {
+        let round = random_round(&mut rng, &mut names);
+        match check(&db, &table, &round).await {
+            Ok(after) => {
+                stats[0] += round.rows.len();
+                stats[1] += usize::from(round.chunk < round.rows.len());
+                stats[2] += usize::from(round.target == Target::Id);
+                stats[3] += usize::from(!round.per_row);
+                table = after;
+            }
+            Err(first) => {
+                let (small, error) = shrink(&db, &table, round.clone()).await;
+                let mut rows = String::new();
+                for r in &small.rows {
+                    let _ = write!(
+                        rows,
+                        "\n    id {} sku {} price {}",
+                        r.id, r.sku, r.price_cents
+                    );
+                }
+                panic!(
+                    "{}: round {n} of seed {seed:#x} failed: {first}\nsmallest failing case, from the table {table:?}: {:?} mode, {:?} key, chunk {}, per_row {}:{rows}\n  -> {error}",
+                    DB::DIALECT,
+                    small.mode,
+                    small.target,
+                    small.chunk,
+                    small.per_row
+                );
+            }
+        }
+    }
+    model_integration::report(&format!(
+        "{} bulk model: {rounds} rounds, {} rows, {} rounds over several chunks, {} keyed by the primary key, {} counts only",
+        DB::DIALECT,
+        stats[0],
+        stats[1],
+        stats[2],
+        stats[3]
+    ));
+}
+
+/// A key written three times in one chunk, and again in later chunks: every superseded row points
+/// at the row that was written (the last), and counts do not depend on the chunking.
+async fn superseded_rows_point_at_the_written_row<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let row = |sku: &str, price| Product {
+        id: 0,
+        sku: sku.into(),
+        product_name: format!("{sku}{price}"),
+        price_cents: price,
+    };
+    for chunk in [1, 2, 3, 1000] {
+        DB::run(&db.pool, "DELETE FROM products").await;
+        let rows = vec![
+            row("A", 1),
+            row("A", 2),
+            row("A", 3),
+            row("B", 4),
+            row("A", 5),
+        ];
+        let report = BulkInsert::<Product>::new()
+            .batch_size(chunk)
+            .update_conflicts::<ProductBySku>(&[ProductField::PriceCents])
+            .run(&db.pool, rows)
+            .await
+            .unwrap();
+        let outcomes = report.rows.unwrap();
+        for (i, outcome) in outcomes.iter().enumerate().take(3) {
+            assert_eq!(
+                *outcome,
+                RowOutcome::Superseded { last: 4 },
+                "chunk {chunk}, row {i}"
+            );
+        }
+        assert!(
+            matches!(outcomes[4], RowOutcome::Inserted(_)),
+            "chunk {chunk}: {outcomes:?}"
+        );
+        assert_eq!(
+            (report.inserted, report.updated, report.skipped_in_input),
+            (2, 0, 3),
+            "chunk {chunk}"
+        );
+        let stored = Product::get_by_sku(&db.pool, "A").await.unwrap().unwrap();
+        assert_eq!(stored.price_cents, 5, "chunk {chunk}: the last wins");
+    }
+}
+
+backend_tests!(
+    bulk_matches_the_model,
+    superseded_rows_point_at_the_written_row
+);
