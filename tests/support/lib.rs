@@ -56,6 +56,12 @@ pub trait TestBackend: Backend {
         table: &str,
     ) -> impl Future<Output = Vec<(String, Vec<String>)>> + Send;
 
+    /// Deadlocks the server has reported so far (PostgreSQL: in the URL's database; MariaDB: server
+    /// wide; SQLite has none: its writers queue on one lock). Read on a fresh connection, after the
+    /// caller closed its pool: PostgreSQL counts a backend's deadlocks when it flushes its statistics,
+    /// at the latest when it exits.
+    fn deadlocks() -> impl Future<Output = i64> + Send;
+
     /// `SELECT COUNT(*)` of a table.
     fn count(pool: &Pool<Self>, table: &str) -> impl Future<Output = i64> + Send;
 
@@ -181,6 +187,10 @@ impl TestBackend for sqlx::Sqlite {
 
     async fn drop_database(_name: &str) {}
 
+    async fn deadlocks() -> i64 {
+        0
+    }
+
     async fn fresh(test: &str, options: Options) -> TestDb<Self> {
         use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
         let (connect, dir, name) = if options.sqlite_file {
@@ -289,6 +299,26 @@ impl TestBackend for sqlx::Postgres {
         admin_statement::<Self>(&url, format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
     }
 
+    async fn deadlocks() -> i64 {
+        use sqlx::Connection;
+        // Let exiting backends flush their statistics.
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let url = server_url("PostgreSQL", POSTGRES_URL);
+        let mut conn = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("connect PostgreSQL");
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(&mut conn)
+            .await
+            .expect("pg_stat_clear_snapshot");
+        sqlx::query_scalar(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_stat_database")
+    }
+
     async fn fresh(test: &str, options: Options) -> TestDb<Self> {
         use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
         let url = server_url("PostgreSQL", POSTGRES_URL);
@@ -360,6 +390,20 @@ impl TestBackend for sqlx::MySql {
     async fn drop_database(name: &str) {
         let url = server_url("MySQL/MariaDB", MYSQL_URL);
         admin_statement::<Self>(&url, format!("DROP DATABASE IF EXISTS `{name}`")).await;
+    }
+
+    async fn deadlocks() -> i64 {
+        use sqlx::Connection;
+        let url = server_url("MySQL/MariaDB", MYSQL_URL);
+        let mut conn = sqlx::MySqlConnection::connect(&url)
+            .await
+            .expect("connect MySQL");
+        let row = sqlx::query("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("Innodb_deadlocks");
+        let value: String = row.get(1);
+        value.parse().expect("a number")
     }
 
     async fn fresh(test: &str, options: Options) -> TestDb<Self> {

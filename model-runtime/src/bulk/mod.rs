@@ -318,6 +318,7 @@ impl<M: Model, S> BulkInsert<M, S> {
             action: &action,
             per_row: self.per_row,
             in_caller_tx,
+            restartable: !in_caller_tx && (single || self.commit_each_chunk),
         };
         if self.commit_each_chunk {
             let mut run = Run::new(self.per_row);
@@ -346,7 +347,7 @@ impl<M: Model, S> BulkInsert<M, S> {
                 .await;
                 match result {
                     Ok(()) => return Ok(run.finish()),
-                    Err(error) if !in_caller_tx && error.is_retryable() && attempt < ATTEMPTS => {
+                    Err(error) if call.restartable && call.retry(&error) && attempt < ATTEMPTS => {
                         tokio::time::sleep(crate::tx::backoff(attempt)).await;
                         attempt += 1;
                     }
@@ -394,9 +395,22 @@ struct Call<'a> {
     action: &'a Action,
     per_row: bool,
     in_caller_tx: bool,
+    /// Whether a failed chunk can be rolled back and written again: outside the caller's
+    /// transaction, when the chunk is in hand (the whole input, or one committed chunk).
+    restartable: bool,
 }
 
 impl Call<'_> {
+    /// Whether running a restartable chunk again can succeed: a deadlock or serialization failure,
+    /// or (MySQL) a concurrent writer that stored one of the chunk's keys after it was read.
+    fn retry(&self, error: &Error) -> bool {
+        error.is_retryable()
+            || self
+                .action
+                .key()
+                .is_some_and(|key| write::is_duplicate_of(error, key))
+    }
+
     /// Plans and writes one chunk, and records its outcomes in `run`.
     async fn chunk<M: Model, DB: Backend>(
         &self,
@@ -433,7 +447,8 @@ impl Call<'_> {
             keys: plan.writers.iter().map(|w| w.key.as_ref()).collect(),
             fresh: plan.writers.iter().map(|w| w.tag == Tag::Fresh).collect(),
         };
-        match write::write::<M, DB>(conn, self.action, &batch, self.per_row).await {
+        match write::write::<M, DB>(conn, self.action, &batch, self.per_row, self.restartable).await
+        {
             Ok(written) => Ok((plan, Some(written))),
             Err(error) => {
                 let error = violation::classify::<M>(error, None, DB::DIALECT);
@@ -470,7 +485,7 @@ impl Call<'_> {
                     run.record(chunk, plan, written);
                     return Ok(());
                 }
-                Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                Err(error) if self.retry(&error) && attempt < ATTEMPTS => {
                     tokio::time::sleep(crate::tx::backoff(attempt)).await;
                     attempt += 1;
                 }

@@ -137,6 +137,17 @@ pub(crate) fn existing<M: Model>(
             select
                 .from(Alias::new(meta.table))
                 .and_where(target.is_in(tuples));
+            if dialect == Dialect::MySql {
+                // Through the key's own index: for a long key list MariaDB may prefer a scan of the
+                // table, which in a locking read locks every row and the end of the primary key,
+                // on which concurrent inserters deadlock.
+                use sea_query::extension::mysql::{IndexHintScope, MySqlSelectStatementExt};
+                let index = match key {
+                    KeyId::PrimaryKey => "PRIMARY",
+                    KeyId::Unique(_) => meta.key_name(key),
+                };
+                select.force_index(Alias::new(index), IndexHintScope::All);
+            }
             let (mut sql, values) = query::render(&select, dialect);
             match (dialect, lock) {
                 (Dialect::Sqlite, _) | (_, Lock::None) => {}
@@ -268,10 +279,13 @@ mod tests {
         let s = existing::<Item>(keys.clone(), SKU, true, Lock::Update, Dialect::MySql).unwrap();
         assert_eq!(
             &*s.sql,
-            "SELECT `id`, `sku`, `price` FROM `items` WHERE (`sku`) IN ((?), (?)) FOR UPDATE"
+            "SELECT `id`, `sku`, `price` FROM `items` FORCE INDEX (`items_sku_key`) WHERE (`sku`) IN ((?), (?)) FOR UPDATE"
         );
         let s = existing::<Item>(keys.clone(), SKU, false, Lock::None, Dialect::MySql).unwrap();
-        assert_eq!(&*s.sql, "SELECT 1 FROM `items` WHERE (`sku`) IN ((?), (?))");
+        assert_eq!(
+            &*s.sql,
+            "SELECT 1 FROM `items` FORCE INDEX (`items_sku_key`) WHERE (`sku`) IN ((?), (?))"
+        );
         let s = existing::<Item>(keys, SKU, true, Lock::Update, Dialect::Sqlite).unwrap();
         assert!(!s.sql.contains("FOR UPDATE"), "{}", s.sql);
         assert!(existing::<Item>(Vec::new(), SKU, true, Lock::None, Dialect::Sqlite).is_none());

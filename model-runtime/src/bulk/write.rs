@@ -88,20 +88,28 @@ pub(crate) struct Batch<'a, M> {
 const MYSQL_ROUNDS: usize = 8;
 
 /// Writes a batch: outcomes per row when `per_row`, counts otherwise.
+///
+/// `restartable`: the caller can roll the transaction back and run the batch again. Then a MySQL
+/// insert that meets a key a concurrent writer just stored returns that duplicate-key error, for
+/// the caller to restart with: rolling back releases the next-key locks that the failed insert's
+/// duplicate check took, on which concurrent inserters into the same gaps would otherwise deadlock.
+/// Otherwise the batch is read and written again within the transaction.
 pub(crate) async fn write<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     action: &Action,
     batch: &Batch<'_, M>,
     per_row: bool,
+    restartable: bool,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    let rounds = if restartable { 1 } else { MYSQL_ROUNDS };
     match (action, DB::DIALECT) {
         (Action::Fail, _) => plain::<M, DB>(conn, batch, per_row).await,
         (Action::Skip(key), Dialect::MySql) => {
-            skip_mysql::<M, DB>(conn, *key, batch, per_row).await
+            skip_mysql::<M, DB>(conn, *key, batch, per_row, rounds).await
         }
         (Action::Skip(key), _) => skip_on_conflict::<M, DB>(conn, *key, batch, per_row).await,
         (Action::Update(key, set), Dialect::MySql) => {
-            update_mysql::<M, DB>(conn, *key, set, batch, per_row).await
+            update_mysql::<M, DB>(conn, *key, set, batch, per_row, rounds).await
         }
         (Action::Update(key, set), _) => {
             update_on_conflict::<M, DB>(conn, *key, set, batch, per_row).await
@@ -175,41 +183,49 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     per_row: bool,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
     let explicit_pk = key == KeyId::PrimaryKey;
-    // Which fresh keys are stored tells an update from an insert; the read locks those rows (FOR
-    // UPDATE on PostgreSQL; SQLite's write transaction holds the whole database).
-    let fresh_keys = batch
+    // Two statements, each over rows in key order: `ON CONFLICT (key) DO NOTHING RETURNING` inserts
+    // the new rows and says which they are (it waits for a concurrent inserter of the same key and
+    // then conflicts), then `ON CONFLICT (key) DO UPDATE` writes the others, which were stored a
+    // moment ago. A read of the stored keys first would miscount rows inserted concurrently between
+    // the read and the write, and PostgreSQL's `xmax` is no portable answer. A row deleted
+    // concurrently between the two statements is inserted by the second and reported updated.
+    let inserted =
+        insert_returning::<M, DB>(conn, &batch.rows, Some(OnKey::DoNothing(key)), explicit_pk)
+            .await?;
+    let mut inserted = group(inserted);
+    let mut outcomes: Vec<Option<Written<M::PrimaryKey>>> = batch
         .keys
         .iter()
-        .zip(&batch.fresh)
-        .filter_map(|(k, fresh)| k.filter(|_| *fresh));
-    let stored = stored_keys::<M, DB>(conn, key, fresh_keys, Lock::Update).await?;
-    // One statement: `ON CONFLICT (key) DO UPDATE`, which conflicts on this key only; the batch holds
-    // each key once, so no row is affected twice.
-    let on_key = Some(OnKey::DoUpdate(key, set));
-    if !per_row {
-        let statement =
-            statements::multi_insert(&batch.rows, on_key, explicit_pk, false, DB::DIALECT);
-        execute::<DB>(conn, statement).await?;
-        let fresh = batch.fresh.iter().filter(|f| **f).count() as u64;
-        let updated = stored.len() as u64;
-        return Ok(ChunkWrite::Counts(Counts {
-            inserted: fresh - updated,
-            updated,
-            ..Counts::default()
-        }));
+        .map(|k| take(&mut inserted, *k).map(Written::Inserted))
+        .collect();
+    let rest: Vec<usize> = (0..batch.rows.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
+    if !rest.is_empty() {
+        let rows: Vec<&M> = rest.iter().map(|&i| batch.rows[i]).collect();
+        let updated =
+            insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoUpdate(key, set)), explicit_pk)
+                .await?;
+        let mut updated = group(updated);
+        for i in rest {
+            let pk = take(&mut updated, batch.keys[i]).ok_or_else(missing_row::<M>)?;
+            outcomes[i] = Some(Written::Updated(pk));
+        }
     }
-    let returned = insert_returning::<M, DB>(conn, &batch.rows, on_key, explicit_pk).await?;
-    let mut by_key = group(returned);
-    batch
-        .keys
-        .iter()
-        .map(|k| match take(&mut by_key, *k) {
-            Some(pk) if k.is_some_and(|k| stored.contains_key(k)) => Ok(Written::Updated(pk)),
-            Some(pk) => Ok(Written::Inserted(pk)),
-            None => Err(missing_row::<M>()),
-        })
-        .collect::<Result<_, _>>()
-        .map(ChunkWrite::Rows)
+    let outcomes = outcomes.into_iter().map(|o| o.expect("every row settled"));
+    if per_row {
+        return Ok(ChunkWrite::Rows(outcomes.collect()));
+    }
+    let mut counts = Counts::default();
+    for (outcome, fresh) in outcomes.zip(&batch.fresh) {
+        match outcome {
+            _ if !fresh => {}
+            Written::Inserted(_) => counts.inserted += 1,
+            Written::Updated(_) => counts.updated += 1,
+            Written::SkippedExisting => counts.skipped_existing += 1,
+        }
+    }
+    Ok(ChunkWrite::Counts(counts))
 }
 
 async fn skip_mysql<M: Model, DB: Backend>(
@@ -217,22 +233,27 @@ async fn skip_mysql<M: Model, DB: Backend>(
     key: KeyId,
     batch: &Batch<'_, M>,
     per_row: bool,
+    rounds: usize,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
-    // The library's own transaction is READ COMMITTED, where a plain read sees the latest committed
-    // rows and takes no locks (under REPEATABLE READ a locked read of absent keys takes gap locks,
-    // on which concurrent inserters deadlock). After a conflict the read is a locking one, which
-    // sees the latest committed rows in any isolation level.
-    let mut lock = Lock::None;
+    // A locking read (FOR UPDATE, through the key's index): it waits for a concurrent inserter of
+    // one of the keys to finish, sees the latest committed rows in any isolation level, and
+    // serialises calls over the same stored rows. Inserting first and reading after a duplicate
+    // would leave the failed insert's next-key locks behind, on which concurrent inserters into the
+    // same gaps deadlock. In the library's own READ COMMITTED transaction the read locks the stored
+    // rows it finds and takes no gap locks; under the caller's REPEATABLE READ it also locks the
+    // gaps of absent keys.
     let mut round = 1;
     loop {
-        let stored =
-            stored_keys::<M, DB>(conn, key, batch.keys.iter().flatten().copied(), lock).await?;
+        let stored = stored_keys::<M, DB>(
+            conn,
+            key,
+            batch.keys.iter().flatten().copied(),
+            Lock::Update,
+        )
+        .await?;
         let fresh = fresh_rows(batch, &stored);
         match insert_fresh::<M, DB>(conn, key, batch, &fresh, per_row).await {
-            Err(error) if round < MYSQL_ROUNDS && is_duplicate_of(&error, key) => {
-                lock = Lock::Share;
-                round += 1;
-            }
+            Err(error) if round < rounds && is_duplicate_of(&error, key) => round += 1,
             Err(error) => return Err(error),
             Ok(mut inserted) => {
                 if !per_row {
@@ -263,6 +284,7 @@ async fn update_mysql<M: Model, DB: Backend>(
     set: &[usize],
     batch: &Batch<'_, M>,
     per_row: bool,
+    rounds: usize,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
     // The stored rows are locked (FOR UPDATE), so that the update below writes the rows this read
     // found; in the library's READ COMMITTED transaction that takes no gap locks.
@@ -277,7 +299,7 @@ async fn update_mysql<M: Model, DB: Backend>(
         .await?;
         let fresh = fresh_rows(batch, &stored);
         match insert_fresh::<M, DB>(conn, key, batch, &fresh, true).await {
-            Err(error) if round < MYSQL_ROUNDS && is_duplicate_of(&error, key) => round += 1,
+            Err(error) if round < rounds && is_duplicate_of(&error, key) => round += 1,
             Err(error) => return Err(error),
             Ok(inserted) => break (stored, inserted),
         }
@@ -373,7 +395,7 @@ async fn insert_fresh<M: Model, DB: Backend>(
 
 /// Whether `error` is a duplicate on `key` itself (a concurrent writer stored the key), rather than
 /// on another constraint (which stays an error).
-fn is_duplicate_of(error: &Error, key: KeyId) -> bool {
+pub(crate) fn is_duplicate_of(error: &Error, key: KeyId) -> bool {
     error.unique_violation().and_then(|v| v.key()) == Some(key)
 }
 

@@ -1,0 +1,300 @@
+//! Bulk calls at the same time over overlapping keys, on every backend: each chunk's rows are written
+//! in one key order, so the calls wait for each other instead of deadlocking; every key is inserted
+//! once, and every call's report adds up.
+
+use std::collections::BTreeSet;
+
+use model_integration::{Options, TestBackend, TestDb, backend_tests};
+use model_runtime::{BulkInsert, BulkReport, Error, Isolation, Model, Schema};
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "products")]
+struct Product {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    #[model(max_length = 40)]
+    sku: String,
+    #[model(max_length = 100)]
+    product_name: String,
+    price_cents: i64,
+}
+
+/// Concurrent calls.
+const TASKS: usize = 10;
+/// Keys in all; the first half are stored before the calls.
+const KEYS: u64 = 300;
+/// Keys per call, drawn from all of them and shuffled.
+const PER_CALL: usize = 200;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn keys_of(task: usize) -> Vec<u64> {
+    let mut rng = Rng(0x51_7cc1_b727_220a ^ (task as u64 + 1).wrapping_mul(0x9e37_79b9));
+    let mut keys: Vec<u64> = (0..KEYS).collect();
+    for i in (1..keys.len()).rev() {
+        keys.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    keys.truncate(PER_CALL);
+    keys
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Skip,
+    Update,
+}
+
+async fn call<'c, A>(conn: A, mode: Mode, rows: Vec<Product>) -> Result<BulkReport<i64>, Error>
+where
+    A: sqlx::Acquire<'c>,
+    A::Database: model_runtime::Backend,
+{
+    let bulk = BulkInsert::<Product>::new();
+    match mode {
+        Mode::Skip => bulk.skip_conflicts::<ProductBySku>().run(conn, rows).await,
+        Mode::Update => {
+            bulk.update_conflicts::<ProductBySku>(&[ProductField::PriceCents])
+                .run(conn, rows)
+                .await
+        }
+    }
+}
+
+/// A deadlock (PostgreSQL 40P01, MySQL 1213), as opposed to another retryable error.
+fn is_deadlock(error: &Error) -> bool {
+    let Some(db) = error.as_database_error() else {
+        return false;
+    };
+    let code = db.code();
+    matches!(code.as_deref(), Some("40P01")) || db.message().contains("Deadlock found")
+}
+
+/// The scenarios read the server's deadlock counter before and after: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Where the server may still report deadlocks; everywhere else (PostgreSQL, SQLite, MariaDB's
+/// update mode) the calls must not deadlock at all.
+///
+/// MariaDB's skip mode over keys that are all new: an insert into a unique index that meets a
+/// concurrent, uncommitted insert of the same key waits for it, and takes a shared lock on the gap
+/// after it (InnoDB's duplicate check does so at every isolation level); two such waiters then
+/// deadlock inserting into that gap. With stored keys among the calls' keys, the locking read of
+/// the stored rows serialises the calls and no deadlock was seen. Seen here with all keys new: 0 to
+/// 4 deadlocks per run of 10 calls over 300 contended keys, resolved by the library's own retry
+/// (every call succeeds) or, inside the caller's transaction, returned as a retryable error for
+/// the caller to run again. Tolerated here, reported, and written down in the note: a
+/// finding, not a guarantee.
+fn deadlocks_allowed<DB: TestBackend>(mode: Mode) -> bool {
+    DB::DIALECT == model_runtime::Dialect::MySql && mode == Mode::Skip
+}
+
+async fn overlapping_calls<DB: TestBackend>(
+    db: TestDb<DB>,
+    mode: Mode,
+    in_caller_tx: bool,
+    all_new: bool,
+    isolation: Isolation,
+) {
+    let allow_deadlocks = deadlocks_allowed::<DB>(mode);
+    let _serial = SERIAL.lock().await;
+    Schema::new()
+        .model::<Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    // Keys below `stored_below` are stored before the calls.
+    let stored_below = if all_new { 0 } else { KEYS / 2 };
+    let stored: Vec<Product> = (0..stored_below)
+        .map(|k| Product {
+            id: 0,
+            sku: format!("K{k}"),
+            product_name: format!("stored {k}"),
+            price_cents: -1,
+        })
+        .collect();
+    BulkInsert::<Product>::new()
+        .run(&db.pool, stored)
+        .await
+        .unwrap();
+    let deadlocks_before = DB::deadlocks().await;
+
+    let start = tokio::sync::Barrier::new(TASKS);
+    let calls = (0..TASKS).map(|task| {
+        let (pool, start) = (&db.pool, &start);
+        async move {
+            let rows: Vec<Product> = keys_of(task)
+                .into_iter()
+                .map(|k| Product {
+                    id: 0,
+                    sku: format!("K{k}"),
+                    product_name: format!("task {task} key {k}"),
+                    price_cents: (task as i64) * 1000 + k as i64,
+                })
+                .collect();
+            start.wait().await;
+            let mut serialization_failures = 0;
+            let report: Result<BulkReport<i64>, Error> = if in_caller_tx {
+                // The library does not retry inside the caller's transaction: a deadlock surfaces
+                // as this call's error. A serialization failure (PostgreSQL REPEATABLE READ meeting
+                // a concurrent insert) is the documented answer there; the caller runs its
+                // transaction again, as here.
+                loop {
+                    let mut tx = pool.begin().await.unwrap();
+                    match call(&mut tx, mode, rows.clone()).await {
+                        Ok(report) => {
+                            tx.commit().await.unwrap();
+                            break Ok(report);
+                        }
+                        Err(error)
+                            if error.is_retryable()
+                                && (allow_deadlocks || !is_deadlock(&error)) =>
+                        {
+                            // After a deadlock MariaDB has rolled back the whole transaction, the
+                            // bulk call's savepoint with it; sqlx's queued `ROLLBACK TO SAVEPOINT`
+                            // for that savepoint then fails (1305), and reports so here.
+                            let rolled_back = tx.rollback().await;
+                            assert!(rolled_back.is_ok() || allow_deadlocks, "{rolled_back:?}");
+                            serialization_failures += 1;
+                        }
+                        Err(error) => break Err(error),
+                    }
+                }
+            } else {
+                call(pool, mode, rows).await
+            };
+            (task, report, serialization_failures)
+        }
+    });
+    let reports = futures_util::future::join_all(calls).await;
+
+    let mut inserted = 0;
+    let retried: usize = reports.iter().map(|r| r.2).sum();
+    for (task, report, _) in &reports {
+        let report = report
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: call {task} failed: {e}", DB::DIALECT));
+        assert_eq!(
+            report.inserted + report.updated + report.skipped_existing,
+            PER_CALL as u64,
+            "call {task}: {report:?}"
+        );
+        assert_eq!(report.skipped_in_input, 0);
+        match mode {
+            Mode::Skip => assert_eq!(report.updated, 0),
+            Mode::Update => assert_eq!(report.skipped_existing, 0),
+        }
+        inserted += report.inserted;
+    }
+    let all: BTreeSet<u64> = (0..TASKS).flat_map(keys_of).collect();
+    let new_keys = all.iter().filter(|&&k| k >= stored_below).count() as u64;
+    assert_eq!(
+        inserted, new_keys,
+        "every new key is inserted by exactly one call"
+    );
+    let count = DB::count(&db.pool, "products").await;
+    assert_eq!(count, (stored_below + new_keys) as i64);
+    // Every stored value is one that a call wrote for that key (or the original, when skipping).
+    for &k in &all {
+        let row = Product::get_by_sku(&db.pool, format!("K{k}").as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        let writers: Vec<i64> = (0..TASKS)
+            .filter(|&t| keys_of(t).contains(&k))
+            .map(|t| t as i64 * 1000 + k as i64)
+            .collect();
+        let ok = match mode {
+            Mode::Skip if k < stored_below => row.price_cents == -1,
+            _ => writers.contains(&row.price_cents),
+        };
+        assert!(ok, "key {k}: {row:?}, written by {writers:?}");
+    }
+    db.pool.close().await;
+    let deadlocks = DB::deadlocks().await - deadlocks_before;
+    model_integration::report(&format!(
+        "{} {isolation:?} overlapping {mode:?} calls ({}, {}): {TASKS} calls, {inserted} keys inserted, {retried} caller retries after a serialization failure, {deadlocks} deadlocks reported by the server",
+        DB::DIALECT,
+        if in_caller_tx {
+            "caller's transactions"
+        } else {
+            "own transactions"
+        },
+        if all_new {
+            "all keys new"
+        } else {
+            "half the keys stored"
+        }
+    ));
+    if !allow_deadlocks {
+        assert_eq!(deadlocks, 0, "the server reported deadlocks");
+    }
+}
+
+async fn skip_new_keys_own_transaction<DB: TestBackend>(db: TestDb<DB>, isolation: Isolation) {
+    overlapping_calls(db, Mode::Skip, false, true, isolation).await
+}
+async fn skip_new_keys_caller_transaction<DB: TestBackend>(db: TestDb<DB>, isolation: Isolation) {
+    overlapping_calls(db, Mode::Skip, true, true, isolation).await
+}
+async fn skip_calls_own_transaction<DB: TestBackend>(db: TestDb<DB>, isolation: Isolation) {
+    overlapping_calls(db, Mode::Skip, false, false, isolation).await
+}
+async fn update_calls_own_transaction<DB: TestBackend>(db: TestDb<DB>, isolation: Isolation) {
+    overlapping_calls(db, Mode::Update, false, false, isolation).await
+}
+async fn skip_calls_caller_transaction<DB: TestBackend>(db: TestDb<DB>, isolation: Isolation) {
+    overlapping_calls(db, Mode::Skip, true, false, isolation).await
+}
+async fn update_calls_caller_transaction<DB: TestBackend>(db: TestDb<DB>, isolation: Isolation) {
+    overlapping_calls(db, Mode::Update, true, false, isolation).await
+}
+
+macro_rules! at_isolation {
+    ($module:ident, $isolation:ident) => {
+        mod $module {
+            use super::*;
+
+            async fn skip_new_keys_own_transaction<DB: TestBackend>(db: TestDb<DB>) {
+                super::skip_new_keys_own_transaction(db, Isolation::$isolation).await
+            }
+            async fn skip_new_keys_caller_transaction<DB: TestBackend>(db: TestDb<DB>) {
+                super::skip_new_keys_caller_transaction(db, Isolation::$isolation).await
+            }
+            async fn skip_calls_own_transaction<DB: TestBackend>(db: TestDb<DB>) {
+                super::skip_calls_own_transaction(db, Isolation::$isolation).await
+            }
+            async fn update_calls_own_transaction<DB: TestBackend>(db: TestDb<DB>) {
+                super::update_calls_own_transaction(db, Isolation::$isolation).await
+            }
+            async fn skip_calls_caller_transaction<DB: TestBackend>(db: TestDb<DB>) {
+                super::skip_calls_caller_transaction(db, Isolation::$isolation).await
+            }
+            async fn update_calls_caller_transaction<DB: TestBackend>(db: TestDb<DB>) {
+                super::update_calls_caller_transaction(db, Isolation::$isolation).await
+            }
+
+            backend_tests!(
+                @with Options { max_connections: Some(TASKS as u32 + 2), sqlite_file: true, isolation: Some(Isolation::$isolation) };
+                skip_new_keys_own_transaction,
+                skip_new_keys_caller_transaction,
+                skip_calls_own_transaction,
+                update_calls_own_transaction,
+                skip_calls_caller_transaction,
+                update_calls_caller_transaction,
+            );
+        }
+    };
+}
+
+at_isolation!(read_committed, ReadCommitted);
+at_isolation!(repeatable_read, RepeatableRead);
