@@ -236,7 +236,134 @@ async fn a_failure_in_a_late_chunk_keeps_nothing<DB: TestBackend>(db: TestDb<DB>
     assert!(!Product::exists_by_sku(&db.pool, "X1").await.unwrap());
 }
 
+/// Settings that cannot run are refused before any statement, with a message that says what to do.
+async fn bad_settings_are_refused_before_any_statement<DB: TestBackend>(db: TestDb<DB>) {
+    let old = setup(&db).await;
+    let rows = || vec![product("OLD", "renamed", 5), product("N", "n", 6)];
+    let cases: Vec<(&str, Result<_, Error>)> = vec![
+        (
+            "primary key",
+            BulkInsert::<Product>::new()
+                .update_conflicts::<ProductBySku>(&[ProductField::Id, ProductField::ProductName])
+                .run(&db.pool, rows())
+                .await,
+        ),
+        (
+            "conflict key",
+            BulkInsert::<Product>::new()
+                .update_conflicts::<ProductBySku>(&[ProductField::Sku, ProductField::PriceCents])
+                .run(&db.pool, rows())
+                .await,
+        ),
+        (
+            "no fields",
+            BulkInsert::<Product>::new()
+                .update_conflicts::<ProductBySku>(&[])
+                .run(&db.pool, rows())
+                .await,
+        ),
+        (
+            "batch size",
+            BulkInsert::<Product>::new()
+                .batch_size(0)
+                .skip_conflicts::<ProductBySku>()
+                .run(&db.pool, rows())
+                .await,
+        ),
+    ];
+    for (case, result) in cases {
+        let error = result.expect_err(case);
+        let Error::InvalidArgument { model, reason } = &error else {
+            panic!("{case}: {error:?}");
+        };
+        assert_eq!(*model, "Product");
+        let hint = match case {
+            "primary key" => "primary key `id`",
+            "conflict key" => "`sku`, a field of the conflict key",
+            "no fields" => "skip_conflicts",
+            _ => "at least one row",
+        };
+        assert!(reason.contains(hint), "{case}: {reason}");
+    }
+    // Nothing was written: the stored row is as it was, and N was not inserted.
+    assert_eq!(
+        Product::get_by_sku(&db.pool, "OLD").await.unwrap().unwrap(),
+        old
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 1);
+
+    // commit_each_chunk cannot commit inside the caller's transaction.
+    let mut tx = db.pool.begin().await.unwrap();
+    let error = BulkInsert::<Product>::new()
+        .commit_each_chunk()
+        .run(&mut tx, rows())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidArgument { reason, .. } if reason.contains("commit_each_chunk")),
+        "{error:?}"
+    );
+    tx.rollback().await.unwrap();
+}
+
+/// With commit_each_chunk, a failure keeps the chunks before it, and the error says how many rows
+/// are committed; without it, the same failure keeps nothing.
+async fn commit_each_chunk_keeps_the_chunks_before_a_failure<DB: TestBackend>(db: TestDb<DB>) {
+    setup(&db).await;
+    let mut rows: Vec<Product> = (0..250)
+        .map(|i| product(&format!("C{i}"), &format!("n{i}"), i))
+        .collect();
+    // In the third chunk, a row collides with the stored row on (product_name, store_id).
+    rows[230].product_name = "existing".into();
+    let error = BulkInsert::<Product>::new()
+        .batch_size(100)
+        .commit_each_chunk()
+        .skip_conflicts::<ProductBySku>()
+        .run(&db.pool, rows.clone())
+        .await
+        .unwrap_err();
+    let Error::Bulk {
+        first_row,
+        committed_rows,
+        ..
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!((*first_row, *committed_rows), (200, 200), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("input rows 0..200 were committed"),
+        "{error}"
+    );
+    assert!(
+        error.unique_violation().is_some(),
+        "the typed violation is visible through the wrapper: {error:?}"
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 1 + 200);
+    assert!(Product::exists_by_sku(&db.pool, "C199").await.unwrap());
+    assert!(!Product::exists_by_sku(&db.pool, "C200").await.unwrap());
+
+    // Fixed, the same call finishes: the committed chunks are skipped as stored.
+    rows[230].product_name = "fixed".into();
+    let report = BulkInsert::<Product>::new()
+        .batch_size(100)
+        .commit_each_chunk()
+        .skip_conflicts::<ProductBySku>()
+        .run(&db.pool, rows)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.inserted, report.skipped_existing, report.chunks),
+        (50, 200, 3)
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 1 + 250);
+}
+
 backend_tests!(
+    bad_settings_are_refused_before_any_statement,
+    commit_each_chunk_keeps_the_chunks_before_a_failure,
     skip_mode_reports_every_row,
     skip_mode_does_not_hide_another_constraint,
     update_mode_updates_only_the_named_fields,
