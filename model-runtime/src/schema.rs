@@ -21,7 +21,7 @@
 //! );
 //! ```
 
-use sea_query::{Alias, ColumnDef, ForeignKey, Index, Table, TableCreateStatement};
+use sea_query::{Alias, ColumnDef, Expr, ForeignKey, Index, Table, TableCreateStatement};
 
 use crate::backend::{Backend, Dialect};
 use crate::error::{Error, SchemaError};
@@ -164,7 +164,21 @@ pub fn create_table(
             check_indexable(meta, column, dialect)?;
         }
         let mut def = ColumnDef::new(Alias::new(column.name));
-        column_type(&mut def, column, dialect);
+        let is_key = is_pk || meta.uniques.iter().any(|u| u.columns.contains(&index));
+        column_type(&mut def, column, is_key, dialect);
+        if let (Dialect::Sqlite, ColumnKind::Text, Some(n)) =
+            (dialect, column.kind, column.max_length)
+        {
+            // SQLite does not enforce `VARCHAR(n)`; PostgreSQL and MySQL count characters, and so
+            // does SQLite's `length()` on text.
+            def.check((
+                Alias::new(max_length_check(meta.table, column.name)),
+                Expr::cust(format!(
+                    "length({}) <= {n}",
+                    crate::query::quote(dialect, column.name)
+                )),
+            ));
+        }
         if column.nullable {
             def.null();
         } else {
@@ -210,10 +224,17 @@ pub fn create_table(
 /// The choices favour exact round trips: `Decimal` is `NUMERIC` / `DECIMAL(65, 30)` and, on SQLite,
 /// text (never the lossy `REAL`); MySQL gets `LONGTEXT` / `LONGBLOB` so that nothing is cut at 64 KiB,
 /// and `DATETIME(6)` / `TIME(6)` so that microseconds survive.
-fn column_type(def: &mut ColumnDef, column: &ColumnMeta, dialect: Dialect) {
+fn column_type(def: &mut ColumnDef, column: &ColumnMeta, is_key: bool, dialect: Dialect) {
     use ColumnKind as K;
     use Dialect as D;
     match (column.kind, dialect) {
+        // A key compares exactly on every backend: byte-equal, trailing spaces significant. MariaDB's
+        // default collations fold case and accents and pad with spaces; `utf8mb4_nopad_bin` compares
+        // bytes (`utf8mb4_bin` still pads).
+        (K::Text, D::MySql) if is_key => def.custom(Alias::new(format!(
+            "varchar({}) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
+            column.max_length.unwrap_or(255)
+        ))),
         (K::SmallInt, _) => def.small_integer(),
         (K::Int, _) => def.integer(),
         // SQLite only makes `INTEGER PRIMARY KEY` an alias of the rowid; it is 64-bit anyway.
@@ -245,6 +266,11 @@ fn column_type(def: &mut ColumnDef, column: &ColumnMeta, dialect: Dialect) {
         (K::Json, D::Postgres) => def.json_binary(),
         (K::Json, _) => def.json(),
     };
+}
+
+/// The name of the CHECK that enforces `max_length` on SQLite: `{table}_{column}_max_length`.
+pub(crate) fn max_length_check(table: &str, column: &str) -> String {
+    format!("{table}_{column}_max_length")
 }
 
 /// MySQL and MariaDB cannot index a column of unbounded length without a prefix, and a prefix index

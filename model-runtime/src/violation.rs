@@ -196,7 +196,8 @@ pub enum IntegrityKind {
     ForeignKey,
     /// A CHECK constraint failed.
     Check,
-    /// A value longer than its column allows (`VARCHAR(n)`; SQLite does not enforce lengths).
+    /// A value longer than its column allows (`max_length`, enforced on every backend: `VARCHAR(n)`,
+    /// and on SQLite a CHECK on the length).
     ValueTooLong,
 }
 
@@ -221,6 +222,10 @@ pub(crate) fn classify<M: Model>(error: Error, row: Option<&M>, dialect: Dialect
         ErrorKind::UniqueViolation => None,
         ErrorKind::NotNullViolation => Some(IntegrityKind::NotNull),
         ErrorKind::ForeignKeyViolation => Some(IntegrityKind::ForeignKey),
+        // SQLite enforces `max_length` with a CHECK named `{table}_{column}_max_length`.
+        ErrorKind::CheckViolation if db.message().ends_with("_max_length") => {
+            Some(IntegrityKind::ValueTooLong)
+        }
         ErrorKind::CheckViolation => Some(IntegrityKind::Check),
         _ if value_too_long(&**db) => Some(IntegrityKind::ValueTooLong),
         _ => return error,
