@@ -274,10 +274,46 @@ async fn run<DB: Backend>(pool: Pool<DB>) -> Result<(), Error> {
 
 const TABLES: [&str; 3] = ["guide_store_products", "guide_stores", "guide_products"];
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+const USAGE: &str = "\
+usage: duplicate_keys [DATABASE_URL]
+
+Walks through the guide's six answers to a duplicate key, printing what each does.
+
+  DATABASE_URL   postgres://… or mysql://… (default: an SQLite file in a temporary directory)
+
+On a server database the guide's tables (guide_products, guide_stores, guide_store_products) are
+created, and dropped again at the end.";
+
+/// Drops the guide's tables, children first.
+async fn drop_tables<DB: Backend>(pool: &Pool<DB>) -> Result<(), Box<dyn std::error::Error>> {
+    let mut conn = pool.acquire().await?;
+    for table in TABLES {
+        let sql = format!("DROP TABLE IF EXISTS {table}");
+        DB::execute(
+            &mut conn,
+            sql.into(),
+            model_runtime::__private::Values(Vec::new()),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Runs the walk-through on a server database, with the guide's tables made for it and dropped
+/// after it, whether it succeeded or not.
+async fn on_server<DB: Backend>(pool: Pool<DB>) -> Result<(), Box<dyn std::error::Error>> {
+    drop_tables(&pool).await?;
     let schema = Schema::new().model::<Product>().model::<StoreProduct>();
-    match std::env::args().nth(1) {
+    let result = match schema.create(&pool).await {
+        Ok(()) => run(pool.clone()).await.map_err(Into::into),
+        Err(e) => Err(e.into()),
+    };
+    drop_tables(&pool).await?;
+    result
+}
+
+async fn main_with(url: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
+    match url {
         None => {
             // A file, so that the race in solution 3 has two connections to race on.
             let dir = std::env::temp_dir().join(format!("duplicate_keys_{}", std::process::id()));
@@ -287,35 +323,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .create_if_missing(true)
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
             let pool = sqlx::SqlitePool::connect_with(options).await?;
-            schema.create(&pool).await?;
-            run(pool).await?;
+            let schema = Schema::new().model::<Product>().model::<StoreProduct>();
+            let result = match schema.create(&pool).await {
+                Ok(()) => run(pool.clone()).await.map_err(Into::into),
+                Err(e) => Err(e.into()),
+            };
+            pool.close().await;
             std::fs::remove_dir_all(&dir)?;
+            result
         }
         Some(url) if url.starts_with("postgres") => {
-            let pool = sqlx::PgPool::connect(&url).await?;
-            for table in TABLES {
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
-                    .execute(&pool)
-                    .await?;
-            }
-            schema.create(&pool).await?;
-            run(pool).await?;
+            let pool = sqlx::PgPool::connect(&url)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            on_server(pool).await
         }
         Some(url) if url.starts_with("mysql") || url.starts_with("mariadb") => {
-            let pool = sqlx::MySqlPool::connect(&url).await?;
-            for table in TABLES {
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
-                    .execute(&pool)
-                    .await?;
-            }
-            schema.create(&pool).await?;
-            run(pool).await?;
+            let pool = sqlx::MySqlPool::connect(&url)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            on_server(pool).await
         }
-        Some(url) => {
-            return Err(
-                format!("unknown database URL {url}: expected postgres://… or mysql://…").into(),
-            );
+        Some(url) => Err(format!(
+            "unknown database URL {url}: expected postgres://… or mysql://…\n\n{USAGE}"
+        )
+        .into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    if args.len() > 1 || args.iter().any(|a| a.starts_with('-')) {
+        eprintln!("error: unexpected arguments {args:?}\n\n{USAGE}");
+        return std::process::ExitCode::FAILURE;
+    }
+    match main_with(args.into_iter().next()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
         }
     }
-    Ok(())
 }

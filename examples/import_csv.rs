@@ -9,6 +9,9 @@
 //!
 //! Rows whose `sku` is already in the catalog are skipped, and so are repeats of a `sku` within the
 //! file (the first one wins). The whole import is one transaction: a bad row leaves nothing behind.
+//! On a server database the `catalog` table is dropped afterwards if the import created it (pass
+//! `--keep` to keep it). `--help` says all this; a bad argument, file or line is an error message
+//! and a non-zero exit.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -69,7 +72,15 @@ async fn import<DB: Backend>(
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         for record in records.by_ref().take(BATCH) {
-            let record = record?;
+            let record = record.map_err(|e| format!("{path}: {e}"))?;
+            if record.len() != 4 {
+                return Err(format!(
+                    "{path}, line {}: expected 4 fields (sku, product_name, category, price), found {}",
+                    record.position().map_or(0, |p| p.line()),
+                    record.len()
+                )
+                .into());
+            }
             let field = |i: usize| record.get(i).unwrap_or_default().to_owned();
             batch.push(Product {
                 id: 0,
@@ -78,8 +89,8 @@ async fn import<DB: Backend>(
                 category: field(2),
                 price: field(3).parse().map_err(|e| {
                     format!(
-                        "line {:?}: price {:?}: {e}",
-                        record.position().map(|p| p.line()),
+                        "{path}, line {}: price {:?}: {e}",
+                        record.position().map_or(0, |p| p.line()),
                         field(3)
                     )
                 })?,
@@ -175,24 +186,79 @@ fn generate(rows: usize, path: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+const USAGE: &str = "\
+usage: import_csv [FILE] [DATABASE_URL] [--keep]
+       import_csv --generate ROWS FILE
+
+Imports a products CSV (sku,product_name,category,price) with a skip-duplicates bulk insert and
+prints what it inserted and skipped.
+
+  FILE           the CSV to import (default: examples/data/products.csv)
+  DATABASE_URL   postgres://… or mysql://… (default: an in-memory SQLite database)
+  --keep         keep the catalog table on a server database (default: drop it if the import made it)
+  --generate     write a CSV of ROWS products, one in ten repeating an earlier sku";
+
+/// Whether `catalog` exists on a server database.
+async fn catalog_exists<DB: Backend>(pool: &Pool<DB>) -> bool {
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(_) => return false,
+    };
+    DB::execute(
+        &mut conn,
+        "SELECT 1 FROM catalog WHERE 1 = 0".into(),
+        sea_query_values(),
+    )
+    .await
+    .is_ok()
+}
+
+fn sea_query_values() -> model_runtime::__private::Values {
+    model_runtime::__private::Values(Vec::new())
+}
+
+/// Imports into a server database, and drops `catalog` afterwards if this run created it.
+async fn run_on_server<DB: Backend>(
+    pool: Pool<DB>,
+    path: &str,
+    keep: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let existed = catalog_exists(&pool).await;
+    let result = run(pool.clone(), path).await;
+    if !existed && !keep {
+        let mut conn = pool.acquire().await?;
+        DB::execute(&mut conn, "DROP TABLE catalog".into(), sea_query_values()).await?;
+    }
+    result
+}
+
+async fn main_with(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(flag) = args
+        .iter()
+        .find(|a| a.starts_with('-') && !matches!(a.as_str(), "--generate" | "--keep"))
+    {
+        return Err(format!("unknown option {flag}\n\n{USAGE}").into());
+    }
     if args.first().map(String::as_str) == Some("--generate") {
-        let rows: usize = args
-            .get(1)
-            .and_then(|n| n.parse().ok())
-            .ok_or("--generate takes a row count and a file")?;
-        let path = args
-            .get(2)
-            .ok_or("--generate takes a row count and a file")?;
-        generate(rows, path)?;
+        let (Some(rows), Some(path), None) = (
+            args.get(1).and_then(|n| n.parse::<usize>().ok()),
+            args.get(2),
+            args.get(3),
+        ) else {
+            return Err(format!("--generate takes a row count and a file\n\n{USAGE}").into());
+        };
+        generate(rows, path).map_err(|e| format!("{path}: {e}"))?;
         println!("wrote {rows} rows to {path}");
         return Ok(());
     }
+    let keep = args.iter().any(|a| a == "--keep");
+    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if positional.len() > 2 {
+        return Err(format!("too many arguments\n\n{USAGE}").into());
+    }
     let default = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/products.csv");
-    let path = args.first().map(String::as_str).unwrap_or(default);
-    match args.get(1) {
+    let path = positional.first().map(|s| s.as_str()).unwrap_or(default);
+    match positional.get(1) {
         None => {
             let pool = sqlx::sqlite::SqlitePoolOptions::new()
                 .max_connections(1)
@@ -201,17 +267,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             run(pool, path).await
         }
         Some(url) if url.starts_with("postgres") => {
-            run(sqlx::PgPool::connect(url).await?, path).await
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            run_on_server(pool, path, keep).await
         }
         Some(url) if url.starts_with("mysql") || url.starts_with("mariadb") => {
-            run(sqlx::MySqlPool::connect(url).await?, path).await
+            let pool = sqlx::MySqlPool::connect(url)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            run_on_server(pool, path, keep).await
         }
-        Some(url) => {
-            Err(format!("unknown database URL {url}: expected postgres://… or mysql://…").into())
-        }
+        Some(url) => Err(format!(
+            "unknown database URL {url}: expected postgres://… or mysql://…\n\n{USAGE}"
+        )
+        .into()),
     }
     .map_err(|e| match e.downcast::<Error>() {
         Ok(e) => format!("import failed: {e}").into(),
         Err(e) => e,
     })
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    match main_with(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
