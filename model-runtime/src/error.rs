@@ -73,6 +73,22 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A migration [`Plan`](crate::migrate::Plan) could not be applied, or not in full.
+    #[error(
+        "migration failed: {failed}{}",
+        if applied.is_empty() { String::new() } else { format!(" (applied before the failure: {})", applied.join("; ")) }
+    )]
+    Migration {
+        /// The steps applied before the failure (MySQL applies each on its own; the other backends
+        /// apply all or none, so this is empty there).
+        applied: Vec<String>,
+        /// What failed, or what blocks the plan, and what to do.
+        failed: String,
+        /// The database's error, where there was one.
+        #[source]
+        source: Option<Box<Error>>,
+    },
+
     /// The call cannot run as configured; nothing was sent to the database.
     #[error("{model}: {reason}")]
     InvalidArgument {

@@ -52,6 +52,7 @@ mod bulk;
 mod column;
 mod error;
 pub mod meta;
+pub mod migrate;
 mod model;
 mod ops;
 mod query;

@@ -1,0 +1,1130 @@
+//! The constraint half of migrations: compare the models with the live database, see the rows that
+//! would block a new unique constraint before adding it, apply the plan, or render it as SQL.
+//!
+//! ```no_run
+//! # use model_runtime::{Model, Schema};
+//! # #[derive(Model)] struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String }
+//! # async fn demo(pool: sqlx::SqlitePool) -> Result<(), model_runtime::Error> {
+//! let plan = Schema::new().model::<Product>().diff(&pool).await?;
+//! println!("{plan}"); // what differs, step by step
+//! let blocking = plan.duplicates(&pool, 10).await?;
+//! if blocking.is_empty() {
+//!     plan.apply(&pool).await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! | step | PostgreSQL | MySQL / MariaDB | SQLite |
+//! |---|---|---|---|
+//! | add a unique constraint | `ALTER TABLE … ADD CONSTRAINT … UNIQUE` | `ALTER TABLE … ADD CONSTRAINT … UNIQUE` | `CREATE UNIQUE INDEX` (SQLite cannot add a table constraint) |
+//! | drop one | `ALTER TABLE … DROP CONSTRAINT` | `ALTER TABLE … DROP INDEX` | `DROP INDEX` (a constraint written in `CREATE TABLE` cannot be dropped without rebuilding the table: refused) |
+//! | rename one | `ALTER TABLE … RENAME CONSTRAINT` | `ALTER TABLE … RENAME INDEX` | drop and create the index |
+//! | all steps | one transaction | one step at a time (MySQL commits each DDL statement); a failure says which steps were applied | one transaction |
+
+use std::fmt;
+
+use sea_query::{Value, Values};
+
+use crate::backend::{Backend, Dialect, RowRef};
+use crate::column::SqlType;
+use crate::error::Error;
+use crate::meta::{ColumnKind, ModelMeta};
+use crate::query::quote;
+use crate::schema::{self, Schema};
+
+/// A unique constraint as the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveUnique {
+    /// Its name.
+    pub name: String,
+    /// Its columns, in order.
+    pub columns: Vec<String>,
+    /// How SQLite holds it: a table constraint written in `CREATE TABLE` (`false`), or a unique
+    /// index (`true`, as migrations add them). Always `false` on the other backends.
+    pub is_index: bool,
+}
+
+/// A column as the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveColumn {
+    /// Its name.
+    pub name: String,
+    /// The type, as the catalog spells it.
+    pub sql_type: String,
+    /// Whether it accepts NULL.
+    pub nullable: bool,
+    /// The declared length of a `VARCHAR(n)`; `None` for other types.
+    pub max_length: Option<u32>,
+}
+
+/// A table as the database has it: its columns and unique constraints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTable {
+    /// Its name.
+    pub name: String,
+    /// Its columns, in table order.
+    pub columns: Vec<LiveColumn>,
+    /// Its unique constraints (not the primary key), sorted by name.
+    pub uniques: Vec<LiveUnique>,
+}
+
+/// One change a [`Plan`] makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// Create a model's missing table, with all its constraints.
+    CreateTable {
+        /// The model's table.
+        table: &'static str,
+    },
+    /// Add a declared unique constraint.
+    AddUnique {
+        /// The table.
+        table: String,
+        /// The constraint's name.
+        name: String,
+        /// Its columns.
+        columns: Vec<String>,
+    },
+    /// Drop a unique constraint no model declares.
+    DropUnique {
+        /// The table.
+        table: String,
+        /// The constraint as the database has it.
+        unique: LiveUnique,
+    },
+    /// SQLite: rebuild a table whose table constraints must change (SQLite can neither drop nor
+    /// rename one): create the model's table under a scratch name, copy the rows, drop the old
+    /// table and rename the new one. The constraints it gains are in `adds` (for the duplicate
+    /// check); it loses every constraint the model does not declare.
+    RebuildTable {
+        /// The table.
+        table: &'static str,
+        /// The declared constraints the live table lacks: name and columns.
+        adds: Vec<(String, Vec<String>)>,
+        /// The live table's unique constraints, for the record.
+        live: Vec<LiveUnique>,
+        /// The columns copied: those both the model and the live table have.
+        columns: Vec<String>,
+    },
+    /// Rename a constraint whose columns match a declared one of another name.
+    RenameUnique {
+        /// The table.
+        table: String,
+        /// The constraint as the database has it.
+        from: LiveUnique,
+        /// The declared name.
+        to: String,
+    },
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::CreateTable { table } => write!(f, "create table {table}"),
+            Step::AddUnique {
+                table,
+                name,
+                columns,
+            } => write!(
+                f,
+                "add unique constraint {name} ({}) to {table}",
+                columns.join(", ")
+            ),
+            Step::DropUnique { table, unique } => write!(
+                f,
+                "drop unique constraint {} ({}) from {table}: no model declares it",
+                unique.name,
+                unique.columns.join(", ")
+            ),
+            Step::RenameUnique { table, from, to } => write!(
+                f,
+                "rename unique constraint {} ({}) of {table} to {to}",
+                from.name,
+                from.columns.join(", ")
+            ),
+            Step::RebuildTable {
+                table, adds, live, ..
+            } => write!(
+                f,
+                "rebuild table {table} (SQLite cannot drop or rename a table constraint): from unique ({}) to the model's{}",
+                live.iter()
+                    .map(|u| u.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if adds.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", adding {}",
+                        adds.iter()
+                            .map(|(n, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            ),
+        }
+    }
+}
+
+/// A column whose type, nullability or length differs from the model: reported, never altered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnDifference {
+    /// The table.
+    pub table: String,
+    /// The column.
+    pub column: String,
+    /// What differs, and what the model declares.
+    pub what: String,
+    /// What would fix it, in words or SQL.
+    pub fix: String,
+}
+
+impl fmt::Display for ColumnDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}: {}; to fix: {}",
+            self.table, self.column, self.what, self.fix
+        )
+    }
+}
+
+/// What differs between the models and a live database, as steps to take and differences to see.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The dialect the plan was made for.
+    pub dialect: Dialect,
+    /// The steps, in order: tables to create, constraints to rename, to drop, then to add.
+    pub steps: Vec<Step>,
+    /// Columns that differ (missing columns included); [`Plan::apply`] does not change them.
+    pub columns: Vec<ColumnDifference>,
+    models: Vec<&'static ModelMeta>,
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.steps.is_empty() && self.columns.is_empty() {
+            return f.write_str("the database matches the models");
+        }
+        for (n, step) in self.steps.iter().enumerate() {
+            writeln!(f, "{}. {step}", n + 1)?;
+        }
+        for difference in &self.columns {
+            writeln!(f, "column {difference}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows that share the values of a unique constraint about to be added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateGroup {
+    /// The table.
+    pub table: String,
+    /// The constraint to be added.
+    pub constraint: String,
+    /// Its columns.
+    pub columns: Vec<String>,
+    /// The shared values, as text, one per column.
+    pub values: Vec<String>,
+    /// How many rows share them.
+    pub count: u64,
+    /// Their primary keys, as text, lowest first; at most the cap asked for.
+    pub primary_keys: Vec<String>,
+}
+
+impl fmt::Display for DuplicateGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} rows of {} share ({}) = ({}), blocking {}: primary keys {}",
+            self.count,
+            self.table,
+            self.columns.join(", "),
+            self.values.join(", "),
+            self.constraint,
+            self.primary_keys.join(", ")
+        )
+    }
+}
+
+/// Which row of a duplicate group [`Plan::resolve_duplicates`] keeps; the others are deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The row with the lowest primary key (usually the oldest).
+    LowestPrimaryKey,
+    /// The row with the highest primary key (usually the newest).
+    HighestPrimaryKey,
+}
+
+/// What [`Plan::resolve_duplicates`] deleted for one constraint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    /// The table.
+    pub table: String,
+    /// The constraint that was blocked.
+    pub constraint: String,
+    /// The primary keys deleted, as text.
+    pub primary_keys: Vec<String>,
+}
+
+/// A migration rendered as SQL: `up` applies the plan, `down` undoes it where that can be derived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// The statements that apply the plan, in order.
+    pub up: Vec<String>,
+    /// The statements that undo it, in order; a step that cannot be undone (a created table's data)
+    /// is undone by dropping what it created.
+    pub down: Vec<String>,
+}
+
+impl Schema {
+    /// Reads the live catalog of every model's table and compares it with the models: a
+    /// [`Plan`] of the steps that bring the database's unique constraints to the models', and the
+    /// columns that differ.
+    pub async fn diff<'c, A>(&self, conn: A) -> Result<Plan, Error>
+    where
+        A: sqlx::Acquire<'c>,
+        A::Database: Backend,
+    {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let models = self.ordered()?;
+        let mut conn = conn.acquire().await?;
+        let mut live = Vec::with_capacity(models.len());
+        for meta in &models {
+            live.push(inspect::<A::Database>(&mut conn, meta.table).await?);
+        }
+        Ok(plan(dialect, &models, &live))
+    }
+
+    /// Drops every model's table, if it exists, tables that reference others first.
+    pub async fn drop<'c, A>(&self, conn: A) -> Result<(), Error>
+    where
+        A: sqlx::Acquire<'c>,
+        A::Database: Backend,
+    {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = conn.acquire().await?;
+        for meta in self.ordered()?.into_iter().rev() {
+            let sql = format!("DROP TABLE IF EXISTS {}", quote(dialect, meta.table));
+            <A::Database as Backend>::execute(&mut conn, sql.into(), Values(Vec::new())).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The catalog of one table; `None` when it does not exist.
+pub async fn inspect<DB: Backend>(
+    conn: &mut DB::Connection,
+    table: &str,
+) -> Result<Option<LiveTable>, Error> {
+    let dialect = DB::DIALECT;
+    let columns_sql = match dialect {
+        Dialect::Postgres => {
+            "SELECT column_name::text, data_type::text, is_nullable::text, COALESCE(character_maximum_length, -1)::int8 \
+             FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position"
+        }
+        Dialect::MySql => {
+            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR), CAST(IS_NULLABLE AS CHAR), CAST(COALESCE(IF(DATA_TYPE = 'varchar', CHARACTER_MAXIMUM_LENGTH, NULL), -1) AS SIGNED) \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
+        }
+        Dialect::Sqlite => {
+            "SELECT name, type, CASE WHEN \"notnull\" = 0 THEN 'YES' ELSE 'NO' END, -1 FROM pragma_table_info(?)"
+        }
+    };
+    let rows = DB::fetch_all(conn, columns_sql.into(), text_param(table)).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut columns = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let row = DB::row_ref(row);
+        let name = text(row, 0)?;
+        let sql_type = text(row, 1)?;
+        let length = int(row, 3)?;
+        let max_length = match dialect {
+            Dialect::Sqlite => varchar_length(&sql_type),
+            _ => u32::try_from(length).ok(),
+        };
+        columns.push(LiveColumn {
+            name,
+            sql_type,
+            nullable: text(row, 2)? == "YES",
+            max_length,
+        });
+    }
+    let mut uniques = match dialect {
+        Dialect::Postgres => {
+            let sql = "SELECT con.conname::text, att.attname::text FROM pg_constraint con \
+                 JOIN pg_class rel ON rel.oid = con.conrelid \
+                 JOIN pg_namespace ns ON ns.oid = rel.relnamespace \
+                 CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) \
+                 JOIN pg_attribute att ON att.attrelid = rel.oid AND att.attnum = k.attnum \
+                 WHERE con.contype = 'u' AND rel.relname = $1 AND ns.nspname = current_schema() \
+                 ORDER BY con.conname, k.ord";
+            grouped::<DB>(conn, sql, table, false).await?
+        }
+        Dialect::MySql => {
+            let sql = "SELECT CAST(INDEX_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR) FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' \
+                 ORDER BY INDEX_NAME, SEQ_IN_INDEX";
+            grouped::<DB>(conn, sql, table, false).await?
+        }
+        Dialect::Sqlite => {
+            // Unique indexes made by `CREATE UNIQUE INDEX`, and the named table constraints of the
+            // `CREATE TABLE` text (SQLite's catalog keeps their names nowhere else).
+            let sql = "SELECT il.name, ii.name FROM pragma_index_list(?) il \
+                 JOIN pragma_index_info(il.name) ii WHERE il.\"unique\" = 1 AND il.origin = 'c' \
+                 ORDER BY il.name, ii.seqno";
+            let mut uniques = grouped::<DB>(conn, sql, table, true).await?;
+            let create = DB::fetch_all(
+                conn,
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?".into(),
+                text_param(table),
+            )
+            .await?;
+            if let Some(row) = create.first() {
+                uniques.extend(sqlite_table_constraints(&text(DB::row_ref(row), 0)?));
+            }
+            uniques
+        }
+    };
+    uniques.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(LiveTable {
+        name: table.to_owned(),
+        columns,
+        uniques,
+    }))
+}
+
+async fn grouped<DB: Backend>(
+    conn: &mut DB::Connection,
+    sql: &'static str,
+    table: &str,
+    is_index: bool,
+) -> Result<Vec<LiveUnique>, Error> {
+    let mut out: Vec<LiveUnique> = Vec::new();
+    for row in DB::fetch_all(conn, sql.into(), text_param(table)).await? {
+        let row = DB::row_ref(&row);
+        let (name, column) = (text(row, 0)?, text(row, 1)?);
+        match out.last_mut() {
+            Some(last) if last.name == name => last.columns.push(column),
+            _ => out.push(LiveUnique {
+                name,
+                columns: vec![column],
+                is_index,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// `CONSTRAINT "name" UNIQUE ("a", "b")` in a `CREATE TABLE` text as [`crate::Schema`] writes it.
+fn sqlite_table_constraints(create: &str) -> Vec<LiveUnique> {
+    let mut out = Vec::new();
+    let mut rest = create;
+    while let Some(at) = rest.find("CONSTRAINT \"") {
+        rest = &rest[at + "CONSTRAINT \"".len()..];
+        let Some(end) = rest.find('"') else { break };
+        let name = rest[..end].to_owned();
+        let after = &rest[end + 1..];
+        if let Some(list) = after.strip_prefix(" UNIQUE (")
+            && let Some(close) = list.find(')')
+        {
+            out.push(LiveUnique {
+                name,
+                columns: list[..close]
+                    .split(", ")
+                    .map(|c| c.trim_matches('"').replace("\"\"", "\""))
+                    .collect(),
+                is_index: false,
+            });
+        }
+    }
+    out
+}
+
+fn varchar_length(sql_type: &str) -> Option<u32> {
+    let lower = sql_type.to_ascii_lowercase();
+    let inner = lower.strip_prefix("varchar(")?.strip_suffix(')')?;
+    inner.trim().parse().ok()
+}
+
+fn text_param(value: &str) -> Values {
+    Values(vec![Value::String(Some(value.to_owned()))])
+}
+
+fn text(row: RowRef<'_>, index: usize) -> Result<String, Error> {
+    <String as SqlType>::decode(row, index)
+        .map_err(|source| Error::Decode {
+            model: "catalog",
+            source,
+        })
+        .map(Option::unwrap_or_default)
+}
+
+fn int(row: RowRef<'_>, index: usize) -> Result<i64, Error> {
+    <i64 as SqlType>::decode(row, index)
+        .map_err(|source| Error::Decode {
+            model: "catalog",
+            source,
+        })
+        .map(|v| v.unwrap_or(-1))
+}
+
+/// Compares models and live tables.
+fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTable>]) -> Plan {
+    let mut creates = Vec::new();
+    let mut renames = Vec::new();
+    let mut drops = Vec::new();
+    let mut adds = Vec::new();
+    let mut columns = Vec::new();
+    for (meta, live) in models.iter().zip(live) {
+        let Some(live) = live else {
+            creates.push(Step::CreateTable { table: meta.table });
+            continue;
+        };
+        let table = meta.table.to_owned();
+        let mut unmatched: Vec<&LiveUnique> = live.uniques.iter().collect();
+        let mut missing = Vec::new();
+        for constraint in meta.uniques {
+            let wanted: Vec<String> = constraint
+                .columns
+                .iter()
+                .map(|&i| meta.columns[i].name.to_owned())
+                .collect();
+            if let Some(at) = unmatched
+                .iter()
+                .position(|u| u.name == constraint.name && u.columns == wanted)
+            {
+                unmatched.remove(at);
+            } else {
+                missing.push((constraint.name, wanted));
+            }
+        }
+        for (name, wanted) in missing {
+            // Same columns under another name: a rename, not a drop and an add.
+            match unmatched.iter().position(|u| u.columns == wanted) {
+                Some(at) => renames.push(Step::RenameUnique {
+                    table: table.clone(),
+                    from: unmatched.remove(at).clone(),
+                    to: name.to_owned(),
+                }),
+                None => adds.push(Step::AddUnique {
+                    table: table.clone(),
+                    name: name.to_owned(),
+                    columns: wanted,
+                }),
+            }
+        }
+        drops.extend(unmatched.into_iter().map(|u| Step::DropUnique {
+            table: table.clone(),
+            unique: u.clone(),
+        }));
+        // SQLite can neither drop nor rename a table constraint: rebuild the table instead of
+        // this table's steps.
+        let needs_rebuild = |step: &Step| match step {
+            Step::DropUnique { table: t, unique } => *t == table && !unique.is_index,
+            Step::RenameUnique { table: t, from, .. } => *t == table && !from.is_index,
+            _ => false,
+        };
+        if dialect == Dialect::Sqlite
+            && (renames.iter().any(needs_rebuild) || drops.iter().any(needs_rebuild))
+        {
+            let mine = |step: &Step| match step {
+                Step::AddUnique { table: t, .. }
+                | Step::DropUnique { table: t, .. }
+                | Step::RenameUnique { table: t, .. } => *t == table,
+                _ => false,
+            };
+            renames.retain(|s| !mine(s));
+            drops.retain(|s| !mine(s));
+            adds.retain(|s| !mine(s));
+            let adds_here = meta
+                .uniques
+                .iter()
+                .filter(|c| {
+                    let cols: Vec<&str> = c.columns.iter().map(|&i| meta.columns[i].name).collect();
+                    !live.uniques.iter().any(|u| {
+                        u.columns
+                            .iter()
+                            .map(String::as_str)
+                            .eq(cols.iter().copied())
+                    })
+                })
+                .map(|c| {
+                    (
+                        c.name.to_owned(),
+                        c.columns
+                            .iter()
+                            .map(|&i| meta.columns[i].name.to_owned())
+                            .collect(),
+                    )
+                })
+                .collect();
+            creates.push(Step::RebuildTable {
+                table: meta.table,
+                adds: adds_here,
+                live: live.uniques.clone(),
+                columns: meta
+                    .columns
+                    .iter()
+                    .filter(|c| live.columns.iter().any(|l| l.name == c.name))
+                    .map(|c| c.name.to_owned())
+                    .collect(),
+            });
+        }
+        for column in meta.columns {
+            let Some(found) = live.columns.iter().find(|c| c.name == column.name) else {
+                columns.push(ColumnDifference {
+                    table: table.clone(),
+                    column: column.name.to_owned(),
+                    what: "missing from the table".into(),
+                    fix: format!(
+                        "ALTER TABLE {} ADD COLUMN {} (with a default or a backfill for existing rows)",
+                        quote(dialect, meta.table),
+                        quote(dialect, column.name)
+                    ),
+                });
+                continue;
+            };
+            if found.nullable != column.nullable {
+                columns.push(ColumnDifference {
+                    table: table.clone(),
+                    column: column.name.to_owned(),
+                    what: format!(
+                        "is {}, the model declares it {}",
+                        if found.nullable { "NULL" } else { "NOT NULL" },
+                        if column.nullable {
+                            "NULL (Option<…>)"
+                        } else {
+                            "NOT NULL"
+                        }
+                    ),
+                    fix: match dialect {
+                        Dialect::Sqlite => {
+                            "rebuild the table (SQLite cannot alter a column)".into()
+                        }
+                        _ => format!(
+                            "ALTER TABLE {} ALTER/MODIFY COLUMN {} … {}",
+                            quote(dialect, meta.table),
+                            quote(dialect, column.name),
+                            if column.nullable { "NULL" } else { "NOT NULL" }
+                        ),
+                    },
+                });
+            }
+            if column.kind == ColumnKind::Text && found.max_length != column.max_length {
+                let show = |n: Option<u32>| {
+                    n.map_or_else(
+                        || "unbounded".to_owned(),
+                        |n| format!("at most {n} characters"),
+                    )
+                };
+                columns.push(ColumnDifference {
+                    table: table.clone(),
+                    column: column.name.to_owned(),
+                    what: format!(
+                        "holds {} ({}), the model declares {}",
+                        show(found.max_length),
+                        found.sql_type,
+                        show(column.max_length)
+                    ),
+                    fix: match dialect {
+                        Dialect::Sqlite => {
+                            "rebuild the table (SQLite cannot alter a column)".into()
+                        }
+                        _ => format!(
+                            "ALTER TABLE {} ALTER/MODIFY COLUMN {} to the model's type",
+                            quote(dialect, meta.table),
+                            quote(dialect, column.name)
+                        ),
+                    },
+                });
+            }
+        }
+    }
+    let mut steps = creates;
+    steps.extend(renames);
+    steps.extend(drops);
+    steps.extend(adds);
+    Plan {
+        dialect,
+        steps,
+        columns,
+        models: models.to_vec(),
+    }
+}
+
+impl Plan {
+    /// Whether the database's unique constraints already match the models (columns aside).
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The rows that would make each constraint the plan adds fail: for each group of rows that
+    /// share its values (none of them NULL: NULLs never collide), the values, the count and up to
+    /// `cap` primary keys; at most `cap` groups per constraint. Empty when nothing blocks the plan.
+    pub async fn duplicates<'c, A>(&self, conn: A, cap: usize) -> Result<Vec<DuplicateGroup>, Error>
+    where
+        A: sqlx::Acquire<'c>,
+        A::Database: Backend,
+    {
+        let mut conn = conn.acquire().await?;
+        self.duplicates_on::<A::Database>(&mut conn, cap).await
+    }
+
+    async fn duplicates_on<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        cap: usize,
+    ) -> Result<Vec<DuplicateGroup>, Error> {
+        let dialect = DB::DIALECT;
+        let mut groups = Vec::new();
+        for (table, name, columns) in self.added() {
+            let pk = self.primary_key_of(table);
+            let cols: Vec<String> = columns.iter().map(|c| quote(dialect, c)).collect();
+            let not_null = cols
+                .iter()
+                .map(|c| format!("{c} IS NOT NULL"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let as_text = |c: &str| cast_text(dialect, c);
+            let sql = format!(
+                "SELECT {values}, CAST(COUNT(*) AS {int}) FROM {t} WHERE {not_null} GROUP BY {cols} HAVING COUNT(*) > 1 ORDER BY {cols} LIMIT {cap}",
+                values = cols
+                    .iter()
+                    .map(|c| as_text(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                int = if dialect == Dialect::MySql {
+                    "SIGNED"
+                } else {
+                    "BIGINT"
+                },
+                t = quote(dialect, table),
+                cols = cols.join(", "),
+            );
+            let rows = DB::fetch_all(conn, sql.into(), Values(Vec::new())).await?;
+            for row in &rows {
+                let r = DB::row_ref(row);
+                let values: Vec<String> = (0..cols.len())
+                    .map(|i| text(r, i))
+                    .collect::<Result<_, _>>()?;
+                let count = int(r, cols.len())?.max(0) as u64;
+                // The group's primary keys: compare as text, as the values were read.
+                let condition = cols
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{} = {}", as_text(c), placeholder(dialect, i + 1)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                let sql = format!(
+                    "SELECT {} FROM {} WHERE {condition} ORDER BY {} LIMIT {cap}",
+                    as_text(&quote(dialect, pk)),
+                    quote(dialect, table),
+                    quote(dialect, pk)
+                );
+                let bound = Values(
+                    values
+                        .iter()
+                        .map(|v| Value::String(Some(v.clone())))
+                        .collect(),
+                );
+                let keys = DB::fetch_all(conn, sql.into(), bound).await?;
+                let primary_keys = keys
+                    .iter()
+                    .map(|k| text(DB::row_ref(k), 0))
+                    .collect::<Result<_, _>>()?;
+                groups.push(DuplicateGroup {
+                    table: table.to_owned(),
+                    constraint: name.to_owned(),
+                    columns: columns.to_vec(),
+                    values,
+                    count,
+                    primary_keys,
+                });
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Deletes, for each constraint the plan adds, every row of a duplicate group but the one
+    /// `keep` names, in one transaction, and reports what it deleted. Never called by
+    /// [`Plan::apply`]: a choice the caller makes.
+    pub async fn resolve_duplicates<'c, A>(
+        &self,
+        conn: A,
+        keep: Keep,
+    ) -> Result<Vec<Deleted>, Error>
+    where
+        A: sqlx::Acquire<'c>,
+        A::Database: Backend,
+    {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = conn.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut deleted = Vec::new();
+        for (table, name, columns) in self.added() {
+            let pk = quote(dialect, self.primary_key_of(table));
+            let cols: Vec<String> = columns.iter().map(|c| quote(dialect, c)).collect();
+            let not_null = cols
+                .iter()
+                .map(|c| format!("{c} IS NOT NULL"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let order = match keep {
+                Keep::LowestPrimaryKey => "ASC",
+                Keep::HighestPrimaryKey => "DESC",
+            };
+            let t = quote(dialect, table);
+            // Every row but the first of its group, in the order that puts the kept row first.
+            let doomed = format!(
+                "SELECT {pk} FROM (SELECT {pk}, ROW_NUMBER() OVER (PARTITION BY {cols} ORDER BY {pk} {order}) AS model_runtime_rn FROM {t} WHERE {not_null}) ranked WHERE model_runtime_rn > 1",
+                cols = cols.join(", ")
+            );
+            let select = format!(
+                "SELECT {} FROM ({doomed}) doomed ORDER BY 1",
+                cast_text(dialect, &pk)
+            );
+            let rows =
+                <A::Database as Backend>::fetch_all(&mut tx, select.into(), Values(Vec::new()))
+                    .await?;
+            let primary_keys: Vec<String> = rows
+                .iter()
+                .map(|r| text(<A::Database as Backend>::row_ref(r), 0))
+                .collect::<Result<_, _>>()?;
+            if !primary_keys.is_empty() {
+                // MySQL cannot delete from a table its own subquery reads unless that subquery is
+                // materialised: the derived table `doomed` is.
+                let delete =
+                    format!("DELETE FROM {t} WHERE {pk} IN (SELECT {pk} FROM ({doomed}) doomed)");
+                <A::Database as Backend>::execute(&mut tx, delete.into(), Values(Vec::new()))
+                    .await?;
+            }
+            deleted.push(Deleted {
+                table: table.to_owned(),
+                constraint: name.to_owned(),
+                primary_keys,
+            });
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Applies the plan: in one transaction on PostgreSQL and SQLite; on MySQL, which commits each
+    /// DDL statement, one step at a time, and a failure is [`Error::Migration`] with the steps
+    /// applied before it. Refuses, before any change, while [`Plan::duplicates`] finds rows that
+    /// would block a constraint it adds ([`Error::Migration`] naming the groups).
+    pub async fn apply<'c, A>(&self, conn: A) -> Result<(), Error>
+    where
+        A: sqlx::Acquire<'c>,
+        A::Database: Backend,
+    {
+        let dialect = <A::Database as Backend>::DIALECT;
+        if dialect != self.dialect {
+            return Err(Error::InvalidArgument {
+                model: "Plan",
+                reason: format!("the plan was made for {}, not {dialect}", self.dialect),
+            });
+        }
+        let mut conn = conn.acquire().await?;
+        let blocking = self.duplicates_on::<A::Database>(&mut conn, 5).await?;
+        if !blocking.is_empty() {
+            return Err(Error::Migration {
+                applied: Vec::new(),
+                failed: format!(
+                    "{} group(s) of duplicate rows block the plan: {}; resolve them (Plan::resolve_duplicates, or by hand) and apply again",
+                    blocking.len(),
+                    blocking
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                source: None,
+            });
+        }
+        let up = self.sql_up()?;
+        if dialect == Dialect::MySql {
+            let mut applied = Vec::new();
+            for (step, statements) in self.steps.iter().zip(up) {
+                for sql in statements {
+                    if let Err(error) = <A::Database as Backend>::execute(
+                        &mut conn,
+                        sql.clone().into(),
+                        Values(Vec::new()),
+                    )
+                    .await
+                    {
+                        return Err(Error::Migration {
+                            applied,
+                            failed: format!("{step}: {sql}"),
+                            source: Some(Box::new(error.into())),
+                        });
+                    }
+                }
+                applied.push(step.to_string());
+            }
+            return Ok(());
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for (step, statements) in self.steps.iter().zip(up) {
+            for sql in statements {
+                if let Err(error) = <A::Database as Backend>::execute(
+                    &mut tx,
+                    sql.clone().into(),
+                    Values(Vec::new()),
+                )
+                .await
+                {
+                    return Err(Error::Migration {
+                        applied: Vec::new(),
+                        failed: format!(
+                            "{step}: {sql} (the transaction was rolled back: nothing applied)"
+                        ),
+                        source: Some(Box::new(error.into())),
+                    });
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The plan as SQL for its dialect, to write to a migration file.
+    pub fn sql(&self) -> Result<Migration, Error> {
+        let up = self.sql_up()?.into_iter().flatten().collect();
+        let mut down = Vec::new();
+        for step in self.steps.iter().rev() {
+            down.extend(self.undo(step)?);
+        }
+        Ok(Migration { up, down })
+    }
+
+    /// The statements of each step.
+    fn sql_up(&self) -> Result<Vec<Vec<String>>, Error> {
+        self.steps
+            .iter()
+            .map(|step| self.statements(step))
+            .collect()
+    }
+
+    fn statements(&self, step: &Step) -> Result<Vec<String>, Error> {
+        let d = self.dialect;
+        let q = |s: &str| quote(d, s);
+        let list = |columns: &[String]| columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+        Ok(match step {
+            Step::CreateTable { table } => {
+                let meta = self
+                    .models
+                    .iter()
+                    .find(|m| m.table == *table)
+                    .expect("the plan's own model");
+                let statement = schema::create_table(meta, d)?;
+                vec![match d {
+                    Dialect::Sqlite => statement.to_string(sea_query::SqliteQueryBuilder),
+                    Dialect::Postgres => statement.to_string(sea_query::PostgresQueryBuilder),
+                    Dialect::MySql => statement.to_string(sea_query::MysqlQueryBuilder),
+                }]
+            }
+            Step::AddUnique {
+                table,
+                name,
+                columns,
+            } => vec![add_unique(d, table, name, columns)],
+            Step::RebuildTable { table, columns, .. } => {
+                let meta = self
+                    .models
+                    .iter()
+                    .find(|m| m.table == *table)
+                    .expect("the plan's own model");
+                let scratch = format!("{table}__model_runtime_rebuild");
+                let mut statement = schema::create_table(meta, d)?;
+                statement.table(sea_query::Alias::new(scratch.as_str()));
+                let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+                vec![
+                    // Foreign keys are checked at commit, when the rebuilt table has its name back.
+                    "PRAGMA defer_foreign_keys = ON".to_owned(),
+                    statement.to_string(sea_query::SqliteQueryBuilder),
+                    format!(
+                        "INSERT INTO {} ({list}) SELECT {list} FROM {}",
+                        q(&scratch),
+                        q(table)
+                    ),
+                    format!("DROP TABLE {}", q(table)),
+                    format!("ALTER TABLE {} RENAME TO {}", q(&scratch), q(table)),
+                ]
+            }
+            Step::DropUnique { table, unique } => vec![drop_unique(d, table, unique)?],
+            Step::RenameUnique { table, from, to } => match d {
+                Dialect::Postgres => vec![format!(
+                    "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                    q(table),
+                    q(&from.name),
+                    q(to)
+                )],
+                Dialect::MySql => vec![format!(
+                    "ALTER TABLE {} RENAME INDEX {} TO {}",
+                    q(table),
+                    q(&from.name),
+                    q(to)
+                )],
+                Dialect::Sqlite => vec![
+                    drop_unique(d, table, from)?,
+                    format!(
+                        "CREATE UNIQUE INDEX {} ON {} ({})",
+                        q(to),
+                        q(table),
+                        list(&from.columns)
+                    ),
+                ],
+            },
+        })
+    }
+
+    fn undo(&self, step: &Step) -> Result<Vec<String>, Error> {
+        let d = self.dialect;
+        Ok(match step {
+            Step::CreateTable { table } => vec![format!("DROP TABLE {}", quote(d, table))],
+            Step::RebuildTable { table, .. } => vec![format!(
+                "-- {table} was rebuilt with the model's constraints; undoing that is another rebuild, with the previous model"
+            )],
+            Step::AddUnique {
+                table,
+                name,
+                columns,
+            } => vec![drop_unique(
+                d,
+                table,
+                &LiveUnique {
+                    name: name.clone(),
+                    columns: columns.clone(),
+                    // What `add_unique` makes on SQLite.
+                    is_index: d == Dialect::Sqlite,
+                },
+            )?],
+            Step::DropUnique { table, unique } => {
+                vec![add_unique(d, table, &unique.name, &unique.columns)]
+            }
+            Step::RenameUnique { table, from, to } => self.statements(&Step::RenameUnique {
+                table: table.clone(),
+                from: LiveUnique {
+                    name: to.clone(),
+                    columns: from.columns.clone(),
+                    is_index: d == Dialect::Sqlite,
+                },
+                to: from.name.clone(),
+            })?,
+        })
+    }
+
+    /// The table, name and columns of each constraint the steps add.
+    fn added(&self) -> Vec<(&str, &str, &[String])> {
+        let mut out = Vec::new();
+        for step in &self.steps {
+            match step {
+                Step::AddUnique {
+                    table,
+                    name,
+                    columns,
+                } => out.push((table.as_str(), name.as_str(), columns.as_slice())),
+                Step::RebuildTable { table, adds, .. } => {
+                    for (name, columns) in adds {
+                        out.push((*table, name.as_str(), columns.as_slice()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn primary_key_of(&self, table: &str) -> &'static str {
+        self.models
+            .iter()
+            .find(|m| m.table == table)
+            .map_or("id", |m| m.primary_key_column().name)
+    }
+}
+
+fn add_unique(d: Dialect, table: &str, name: &str, columns: &[String]) -> String {
+    let list = columns
+        .iter()
+        .map(|c| quote(d, c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match d {
+        // SQLite cannot add a table constraint: a named unique index enforces the same, and the
+        // library reads it back as the constraint.
+        Dialect::Sqlite => format!(
+            "CREATE UNIQUE INDEX {} ON {} ({list})",
+            quote(d, name),
+            quote(d, table)
+        ),
+        _ => format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({list})",
+            quote(d, table),
+            quote(d, name)
+        ),
+    }
+}
+
+fn drop_unique(d: Dialect, table: &str, unique: &LiveUnique) -> Result<String, Error> {
+    Ok(match d {
+        Dialect::Postgres => format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            quote(d, table),
+            quote(d, &unique.name)
+        ),
+        Dialect::MySql => format!(
+            "ALTER TABLE {} DROP INDEX {}",
+            quote(d, table),
+            quote(d, &unique.name)
+        ),
+        Dialect::Sqlite if unique.is_index => format!("DROP INDEX {}", quote(d, &unique.name)),
+        Dialect::Sqlite => {
+            return Err(Error::Migration {
+                applied: Vec::new(),
+                failed: format!(
+                    "SQLite cannot drop the table constraint {} of {table}: it is part of the CREATE TABLE; rebuild the table (create the new one, copy the rows, drop the old, rename) to remove it",
+                    unique.name
+                ),
+                source: None,
+            });
+        }
+    })
+}
+
+fn cast_text(d: Dialect, expr: &str) -> String {
+    match d {
+        Dialect::Postgres => format!("CAST({expr} AS TEXT)"),
+        Dialect::MySql => format!("CAST({expr} AS CHAR)"),
+        Dialect::Sqlite => format!("CAST({expr} AS TEXT)"),
+    }
+}
+
+fn placeholder(d: Dialect, n: usize) -> String {
+    match d {
+        Dialect::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_constraints_are_read_from_the_create_text() {
+        let create = r#"CREATE TABLE "p" ( "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "a" text NOT NULL, "b" text, CONSTRAINT "p_a_key" UNIQUE ("a"), CONSTRAINT "per ""b""" UNIQUE ("a", "b") )"#;
+        let found = sqlite_table_constraints(create);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].name, "p_a_key");
+        assert_eq!(found[1].columns, ["a", "b"]);
+        assert_eq!(varchar_length("varchar(40)"), Some(40));
+        assert_eq!(varchar_length("text"), None);
+    }
+}

@@ -1,0 +1,334 @@
+//! The constraint half of migrations on every backend, on tables with data: the guide's Solution 6
+//! (a product name unique globally becomes unique per store) and back, with the duplicate groups
+//! that block it; a rename; the SQL rendered for a migration file giving the same catalog as
+//! `apply`; and MariaDB's step-by-step apply reporting what it applied before a failure.
+
+use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::migrate::{self, Keep, Step};
+use model_runtime::{Dialect, Error, Model, Schema};
+
+mod v1 {
+    use model_runtime::Model;
+    /// Product names unique across all stores.
+    #[derive(Model, Debug, Clone)]
+    #[model(table = "products")]
+    pub struct Product {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[unique]
+        #[model(max_length = 100)]
+        pub product_name: String,
+        pub store_id: i64,
+    }
+}
+
+mod v2 {
+    use model_runtime::Model;
+    /// Product names unique per store.
+    #[derive(Model, Debug, Clone)]
+    #[model(table = "products")]
+    #[unique_together(product_name, store_id, name = "unique_product_per_store")]
+    pub struct Product {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[model(max_length = 100)]
+        pub product_name: String,
+        pub store_id: i64,
+    }
+}
+
+mod v3 {
+    use model_runtime::Model;
+    /// v2's constraint under another name.
+    #[derive(Model, Debug, Clone)]
+    #[model(table = "products")]
+    #[unique_together(product_name, store_id, name = "products_name_store_key")]
+    pub struct Product {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[model(max_length = 100)]
+        pub product_name: String,
+        pub store_id: i64,
+    }
+}
+
+async fn live_uniques<DB: TestBackend>(db: &TestDb<DB>) -> Vec<(String, Vec<String>)> {
+    let mut conn = db.pool.acquire().await.unwrap();
+    let table = migrate::inspect::<DB>(&mut conn, "products")
+        .await
+        .unwrap()
+        .expect("the table exists");
+    table
+        .uniques
+        .into_iter()
+        .map(|u| (u.name, u.columns))
+        .collect()
+}
+
+fn names(columns: &[&str]) -> Vec<String> {
+    columns.iter().map(|c| c.to_string()).collect()
+}
+
+async fn insert_v2<DB: TestBackend>(db: &TestDb<DB>, rows: &[(&str, i64)]) {
+    for (name, store) in rows {
+        v2::Product {
+            id: 0,
+            product_name: name.to_string(),
+            store_id: *store,
+        }
+        .insert(&db.pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// Solution 6 and back: unique globally → per store (nothing blocks), then per store → globally
+/// with the same name in two stores (blocked until resolved).
+async fn a_constraint_changes_on_a_table_with_data<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<v1::Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    insert_v2(&db, &[("Pixel", 1), ("iPhone", 1), ("Galaxy", 2)]).await;
+
+    let plan = Schema::new()
+        .model::<v2::Product>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    model_integration::report(&format!("{} plan v1 -> v2:\n{plan}", DB::DIALECT));
+    assert!(!plan.is_empty());
+    assert!(plan.duplicates(&db.pool, 10).await.unwrap().is_empty());
+    plan.apply(&db.pool).await.unwrap();
+    assert_eq!(
+        live_uniques(&db).await,
+        vec![(
+            "unique_product_per_store".to_owned(),
+            names(&["product_name", "store_id"])
+        )]
+    );
+    // What was a duplicate is allowed now, and the new constraint holds.
+    insert_v2(&db, &[("Pixel", 2), ("Pixel", 3), (" Pixel", 1)]).await;
+    let dup = v2::Product {
+        id: 0,
+        product_name: "Pixel".into(),
+        store_id: 1,
+    }
+    .insert(&db.pool)
+    .await
+    .unwrap_err();
+    let violation = dup.unique_violation().expect("a typed duplicate");
+    assert!(
+        violation.is::<v2::Product, v2::ProductByProductNameAndStoreId>(),
+        "{violation}"
+    );
+    assert!(
+        Schema::new()
+            .model::<v2::Product>()
+            .diff(&db.pool)
+            .await
+            .unwrap()
+            .is_empty(),
+        "applied: nothing left to do"
+    );
+
+    // Back to unique globally: "Pixel" is in stores 1, 2 and 3.
+    let back = Schema::new()
+        .model::<v1::Product>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    let groups = back.duplicates(&db.pool, 10).await.unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].values, ["Pixel"]);
+    assert_eq!(groups[0].count, 3);
+    assert_eq!(groups[0].primary_keys.len(), 3);
+    let error = back.apply(&db.pool).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Migration { applied, .. } if applied.is_empty()),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("resolve them"), "{error}");
+    assert_eq!(DB::count(&db.pool, "products").await, 6, "nothing changed");
+
+    let deleted = back
+        .resolve_duplicates(&db.pool, Keep::LowestPrimaryKey)
+        .await
+        .unwrap();
+    assert_eq!(deleted.len(), 1);
+    let mut expected = groups[0].primary_keys[1..].to_vec();
+    expected.sort();
+    let mut got = deleted[0].primary_keys.clone();
+    got.sort();
+    assert_eq!(got, expected, "every row of the group but the lowest key");
+    back.apply(&db.pool).await.unwrap();
+    assert_eq!(
+        live_uniques(&db).await,
+        vec![(
+            "products_product_name_key".to_owned(),
+            names(&["product_name"])
+        )]
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 4);
+}
+
+/// Same columns under another name: a rename, with the rows kept.
+async fn a_constraint_is_renamed<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<v2::Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    insert_v2(&db, &[("Pixel", 1), ("Pixel", 2)]).await;
+    let plan = Schema::new()
+        .model::<v3::Product>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(plan.steps.len(), 1, "{plan}");
+    match (&plan.steps[0], DB::DIALECT) {
+        (Step::RenameUnique { to, .. }, Dialect::Postgres | Dialect::MySql) => {
+            assert_eq!(to, "products_name_store_key")
+        }
+        (Step::RebuildTable { adds, .. }, Dialect::Sqlite) => assert!(adds.is_empty()),
+        (step, dialect) => panic!("{dialect}: {step:?}"),
+    }
+    plan.apply(&db.pool).await.unwrap();
+    assert_eq!(
+        live_uniques(&db).await,
+        vec![(
+            "products_name_store_key".to_owned(),
+            names(&["product_name", "store_id"])
+        )]
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 2);
+    assert!(
+        Schema::new()
+            .model::<v3::Product>()
+            .diff(&db.pool)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The SQL of a plan, run by hand, gives the catalog `apply` gives; its `down` gives back the
+/// catalog before.
+async fn the_rendered_sql_matches_apply<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<v2::Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let before = live_uniques(&db).await;
+    let plan = Schema::new()
+        .model::<v3::Product>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    let migration = plan.sql().unwrap();
+    model_integration::report(&format!(
+        "{} migration v2 -> v3:\n  up: {:?}\n  down: {:?}",
+        DB::DIALECT,
+        migration.up,
+        migration.down
+    ));
+    let mut tx = db.pool.begin().await.unwrap();
+    for sql in &migration.up {
+        DB::execute(
+            &mut tx,
+            sql.clone().into(),
+            model_runtime::__private::Values(vec![]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    tx.commit().await.unwrap();
+    let by_hand = live_uniques(&db).await;
+    assert_eq!(
+        by_hand,
+        vec![(
+            "products_name_store_key".to_owned(),
+            names(&["product_name", "store_id"])
+        )]
+    );
+    if DB::DIALECT != Dialect::Sqlite {
+        for sql in &migration.down {
+            DB::run(&db.pool, sql).await;
+        }
+        assert_eq!(live_uniques(&db).await, before);
+    }
+    Schema::new()
+        .model::<v3::Product>()
+        .drop(&db.pool)
+        .await
+        .unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    assert!(
+        migrate::inspect::<DB>(&mut conn, "products")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+backend_tests!(
+    a_constraint_changes_on_a_table_with_data,
+    a_constraint_is_renamed,
+    the_rendered_sql_matches_apply,
+);
+
+/// MariaDB applies a plan one step at a time: a failing step reports the steps applied before it.
+async fn a_failed_step_reports_what_was_applied(db: TestDb<sqlx::MySql>) {
+    Schema::new()
+        .model::<v1::Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let mut plan = Schema::new()
+        .model::<v2::Product>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    // A step that cannot succeed after the real ones: a second constraint of the same name.
+    plan.steps.push(Step::AddUnique {
+        table: "products".into(),
+        name: "unique_product_per_store".into(),
+        columns: vec!["store_id".into()],
+    });
+    let error = plan.apply(&db.pool).await.unwrap_err();
+    let Error::Migration {
+        applied, failed, ..
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(applied.len(), 2, "{error}");
+    assert!(failed.contains("(store_id)"), "{failed}");
+    assert_eq!(
+        live_uniques(&db).await,
+        vec![(
+            "unique_product_per_store".to_owned(),
+            names(&["product_name", "store_id"])
+        )],
+        "the applied steps are in the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    skip_mysql,
+    ignore = "MariaDB/MySQL: set TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+)]
+async fn mysql_a_failed_step_reports_what_was_applied() {
+    model_integration::run_scenario::<sqlx::MySql, _>(
+        concat!(
+            module_path!(),
+            "::mysql_a_failed_step_reports_what_was_applied"
+        ),
+        Default::default(),
+        a_failed_step_reports_what_was_applied,
+    )
+    .await;
+}
