@@ -174,6 +174,13 @@ impl<M: Model> BulkInsert<M> {
         while rows.peek().is_some() {
             chunk.clear();
             chunk.extend(rows.by_ref().take(chunk_rows));
+            if let Some((input, error)) = crate::check::check_chunk(&chunk, dialect) {
+                return Err(Error::Bulk {
+                    row: Some(input),
+                    first_row: chunk[0].0,
+                    source: Box::new(error),
+                });
+            }
             self.write_chunk::<A::Database>(&mut tx, &chunk, &mut seen, &mut report)
                 .await?;
         }
@@ -243,14 +250,19 @@ impl<M: Model> BulkInsert<M> {
             // Counts only, where one statement's affected-row count says it all: no RETURNING, no
             // rows to decode (MySQL needs the per-row path: it has no conflict target).
             if !self.per_row && dialect != Dialect::MySql {
-                let counted =
-                    self.count_chunk::<DB>(conn, &rows)
-                        .await
-                        .map_err(|error| Error::Bulk {
-                            row: None,
-                            first_row: chunk[0].0,
-                            source: Box::new(violation::classify::<M>(error, None, dialect)),
-                        })?;
+                let counted = match self.count_chunk::<DB>(conn, &rows).await {
+                    Ok(counted) => counted,
+                    Err(error) => {
+                        let rows: Vec<(usize, &M)> =
+                            write.iter().map(|&p| (chunk[p].0, &chunk[p].1)).collect();
+                        let plain = matches!(self.mode, Mode::Error);
+                        let first = chunk[0].0;
+                        return Err(violation::bulk_error::<M, DB>(
+                            conn, &rows, error, first, plain,
+                        )
+                        .await);
+                    }
+                };
                 report.inserted += counted.0;
                 report.skipped_existing += counted.1;
                 report.updated += counted.2;
@@ -269,24 +281,18 @@ impl<M: Model> BulkInsert<M> {
                 Mode::Skip(key) => skip_rows::<M, DB>(conn, &rows, *key).await,
                 Mode::Update(key, fields) => update_rows::<M, DB>(conn, &rows, *key, fields).await,
             };
-            let written = written.map_err(|error| {
-                let error = violation::classify::<M>(error, None, dialect);
-                let row = match &error {
-                    Error::UniqueViolation(v) => v.key().and_then(|key| {
-                        write
-                            .iter()
-                            .map(|&p| &chunk[p])
-                            .find(|(_, row)| v.matches_row(row, key, dialect))
-                    }),
-                    _ => None,
+            let written = match written {
+                Ok(written) => written,
+                Err(error) => {
+                    let rows: Vec<(usize, &M)> =
+                        write.iter().map(|&p| (chunk[p].0, &chunk[p].1)).collect();
+                    let plain = matches!(self.mode, Mode::Error);
+                    let first = chunk[0].0;
+                    return Err(
+                        violation::bulk_error::<M, DB>(conn, &rows, error, first, plain).await,
+                    );
                 }
-                .map(|(input, _)| *input);
-                Error::Bulk {
-                    row,
-                    first_row: chunk[0].0,
-                    source: Box::new(error),
-                }
-            })?;
+            };
             for (&pos, outcome) in write.iter().zip(written) {
                 outcomes[pos] = Some(outcome);
             }

@@ -49,6 +49,7 @@ extern crate self as model_runtime;
 
 mod backend;
 mod bulk;
+mod check;
 mod column;
 mod error;
 pub mod meta;

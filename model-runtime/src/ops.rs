@@ -9,6 +9,7 @@ use sea_query::Values;
 use sqlx::{Acquire, Connection};
 
 use crate::backend::{Backend, Dialect};
+use crate::check;
 use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{Key, Model};
@@ -92,6 +93,7 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        check::check_row(row, dialect)?;
         let result: Result<_, Error> = async {
             let mut conn = conn.acquire().await?;
             fetch_model::<M, A::Database>(
@@ -186,6 +188,7 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        check::check_row(row, dialect)?;
         let result: Result<_, Error> = async {
             let meta = M::META;
             let mut conn = conn.acquire().await?;
@@ -301,6 +304,7 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        check::check_row(candidate, dialect)?;
         let result: Result<_, Error> = async {
             let mut conn = conn.acquire().await?;
             let in_transaction = conn.is_in_transaction();
@@ -372,9 +376,13 @@ where
     A::Database: Backend,
 {
     // A violation's values are read off the row only when one row holds everything this call writes.
-    let row_for_errors = std::ptr::eq(create, update.values).then_some(create);
+    let row_for_errors = (std::ptr::eq(create, update.values)
+        && violation::update_writes_whole_keys::<M>(K::KEY, update.fields))
+    .then_some(create);
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        check::check_row(create, dialect)?;
+        check::check_fields(update.values, update.fields, dialect)?;
         let result: Result<_, Error> = async {
             let key = K::KEY;
             let key_columns = M::META.key_columns(key);
