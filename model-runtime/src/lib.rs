@@ -62,6 +62,7 @@ mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, RowOutcome};
+pub use check::validate_unique_new;
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
 pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};

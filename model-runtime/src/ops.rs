@@ -576,7 +576,8 @@ async fn execute_plain<DB: Backend>(conn: &mut DB::Connection, sql: &str) -> Res
 /// list means none.
 ///
 /// The row with `row`'s own primary key is not counted (validating a row against itself finds
-/// nothing), and a constraint is skipped where `row` has a NULL in it: NULLs never collide in a unique
+/// nothing: this is the check for a row being edited; for a new row with an explicit primary key,
+/// use [`crate::validate_unique_new`], which checks the primary key too), and a constraint is skipped where `row` has a NULL in it: NULLs never collide in a unique
 /// constraint. A check, not a guarantee: a concurrent writer can still take a value before the
 /// write. The write itself stays the arbiter, and reports [`Error::UniqueViolation`].
 pub fn validate_unique<'a, 'c: 'a, M, A>(
