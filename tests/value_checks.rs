@@ -248,13 +248,23 @@ fn cases() -> Vec<(&'static str, Valued, &'static str, Refused)> {
             NOWHERE,
         ),
         (
+            "-f32::MAX and subnormal",
+            Valued {
+                single: Some(-f32::MAX),
+                amount: Some(Decimal::new(-1, 28)),
+                ..blank("")
+            },
+            "single",
+            NOWHERE,
+        ),
+        (
             "f32::MAX",
             Valued {
                 single: Some(f32::MAX),
                 ..blank("")
             },
             "single",
-            MYSQL,
+            NOWHERE,
         ),
         (
             "f32 NaN",

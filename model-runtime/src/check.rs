@@ -8,7 +8,7 @@
 //! | `f32`/`f64` NaN | stored as NULL: **refused** | exact | error 1264: **refused** |
 //! | `f32`/`f64` ±inf | exact | exact | error 1264: **refused** |
 //! | `f32`/`f64` -0.0 | read back 0.0: **refused** | exact | read back 0.0: **refused** |
-//! | `f32` beyond ±3.402823466e38 (`f32::MAX`) | exact | exact | error 1264: **refused** |
+//! | `f32::MAX`, `f64::MAX`, subnormals | exact | exact | exact (bound in binary) |
 //! | text with NUL | exact | error 22021: **refused** | exact |
 //! | JSON with `\u0000` | exact | jsonb error: **refused** | exact |
 //! | JSON number -0.0 | exact | jsonb reads back 0: **refused** | exact |
@@ -85,8 +85,8 @@ pub(crate) fn check_chunk<M: Model>(
 /// Why `value`, bound for a column of `kind`, would not be stored exactly on `dialect`.
 fn check_value(value: &Value, dialect: Dialect) -> Result<(), &'static str> {
     match value {
-        Value::Float(Some(v)) => check_float(f64::from(*v), true, dialect),
-        Value::Double(Some(v)) => check_float(*v, false, dialect),
+        Value::Float(Some(v)) => check_float(f64::from(*v), dialect),
+        Value::Double(Some(v)) => check_float(*v, dialect),
         Value::String(Some(text)) if dialect == Dialect::Postgres && text.contains('\0') => {
             Err("PostgreSQL text cannot hold the NUL character (\\0)")
         }
@@ -111,7 +111,7 @@ fn check_value(value: &Value, dialect: Dialect) -> Result<(), &'static str> {
     }
 }
 
-fn check_float(v: f64, single: bool, dialect: Dialect) -> Result<(), &'static str> {
+fn check_float(v: f64, dialect: Dialect) -> Result<(), &'static str> {
     match dialect {
         Dialect::Postgres => Ok(()),
         Dialect::Sqlite if v.is_nan() => Err("SQLite stores NaN as NULL"),
@@ -123,10 +123,6 @@ fn check_float(v: f64, single: bool, dialect: Dialect) -> Result<(), &'static st
         Dialect::MySql if v.is_infinite() => Err("MariaDB and MySQL cannot store infinity"),
         Dialect::MySql if v == 0.0 && v.is_sign_negative() => {
             Err("MariaDB stores -0.0 as 0.0; write 0.0")
-        }
-        // MariaDB's FLOAT tops out at ±3.402823466e38, just below f32::MAX.
-        Dialect::MySql if single && v.abs() > 3.402_823_466e38 => {
-            Err("MariaDB's FLOAT holds at most ±3.402823466e38")
         }
         Dialect::MySql => Ok(()),
     }
@@ -276,17 +272,17 @@ mod tests {
     #[test]
     fn floats_per_backend() {
         use Dialect::*;
-        assert!(check_float(f64::NAN, false, Postgres).is_ok());
-        assert!(check_float(f64::NAN, false, Sqlite).is_err());
-        assert!(check_float(f64::NAN, false, MySql).is_err());
-        assert!(check_float(f64::INFINITY, false, Sqlite).is_ok());
-        assert!(check_float(f64::NEG_INFINITY, false, MySql).is_err());
-        assert!(check_float(-0.0, false, Sqlite).is_err());
-        assert!(check_float(0.0, false, Sqlite).is_ok());
-        assert!(check_float(-0.0, false, Postgres).is_ok());
-        assert!(check_float(f64::from(f32::MAX), true, MySql).is_err());
-        assert!(check_float(f64::MAX, false, MySql).is_ok());
-        assert!(check_float(3.4e38, true, MySql).is_ok());
+        assert!(check_float(f64::NAN, Postgres).is_ok());
+        assert!(check_float(f64::NAN, Sqlite).is_err());
+        assert!(check_float(f64::NAN, MySql).is_err());
+        assert!(check_float(f64::INFINITY, Sqlite).is_ok());
+        assert!(check_float(f64::NEG_INFINITY, MySql).is_err());
+        assert!(check_float(-0.0, Sqlite).is_err());
+        assert!(check_float(0.0, Sqlite).is_ok());
+        assert!(check_float(-0.0, Postgres).is_ok());
+        assert!(check_float(f64::from(f32::MAX), MySql).is_ok());
+        assert!(check_float(f64::MAX, MySql).is_ok());
+        assert!(check_float(3.4e38, MySql).is_ok());
     }
 
     #[cfg(feature = "chrono")]
