@@ -12,17 +12,23 @@
 //! | text with NUL | exact | error 22021: **refused** | exact |
 //! | JSON with `\u0000` | exact | jsonb error: **refused** | exact |
 //! | JSON number -0.0 | exact | jsonb reads back 0: **refused** | exact |
-//! | time, datetime with nanoseconds | exact (text) | microseconds kept, the rest dropped: **refused** | same: **refused** |
-//! | leap second (`chrono` nanos ≥ 1e9) | exact (text) | moved to the next second or error: **refused** | **refused** |
-//! | date before 4714-11-24 BC | exact (text) | "out of range": **refused** | — |
+//! | time, datetime with nanoseconds | exact (text) | cut to microseconds: **refused** | cut to microseconds: **refused** |
+//! | leap second (`chrono` nanos ≥ 1e9) | exact (text) | datetime moved to the next second, time an error: **refused** | time read back 00:00:00, datetime NULL: **refused** |
+//! | date before 4714-11-24 BC | exact (text) | "out of range": **refused** | (a negative year: below) |
 //! | year outside 0..=9999 | exact (text) | exact within PostgreSQL's range | above: stored as NULL, below: the driver fails mid-statement and the connection is lost: **refused** |
+//! | `DateTime<Utc>` before 1970 or after 2038-01-19 | exact (text) | exact | stored as NULL while sqlx bound it as `TIMESTAMP`; now bound as the UTC `DATETIME(6)` it is stored in: exact |
 //! | `Decimal` | normalized text: equal value, scale not kept | exact | `DECIMAL(65,30)` holds every `Decimal` (≤ 28 fractional digits, ≤ 29 integer digits); read back with scale 30 |
 //! | `i16`/`i32`/`i64` extremes, bytes, UUID, 4-byte characters, trailing spaces | exact | exact | exact |
 //!
 //! Sub-microsecond precision is an error rather than a documented rounding: a silent rounding
-//! would make a value read back different from the one written, and a unique key over it would
-//! collide with a neighbour's. Round to microseconds before writing
-//! (`DurationRound::trunc_subsecs(6)`).
+//! would make a value read back different from the one written, two values that differ only in
+//! their nanoseconds would collide in a unique key, and a `get_or_create` would look up a value that
+//! can never be stored. `Decimal` scale is the one documented change: the value is equal, and
+//! `Decimal` compares by value (`1.5 == 1.50`).
+//!
+//! `get_or_create` checks the whole candidate before its lookup, so a bad value is refused even
+//! when the row turns out to exist. Round to microseconds before writing
+//! (`chrono::SubsecRound::trunc_subsecs(6)`).
 
 use sea_query::{Alias, Condition, Expr, ExprTrait, Query, Value};
 use sqlx::Acquire;
