@@ -153,7 +153,7 @@ impl fmt::Display for UniqueViolation {
                     write!(f, "{column} = {value:?}")?;
                 }
             }
-            Values::Ambiguous(raw) => write!(f, "the values {raw:?}")?,
+            Values::Ambiguous(raw) => write!(f, "the values the database reported as {raw:?}")?,
             Values::Unknown => f.write_str("these values")?,
         }
         match self.method_suffix() {
