@@ -449,7 +449,75 @@ async fn validate_unique_new_checks_the_primary_key<DB: TestBackend>(db: TestDb<
     again.insert(&db.pool).await.unwrap();
 }
 
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "days")]
+struct Day {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    day: chrono::NaiveDate,
+    #[unique]
+    amount: rust_decimal::Decimal,
+}
+
+fn day(d: u32, amount: &str) -> Day {
+    Day {
+        id: 0,
+        day: chrono::NaiveDate::from_ymd_opt(2024, 1, d).unwrap(),
+        amount: amount.parse().unwrap(),
+    }
+}
+
+/// Keys whose MariaDB rendering is not reproduced (dates, decimals): the input row is still found,
+/// by which row's key is stored or repeated, compared exactly (no text, so no collation).
+async fn bulk_finds_the_row_of_a_date_or_decimal_key<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new().model::<Day>().create(&db.pool).await.unwrap();
+    day(2, "1.5").insert(&db.pool).await.unwrap();
+    let cases = [
+        // (input, failing row, violated key's column, where PostgreSQL cannot tell)
+        (
+            vec![day(10, "10"), day(11, "11"), day(2, "12")],
+            Some(2),
+            "day",
+            false,
+        ),
+        // 1.50 equals the stored 1.5 on every backend (SQLite stores normalized text).
+        (
+            vec![day(10, "10"), day(11, "11"), day(12, "1.50")],
+            Some(2),
+            "amount",
+            false,
+        ),
+        (
+            vec![day(10, "10"), day(11, "11"), day(12, "12"), day(11, "13")],
+            Some(3),
+            "day",
+            true,
+        ),
+    ];
+    for (rows, expected, column, ambiguous_on_postgres) in cases {
+        let error = BulkInsert::<Day>::new()
+            .run(&db.pool, rows)
+            .await
+            .unwrap_err();
+        let Error::Bulk { row, source, .. } = &error else {
+            panic!("{error:?}")
+        };
+        let v = source
+            .unique_violation()
+            .unwrap_or_else(|| panic!("{error:?}"));
+        assert_eq!(v.columns(), [column], "{v}");
+        if DB::DIALECT == Dialect::Postgres && ambiguous_on_postgres {
+            assert_eq!(*row, None);
+        } else {
+            assert_eq!(*row, expected, "{}: {error}", DB::DIALECT);
+        }
+    }
+    assert_eq!(DB::count(&db.pool, "days").await, 1);
+}
+
 backend_tests!(
+    bulk_finds_the_row_of_a_date_or_decimal_key,
     bulk_reports_exact_values_of_lossy_keys,
     composite_values_of_a_cut_text_are_not_guessed,
     partial_key_update_reports_no_guessed_values,

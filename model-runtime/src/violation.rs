@@ -252,9 +252,11 @@ pub(crate) fn update_writes_whole_keys<M: Model>(key: KeyId, fields: &[M::Field]
 /// the typed error, and the input row behind it where it can be found.
 ///
 /// The row is found by the database's report where it has values (MariaDB's rendering of each
-/// row, see [`mysql_rendering`]; PostgreSQL's detail), and, for a plain insert on SQLite and
-/// MariaDB (whose transaction survives a failed statement), by which rows could have failed: the
-/// first row, in statement order, whose key is already stored or repeats an earlier row's. Once
+/// row, see [`mysql_rendering`], for text and integer keys; PostgreSQL's detail), and, for a plain
+/// insert on SQLite and MariaDB (whose transaction survives a failed statement), among the rows
+/// that match the report (every row, where the report has no values or no rendering is
+/// reproduced), by which could have failed: the first row, in statement order, whose key is
+/// already stored or repeats an earlier row's. Once
 /// found, that row's own values are the violation's values: they are exact. PostgreSQL's aborted
 /// transaction allows no such read: there, two rows that match the report leave the row unnamed.
 pub(crate) async fn bulk_error<M: Model, DB: Backend>(
@@ -281,6 +283,13 @@ pub(crate) async fn bulk_error<M: Model, DB: Backend>(
         first_row,
         source: Box::new(error),
     }
+}
+
+/// Whether a key has a text column (compared by collation on MariaDB).
+fn has_text(meta: &ModelMeta, key: KeyId) -> bool {
+    meta.key_columns(key)
+        .iter()
+        .any(|&i| meta.columns[i].kind == ColumnKind::Text)
 }
 
 /// Most candidate rows probed one by one on MariaDB before giving up.
@@ -312,7 +321,13 @@ async fn culprit<M: Model, DB: Backend>(
     let candidates: Vec<usize> = (0..rows.len())
         .filter(|&p| !keys[p].iter().any(crate::query::is_null))
         .filter(|&p| match dialect {
-            Dialect::MySql => reported.is_some() && mysql_rendering(&keys[p]) == reported,
+            // Kinds whose rendering is not reproduced (decimals, dates, …) leave every row a
+            // candidate; the stored-or-repeated rule below then decides, exactly, as no text
+            // (and so no collation) is involved.
+            Dialect::MySql => match mysql_rendering(&keys[p]) {
+                Some(rendering) => Some(rendering) == reported,
+                None => !has_text(M::META, key),
+            },
             Dialect::Postgres => {
                 let text = row_values(rows[p].1, key, dialect);
                 match &violation.values {
@@ -352,8 +367,9 @@ async fn culprit<M: Model, DB: Backend>(
 }
 
 /// For each of `candidates` (positions in `keys`), whether a row with that key is already stored,
-/// by the database's own comparison. SQLite compares exactly: one `SELECT` of every candidate key.
-/// MariaDB compares by collation (case, trailing spaces): one existence probe per distinct key.
+/// by the database's own comparison. SQLite compares exactly, and so does MariaDB on a key without
+/// text: one `SELECT` of every candidate key, compared here. MariaDB compares text by collation
+/// (case, trailing spaces): one existence probe per distinct key.
 async fn stored_among<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     keys: &[Vec<Value>],
@@ -362,7 +378,8 @@ async fn stored_among<M: Model, DB: Backend>(
 ) -> Result<Vec<bool>, Error> {
     let dialect = DB::DIALECT;
     let meta = M::META;
-    if dialect == Dialect::Sqlite {
+    // SQLite compares exactly, and so does MariaDB where the key has no text column.
+    if dialect == Dialect::Sqlite || !has_text(meta, key) {
         use sea_query::{Alias, Expr, ExprTrait, Query};
         let columns = meta.key_columns(key);
         let mut select = Query::select();
@@ -381,7 +398,10 @@ async fn stored_among<M: Model, DB: Backend>(
                         .map(|&p| Expr::tuple(keys[p].iter().cloned().map(Expr::val))),
                 ),
             );
-        let (sql, values) = select.build(sea_query::SqliteQueryBuilder);
+        let (sql, values) = match dialect {
+            Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
+            _ => select.build(sea_query::SqliteQueryBuilder),
+        };
         let found = DB::fetch_all(conn, sql.into(), values).await?;
         // Each stored key as the model binds it, so that it compares with the input's.
         let mut stored: Vec<Vec<Value>> = Vec::with_capacity(found.len());
