@@ -298,6 +298,40 @@ async fn bulk_names_the_input_row_without_values_in_the_report<DB: TestBackend>(
         1,
         "none of the bulk rows kept"
     );
+
+    // Counts only: the same row is named.
+    let error = BulkInsert::<Tag>::new()
+        .counts_only()
+        .run(
+            &db.pool,
+            vec![tag("a", "a", 1), tag("b", "b", 1), tag("stored", "c", 1)],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Bulk { row: Some(2), .. }), "{error}");
+
+    // A large chunk with the repeat at its very end: found in one pass.
+    let mut rows: Vec<Tag> = (0..4000).map(|i| tag(&format!("k{i}"), "x", i)).collect();
+    rows.push(tag("k17", "y", 1));
+    let started = std::time::Instant::now();
+    let error = BulkInsert::<Tag>::new()
+        .batch_size(5000)
+        .run(&db.pool, rows)
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    let Error::Bulk { row, .. } = &error else {
+        panic!("{error:?}")
+    };
+    match DB::DIALECT {
+        Dialect::Postgres => assert_eq!(*row, None, "two rows match PostgreSQL's detail"),
+        _ => assert_eq!(*row, Some(4000), "{error}"),
+    }
+    model_integration::report(&format!(
+        "{} failed 4001-row bulk insert, culprit search included: {elapsed:?}",
+        DB::DIALECT
+    ));
+    assert_eq!(DB::count(&db.pool, "tags").await, 1);
 }
 
 /// A bad value is refused before anything is sent, and nothing is lost: NaN on SQLite was stored

@@ -285,6 +285,20 @@ pub(crate) async fn bulk_error<M: Model, DB: Backend>(
     }
 }
 
+/// A key's values as a hashable identity: their `Debug` text, which tells every value apart
+/// (decimals normalized, as a database returns them with its column's scale).
+fn key_identity(values: &[Value]) -> String {
+    let mut out = String::new();
+    for value in values {
+        match value {
+            #[cfg(feature = "rust_decimal")]
+            Value::Decimal(Some(d)) => out.push_str(&format!("Decimal({})|", d.normalize())),
+            other => out.push_str(&format!("{other:?}|")),
+        }
+    }
+    out
+}
+
 /// Whether a key has a text column (compared by collation on MariaDB).
 fn has_text(meta: &ModelMeta, key: KeyId) -> bool {
     meta.key_columns(key)
@@ -350,8 +364,10 @@ async fn culprit<M: Model, DB: Backend>(
             Ok(stored) => stored,
             Err(_) => return (None, None),
         };
+        // Equal keys render alike, so a repeat of a candidate's key is itself a candidate.
+        let mut seen = std::collections::HashSet::with_capacity(candidates.len());
         for (n, &p) in candidates.iter().enumerate() {
-            if stored[n] || keys[..p].contains(&keys[p]) {
+            if stored[n] || !seen.insert(key_identity(&keys[p])) {
                 return (Some(rows[p].0), exact(p));
             }
         }
@@ -404,17 +420,19 @@ async fn stored_among<M: Model, DB: Backend>(
         };
         let found = DB::fetch_all(conn, sql.into(), values).await?;
         // Each stored key as the model binds it, so that it compares with the input's.
-        let mut stored: Vec<Vec<Value>> = Vec::with_capacity(found.len());
+        let mut stored = std::collections::HashSet::with_capacity(found.len());
         for r in &found {
             let model = M::from_row(DB::row_ref(r)).map_err(|source| Error::Decode {
                 model: meta.name,
                 source,
             })?;
-            stored.push(crate::query::key_values_of(&model, key, dialect));
+            stored.insert(key_identity(&crate::query::key_values_of(
+                &model, key, dialect,
+            )));
         }
         return Ok(candidates
             .iter()
-            .map(|&p| stored.contains(&keys[p]))
+            .map(|&p| stored.contains(&key_identity(&keys[p])))
             .collect());
     }
     let mut answers: Vec<(&Vec<Value>, bool)> = Vec::new();
