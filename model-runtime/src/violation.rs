@@ -931,6 +931,10 @@ mod tests {
                 "x\t\n\r\\001B\\001F ~\\007Fé\\0080\u{200b}\u{ffff}".into(),
             ),
             (
+                text("z\u{b}\u{c}\u{85}\u{9f}\u{a0}\u{2028}"),
+                "z\\000B\\000C\\0085\\009F\u{a0}\u{2028}".into(),
+            ),
+            (
                 vec![Value::String(Some("a-b".into())), Value::BigInt(Some(-5))],
                 "a-b--5".into(),
             ),
