@@ -128,6 +128,23 @@ async fn partial_key_update_reports_no_guessed_values<DB: TestBackend>(db: TestD
         ViolationValues::Known(values) => assert_eq!(values, &["taken", "2"], "{}", DB::DIALECT),
         other => assert_eq!(other, &ViolationValues::Unknown, "{}", DB::DIALECT),
     }
+
+    // The same through a bulk insert in update mode: the row written is the stored one, updated.
+    let error = BulkInsert::<Tag>::new()
+        .update_conflicts::<TagBySlug>(&[TagField::Label])
+        .run(&db.pool, vec![tag("target", "taken", 1)])
+        .await
+        .unwrap_err();
+    let Error::Bulk { source, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let v = source
+        .unique_violation()
+        .unwrap_or_else(|| panic!("{error:?}"));
+    assert!(v.is::<Tag, TagByLabelAndRank>(), "{v}");
+    if let ViolationValues::Known(values) = v.values() {
+        assert_eq!(values, &["taken", "2"], "{}: {error}", DB::DIALECT);
+    }
 }
 
 #[derive(Model, Debug, Clone, PartialEq)]

@@ -353,7 +353,16 @@ async fn culprit<M: Model, DB: Backend>(
             Dialect::Sqlite => true,
         })
         .collect();
-    let exact = |p: usize| Some(row_values(rows[p].1, key, dialect));
+    // In skip and update modes a row may update a stored one instead of being inserted, and the
+    // row written then holds stored values in columns it does not set: its own values are exact
+    // only where the report's own values matched them (PostgreSQL's detail, exactly). SQLite's
+    // report has none, and MariaDB's rendering is lossy.
+    if !plain_insert && dialect == Dialect::Sqlite {
+        return (None, None);
+    }
+    let exact = |p: usize| {
+        (plain_insert || dialect == Dialect::Postgres).then(|| row_values(rows[p].1, key, dialect))
+    };
     match candidates.as_slice() {
         [] => return (None, None),
         [only] => return (Some(rows[*only].0), exact(*only)),
