@@ -121,8 +121,27 @@ native_types! {
     chrono::NaiveDate => Date,
     chrono::NaiveTime => Time,
     chrono::NaiveDateTime => DateTime,
-    chrono::DateTime<chrono::Utc> => TimestampTz,
 }
+
+/// Bound as sea-query's own value, except on MySQL: there sqlx types a `DateTime<Utc>` parameter as
+/// `TIMESTAMP`, whose range is 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC, and MariaDB stores a
+/// value outside it as NULL without an error. Bound as the UTC `DATETIME` it is stored in, every
+/// year from 0 to 9999 is kept.
+#[cfg(feature = "chrono")]
+impl SqlType for chrono::DateTime<chrono::Utc> {
+    const KIND: ColumnKind = ColumnKind::TimestampTz;
+    fn to_value(value: Option<&Self>, dialect: Dialect) -> Value {
+        match dialect {
+            Dialect::MySql => Value::ChronoDateTime(value.map(|v| v.naive_utc())),
+            _ => value.copied().into(),
+        }
+    }
+    fn decode(row: RowRef<'_>, index: usize) -> Result<Option<Self>, sqlx::Error> {
+        decode_native!(row, index, chrono::DateTime<chrono::Utc>)
+    }
+}
+#[cfg(feature = "chrono")]
+not_null_column!(chrono::DateTime<chrono::Utc>);
 
 #[cfg(feature = "uuid")]
 native_types! {

@@ -53,6 +53,25 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// A value this backend cannot store exactly, refused before any statement was sent: NaN on
+    /// SQLite (it would become NULL), -0.0 where it would become 0.0, NUL in text on PostgreSQL, a
+    /// time with nanoseconds where only microseconds are kept, a date outside the backend's range…
+    /// The check runs on every write path (insert, update, get_or_create, update_or_create, bulk
+    /// insert), so that no value changes silently and no half-encoded statement reaches the server.
+    #[error(
+        "cannot write this `{model}`: field `{field}`: {reason} on {dialect}; nothing was sent"
+    )]
+    InvalidValue {
+        /// The model's Rust name.
+        model: &'static str,
+        /// The field's Rust name.
+        field: &'static str,
+        /// The backend.
+        dialect: Dialect,
+        /// Why the value cannot be stored, and what to do instead.
+        reason: &'static str,
+    },
+
     /// A bulk insert failed. Nothing of it was kept, except, with
     /// [`commit_each_chunk`](crate::BulkInsert::commit_each_chunk), the chunks before the failed one.
     #[error(

@@ -49,6 +49,7 @@ extern crate self as model_runtime;
 
 mod backend;
 mod bulk;
+mod check;
 mod column;
 mod error;
 pub mod meta;
@@ -62,6 +63,7 @@ mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
+pub use check::validate_unique_new;
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
 pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};

@@ -67,6 +67,19 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
         crate::ops::validate_unique(conn, self)
     }
 
+    /// Checks every unique constraint, and the primary key unless it is `auto_increment`, against
+    /// the stored rows, for a row about to be inserted: see [`crate::validate_unique_new`].
+    fn validate_unique_new<'a, 'c: 'a, A>(
+        &'a self,
+        conn: A,
+    ) -> BoxFuture<'a, Result<Vec<crate::UniqueViolation>, Error>>
+    where
+        A: Acquire<'c> + Send + 'a,
+        A::Database: Backend,
+    {
+        crate::check::validate_unique_new(conn, self)
+    }
+
     /// Deletes the row with this primary key; `false` when there was none.
     fn delete<'a, 'c: 'a, A>(&'a self, conn: A) -> BoxFuture<'a, Result<bool, Error>>
     where

@@ -9,6 +9,7 @@ use sea_query::Values;
 use sqlx::{Acquire, Connection};
 
 use crate::backend::{Backend, Dialect};
+use crate::check;
 use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{Key, Model};
@@ -92,6 +93,7 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        check::check_row(row, dialect)?;
         let result: Result<_, Error> = async {
             let mut conn = conn.acquire().await?;
             fetch_model::<M, A::Database>(
@@ -186,6 +188,7 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        check::check_row(row, dialect)?;
         let result: Result<_, Error> = async {
             let meta = M::META;
             let mut conn = conn.acquire().await?;
@@ -301,6 +304,7 @@ where
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        check::check_row(candidate, dialect)?;
         let result: Result<_, Error> = async {
             let mut conn = conn.acquire().await?;
             let in_transaction = conn.is_in_transaction();
@@ -372,9 +376,13 @@ where
     A::Database: Backend,
 {
     // A violation's values are read off the row only when one row holds everything this call writes.
-    let row_for_errors = std::ptr::eq(create, update.values).then_some(create);
+    let row_for_errors = (std::ptr::eq(create, update.values)
+        && violation::update_writes_whole_keys::<M>(K::KEY, update.fields))
+    .then_some(create);
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        check::check_row(create, dialect)?;
+        check::check_fields(update.values, update.fields, dialect)?;
         let result: Result<_, Error> = async {
             let key = K::KEY;
             let key_columns = M::META.key_columns(key);
@@ -568,7 +576,8 @@ async fn execute_plain<DB: Backend>(conn: &mut DB::Connection, sql: &str) -> Res
 /// list means none.
 ///
 /// The row with `row`'s own primary key is not counted (validating a row against itself finds
-/// nothing), and a constraint is skipped where `row` has a NULL in it: NULLs never collide in a unique
+/// nothing: this is the check for a row being edited; for a new row with an explicit primary key,
+/// use [`crate::validate_unique_new`], which checks the primary key too), and a constraint is skipped where `row` has a NULL in it: NULLs never collide in a unique
 /// constraint. A check, not a guarantee: a concurrent writer can still take a value before the
 /// write. The write itself stays the arbiter, and reports [`Error::UniqueViolation`].
 pub fn validate_unique<'a, 'c: 'a, M, A>(

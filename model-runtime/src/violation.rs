@@ -12,9 +12,9 @@ use std::fmt;
 use sea_query::Value;
 use sqlx::error::{DatabaseError, ErrorKind};
 
-use crate::backend::Dialect;
+use crate::backend::{Backend, Dialect};
 use crate::error::Error;
-use crate::meta::{KeyId, ModelMeta};
+use crate::meta::{ColumnKind, KeyId, ModelMeta};
 use crate::model::{Key, Model};
 
 /// A write refused because a row with the same values of a unique constraint exists: the typed
@@ -33,10 +33,15 @@ pub struct UniqueViolation {
 /// What is known of the conflicting values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Values {
-    /// The values, one per column, as text.
+    /// The values, one per column, as text: exactly the values of the write that collided, taken
+    /// from the row the call wrote where it has one, else from the database's report when that text
+    /// is provably exact. (On a collation that compares case- or pad-insensitively, MariaDB's
+    /// default, the stored row's values may differ from these in case or trailing spaces.)
     Known(Vec<String>),
-    /// The database's message cannot be split into one value per column without guessing (a value
-    /// contains the separator the database joins them with).
+    /// The database's own text, which cannot be read as exact values: it would have to be split
+    /// without a way to tell separators from values, or the database rendered it lossily (MariaDB
+    /// cuts it at 64 bytes, prints 4-byte characters as `?` and control characters as `\XXXX`, and
+    /// prints decimals, dates and floats in its own format).
     Ambiguous(String),
     /// Neither the database nor the call told them.
     Unknown,
@@ -87,20 +92,6 @@ impl UniqueViolation {
     /// The database's own error; `None` for a violation found by [`crate::validate_unique`].
     pub fn database_error(&self) -> Option<&sqlx::Error> {
         self.source.as_ref()
-    }
-
-    /// Whether `row` holds the values this violation reports for `key` (to find the input row behind a
-    /// bulk insert's error).
-    pub(crate) fn matches_row<M: Model>(&self, row: &M, key: KeyId, dialect: Dialect) -> bool {
-        let Values::Known(values) = &self.values else {
-            return false;
-        };
-        let columns = M::META.key_columns(key);
-        values.len() == columns.len()
-            && columns
-                .iter()
-                .zip(values)
-                .all(|(&i, v)| value_text(&row.column_value(i, dialect)) == *v)
     }
 
     /// A violation of declared key `key` by `row`, found before writing.
@@ -162,7 +153,7 @@ impl fmt::Display for UniqueViolation {
                     write!(f, "{column} = {value:?}")?;
                 }
             }
-            Values::Ambiguous(raw) => write!(f, "the values {raw:?}")?,
+            Values::Ambiguous(raw) => write!(f, "the values the database reported as {raw:?}")?,
             Values::Unknown => f.write_str("these values")?,
         }
         match self.method_suffix() {
@@ -243,6 +234,241 @@ pub(crate) fn classify<M: Model>(error: Error, row: Option<&M>, dialect: Dialect
     }
 }
 
+/// Whether an `update_or_create` by `key` writing `fields` on update leaves the row holding the
+/// caller's values in every column of every unique constraint that the update can violate: one
+/// that has a written field. Otherwise a violation raised by the update has values in part from
+/// the stored row, and the caller's row is not a faithful report of them.
+pub(crate) fn update_writes_whole_keys<M: Model>(key: KeyId, fields: &[M::Field]) -> bool {
+    let meta = M::META;
+    let written: Vec<usize> = fields
+        .iter()
+        .map(|&f| M::field_index(f))
+        .chain(meta.key_columns(key).iter().copied())
+        .collect();
+    meta.uniques.iter().all(|u| {
+        !u.columns
+            .iter()
+            .any(|c| fields.iter().any(|&f| M::field_index(f) == *c))
+            || u.columns.iter().all(|c| written.contains(c))
+    })
+}
+
+/// The error of a failed bulk statement that wrote `rows` (input index, row), in statement order:
+/// the typed error, and the input row behind it where it can be found.
+///
+/// The row is found by the database's report where it has values (MariaDB's rendering of each
+/// row, see [`mysql_rendering`], for text and integer keys; PostgreSQL's detail), and, for a plain
+/// insert on SQLite and MariaDB (whose transaction survives a failed statement), among the rows
+/// that match the report (every row, where the report has no values or no rendering is
+/// reproduced), by which could have failed: the first row, in statement order, whose key is
+/// already stored or repeats an earlier row's. Once
+/// found, that row's own values are the violation's values: they are exact. PostgreSQL's aborted
+/// transaction allows no such read: there, two rows that match the report leave the row unnamed.
+pub(crate) async fn bulk_error<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[(usize, &M)],
+    error: Error,
+    first_row: usize,
+    plain_insert: bool,
+) -> Error {
+    let dialect = DB::DIALECT;
+    let mut error = classify::<M>(error, None, dialect);
+    let mut row = None;
+    if let Error::UniqueViolation(violation) = &mut error
+        && let Some(key) = violation.key
+    {
+        let (input, values) = culprit::<M, DB>(conn, rows, violation, key, plain_insert).await;
+        row = input;
+        if let Some(values) = values {
+            violation.values = Values::Known(values);
+        }
+    }
+    Error::Bulk {
+        row,
+        first_row,
+        committed_rows: 0,
+        source: Box::new(error),
+    }
+}
+
+/// A key's values as a hashable identity: their `Debug` text, which tells every value apart
+/// (decimals normalized, as a database returns them with its column's scale).
+fn key_identity(values: &[Value]) -> String {
+    let mut out = String::new();
+    for value in values {
+        match value {
+            #[cfg(feature = "rust_decimal")]
+            Value::Decimal(Some(d)) => out.push_str(&format!("Decimal({})|", d.normalize())),
+            other => out.push_str(&format!("{other:?}|")),
+        }
+    }
+    out
+}
+
+/// Whether a key has a text column (compared by collation on MariaDB).
+fn has_text(meta: &ModelMeta, key: KeyId) -> bool {
+    meta.key_columns(key)
+        .iter()
+        .any(|&i| meta.columns[i].kind == ColumnKind::Text)
+}
+
+/// Most candidate rows probed one by one on MariaDB before giving up.
+const MAX_PROBES: usize = 16;
+
+/// The input row behind `violation` of `key` among `rows`, and exact values for it.
+async fn culprit<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[(usize, &M)],
+    violation: &UniqueViolation,
+    key: KeyId,
+    plain_insert: bool,
+) -> (Option<usize>, Option<Vec<String>>) {
+    let dialect = DB::DIALECT;
+    let keys: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|(_, row)| crate::query::key_values_of(*row, key, dialect))
+        .collect();
+    let reported = violation.source.as_ref().and_then(|source| match source {
+        sqlx::Error::Database(db) if dialect == Dialect::MySql => {
+            match mysql_report(db.message()).values {
+                Values::Ambiguous(entry) => Some(entry),
+                _ => None,
+            }
+        }
+        _ => None,
+    });
+    // NULLs collide with nothing: such rows cannot be behind a duplicate.
+    let candidates: Vec<usize> = (0..rows.len())
+        .filter(|&p| !keys[p].iter().any(crate::query::is_null))
+        .filter(|&p| match dialect {
+            // Kinds whose rendering is not reproduced (decimals, dates, …) leave every row a
+            // candidate; the stored-or-repeated rule below then decides, exactly, as no text
+            // (and so no collation) is involved.
+            Dialect::MySql => match mysql_rendering(&keys[p]) {
+                Some(rendering) => Some(rendering) == reported,
+                None => !has_text(M::META, key),
+            },
+            Dialect::Postgres => {
+                let text = row_values(rows[p].1, key, dialect);
+                match &violation.values {
+                    Values::Known(values) => text == *values,
+                    Values::Ambiguous(raw) => text.join(", ") == *raw,
+                    Values::Unknown => true,
+                }
+            }
+            Dialect::Sqlite => true,
+        })
+        .collect();
+    // In skip and update modes a row may update a stored one instead of being inserted, and the
+    // row written then holds stored values in columns it does not set: its own values are exact
+    // only where the report's own values matched them (PostgreSQL's detail, exactly). SQLite's
+    // report has none, and MariaDB's rendering is lossy.
+    if !plain_insert && dialect == Dialect::Sqlite {
+        return (None, None);
+    }
+    let exact = |p: usize| {
+        (plain_insert || dialect == Dialect::Postgres).then(|| row_values(rows[p].1, key, dialect))
+    };
+    match candidates.as_slice() {
+        [] => return (None, None),
+        [only] => return (Some(rows[*only].0), exact(*only)),
+        _ => {}
+    }
+    if plain_insert && dialect != Dialect::Postgres {
+        let stored = match stored_among::<M, DB>(conn, &keys, &candidates, key).await {
+            Ok(stored) => stored,
+            Err(_) => return (None, None),
+        };
+        // Equal keys render alike, so a repeat of a candidate's key is itself a candidate.
+        let mut seen = std::collections::HashSet::with_capacity(candidates.len());
+        for (n, &p) in candidates.iter().enumerate() {
+            if stored[n] || !seen.insert(key_identity(&keys[p])) {
+                return (Some(rows[p].0), exact(p));
+            }
+        }
+        return (None, None);
+    }
+    // Several rows match the report: if they all hold the same values, those are exact.
+    let first = candidates[0];
+    if candidates.iter().all(|&p| keys[p] == keys[first]) {
+        (None, exact(first))
+    } else {
+        (None, None)
+    }
+}
+
+/// For each of `candidates` (positions in `keys`), whether a row with that key is already stored,
+/// by the database's own comparison. SQLite compares exactly, and so does MariaDB on a key without
+/// text: one `SELECT` of every candidate key, compared here. MariaDB compares text by collation
+/// (case, trailing spaces): one existence probe per distinct key.
+async fn stored_among<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    keys: &[Vec<Value>],
+    candidates: &[usize],
+    key: KeyId,
+) -> Result<Vec<bool>, Error> {
+    let dialect = DB::DIALECT;
+    let meta = M::META;
+    // SQLite compares exactly, and so does MariaDB where the key has no text column.
+    if dialect == Dialect::Sqlite || !has_text(meta, key) {
+        use sea_query::{Alias, Expr, ExprTrait, Query};
+        let columns = meta.key_columns(key);
+        let mut select = Query::select();
+        select
+            .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
+            .from(Alias::new(meta.table))
+            .and_where(
+                Expr::tuple(
+                    columns
+                        .iter()
+                        .map(|&i| Expr::col(Alias::new(meta.columns[i].name))),
+                )
+                .is_in(
+                    candidates
+                        .iter()
+                        .map(|&p| Expr::tuple(keys[p].iter().cloned().map(Expr::val))),
+                ),
+            );
+        let (sql, values) = match dialect {
+            Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
+            _ => select.build(sea_query::SqliteQueryBuilder),
+        };
+        let found = DB::fetch_all(conn, sql.into(), values).await?;
+        // Each stored key as the model binds it, so that it compares with the input's.
+        let mut stored = std::collections::HashSet::with_capacity(found.len());
+        for r in &found {
+            let model = M::from_row(DB::row_ref(r)).map_err(|source| Error::Decode {
+                model: meta.name,
+                source,
+            })?;
+            stored.insert(key_identity(&crate::query::key_values_of(
+                &model, key, dialect,
+            )));
+        }
+        return Ok(candidates
+            .iter()
+            .map(|&p| stored.contains(&key_identity(&keys[p])))
+            .collect());
+    }
+    let mut answers: Vec<(&Vec<Value>, bool)> = Vec::new();
+    let mut out = Vec::with_capacity(candidates.len());
+    for &p in candidates {
+        if let Some((_, known)) = answers.iter().find(|(k, _)| **k == keys[p]) {
+            out.push(*known);
+            continue;
+        }
+        if answers.len() == MAX_PROBES {
+            return Err(Error::Database(sqlx::Error::RowNotFound));
+        }
+        let crate::query::Statement { sql, values } =
+            crate::query::exists_by_key::<M>(key, keys[p].clone(), dialect);
+        let exists = DB::fetch_optional(conn, sql, values).await?.is_some();
+        answers.push((&keys[p], exists));
+        out.push(exists);
+    }
+    Ok(out)
+}
+
 /// PostgreSQL 22001 `value too long for type character varying(n)`, MySQL 1406 `Data too long`.
 fn value_too_long(db: &dyn DatabaseError) -> bool {
     #[cfg(feature = "mysql")]
@@ -284,24 +510,16 @@ fn unique_violation<M: Model>(
             .collect(),
         None => report.columns,
     };
-    let reported = match report.values {
-        // MySQL joins a composite key's values with `-`; only the column count tells them apart.
-        Values::Ambiguous(entry) if dialect == Dialect::MySql => {
-            split_exactly(&entry, "-", columns.len())
-        }
-        values => values,
-    };
-    // Where the report is not enough, the values this call wrote are exact: a duplicate means the
-    // existing row holds the same ones.
-    let values = match (reported, key, row) {
-        (Values::Known(values), _, _) => Values::Known(values),
-        (_, Some(key), Some(row)) => Values::Known(
-            meta.key_columns(key)
-                .iter()
-                .map(|&i| value_text(&row.column_value(i, dialect)))
-                .collect(),
-        ),
-        (values, _, _) => values,
+    // The row this call wrote holds the exact values of the violated key: they win over any
+    // parsing, on every backend. Without it, the report's text is used only where provably exact.
+    let values = match (key, row) {
+        (Some(key), Some(row)) => Values::Known(row_values(row, key, dialect)),
+        _ => match report.values {
+            Values::Ambiguous(entry) if dialect == Dialect::MySql => {
+                mysql_values(&entry, key.map(|key| (meta, key)), columns.len())
+            }
+            values => values,
+        },
     };
     UniqueViolation {
         meta,
@@ -322,14 +540,44 @@ struct Report {
     values: Values,
 }
 
+/// The key known to the database as `name`: MySQL's `PRIMARY`, PostgreSQL's generated
+/// `{table}_pkey`, or a declared constraint. PostgreSQL keeps identifiers to 63 bytes, its generated
+/// ones too, so names are compared as PostgreSQL stores them.
 fn key_named(meta: &ModelMeta, name: &str) -> Option<KeyId> {
-    if name == "PRIMARY" || name == format!("{}_pkey", meta.table) {
+    if name == "PRIMARY" || name == pg_generated_name(meta.table, "pkey") {
         return Some(KeyId::PrimaryKey);
     }
     meta.uniques
         .iter()
-        .position(|u| u.name == name)
+        .position(|u| u.name == name || pg_identifier(u.name) == name)
         .map(KeyId::Unique)
+}
+
+/// The longest identifier PostgreSQL keeps, in bytes (`NAMEDATALEN - 1`).
+const PG_MAX_IDENT: usize = 63;
+
+/// `text` cut to at most `max` bytes at a character boundary (PostgreSQL's `pg_mbcliplen`).
+fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// An identifier as PostgreSQL stores it: cut to 63 bytes.
+fn pg_identifier(name: &str) -> &str {
+    clip(name, PG_MAX_IDENT)
+}
+
+/// The name PostgreSQL generates for a table's constraint, `{table}_{label}`, shortening the table
+/// part so that the whole fits in 63 bytes (`makeObjectName` in PostgreSQL's `indexcmds.c`).
+fn pg_generated_name(table: &str, label: &str) -> String {
+    let table = clip(pg_identifier(table), PG_MAX_IDENT - label.len() - 1);
+    format!("{table}_{label}")
 }
 
 fn key_with_columns(meta: &ModelMeta, columns: &[String]) -> Option<KeyId> {
@@ -369,8 +617,9 @@ fn postgres_report(db: &dyn DatabaseError) -> Report {
     }
 }
 
-/// Splits PostgreSQL's `Key (a, b)=(x, y) already exists.` PostgreSQL joins both lists with `, `
-/// and does not quote values, so the values are split only when that gives one per column.
+/// Splits PostgreSQL's `Key (a, b)=(x, y) already exists.` PostgreSQL quotes a column name that
+/// needs it (`"Slug"`, with `"` doubled inside) and joins both lists with `, `; it does not quote
+/// values, so the values are split only when that gives one per column.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 fn postgres_detail(detail: &str) -> Report {
     let unknown = Report {
@@ -381,18 +630,60 @@ fn postgres_detail(detail: &str) -> Report {
     let Some(rest) = detail.strip_prefix("Key (") else {
         return unknown;
     };
-    let Some((columns, rest)) = rest.split_once(")=(") else {
+    let Some((columns, rest)) = pg_identifiers(rest) else {
+        return unknown;
+    };
+    let Some(rest) = rest.strip_prefix(")=(") else {
         return unknown;
     };
     let Some(values) = rest.strip_suffix(") already exists.") else {
         return unknown;
     };
-    let columns: Vec<String> = columns.split(", ").map(str::to_owned).collect();
     let values = split_exactly(values, ", ", columns.len());
     Report {
         name: None,
         columns,
         values,
+    }
+}
+
+/// Reads `a, "B c", "d""e"` up to the first character that ends the list (`)`): the identifiers,
+/// unquoted, and the rest of the text. `None` when the text is not such a list.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn pg_identifiers(mut text: &str) -> Option<(Vec<String>, &str)> {
+    let mut names = Vec::new();
+    loop {
+        if let Some(quoted) = text.strip_prefix('"') {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                let (at, c) = chars.next()?;
+                if c != '"' {
+                    name.push(c);
+                } else if quoted[at + 1..].starts_with('"') {
+                    name.push('"');
+                    chars.next();
+                } else {
+                    break at + 1;
+                }
+            };
+            names.push(name);
+            text = &quoted[end..];
+        } else {
+            // Unquoted: lower-case letters, digits, `_` and `$` (anything else would be quoted).
+            let end = text
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(text.len());
+            if end == 0 {
+                return None;
+            }
+            names.push(text[..end].to_owned());
+            text = &text[end..];
+        }
+        match text.strip_prefix(", ") {
+            Some(rest) => text = rest,
+            None => return Some((names, text)),
+        }
     }
 }
 
@@ -437,6 +728,97 @@ fn sqlite_report(message: &str, _code: Option<&str>) -> Report {
         columns,
         values: Values::Unknown,
     }
+}
+
+/// The longest text MariaDB prints of a key's values: longer renderings are cut to
+/// [`MYSQL_CUT`] bytes (at a character boundary) and followed by `...`.
+const MYSQL_SHOWN: usize = 64;
+/// See [`MYSQL_SHOWN`].
+const MYSQL_CUT: usize = 61;
+
+/// The values of MariaDB's `Duplicate entry '…'` text, `Known` only when provably exact.
+///
+/// MariaDB renders the key lossily (measured on MariaDB 10.11): the values are joined with `-`,
+/// a character outside the Basic Multilingual Plane (emoji) prints as `?`, NUL and other control
+/// characters print as `\XXXX` (tab, CR and LF print as themselves), and a rendering over 64 bytes is
+/// cut to 61 bytes plus `...`. Decimals print with their column's scale, dates and floats in its
+/// own formats. So the text is exact only for text and integer columns, with no `?`, no `\`, no
+/// trailing `...`, and a split on `-` that gives one part per column (and integers where the
+/// column is one); anything else is [`Values::Ambiguous`], the raw text.
+fn mysql_values(entry: &str, key: Option<(&ModelMeta, KeyId)>, count: usize) -> Values {
+    let ambiguous = || Values::Ambiguous(entry.to_owned());
+    let Some((meta, key)) = key else {
+        return ambiguous();
+    };
+    let columns = meta.key_columns(key);
+    let lossless_kinds = columns.iter().all(|&i| {
+        matches!(
+            meta.columns[i].kind,
+            ColumnKind::Text | ColumnKind::SmallInt | ColumnKind::Int | ColumnKind::BigInt
+        )
+    });
+    if !lossless_kinds
+        || columns.len() != count
+        || entry.contains(['?', '\\'])
+        || entry.ends_with("...")
+    {
+        return ambiguous();
+    }
+    match split_exactly(entry, "-", count) {
+        Values::Known(parts)
+            if columns.iter().zip(&parts).all(|(&i, part)| {
+                !meta.columns[i].kind.is_integer() || part.parse::<i64>().is_ok()
+            }) =>
+        {
+            Values::Known(parts)
+        }
+        _ => ambiguous(),
+    }
+}
+
+/// How MariaDB renders `values` in a `Duplicate entry '…'` message (see [`mysql_values`]); `None`
+/// for a kind whose rendering is not reproduced here (decimals, floats, dates, …).
+pub(crate) fn mysql_rendering(values: &[Value]) -> Option<String> {
+    let mut out = String::new();
+    for (n, value) in values.iter().enumerate() {
+        if n > 0 {
+            out.push('-');
+        }
+        match value {
+            Value::String(Some(text)) => {
+                for c in text.chars() {
+                    let code = u32::from(c);
+                    if code > 0xFFFF {
+                        out.push('?');
+                    } else if (code < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+                        || (0x7F..=0x9F).contains(&code)
+                    {
+                        out.push_str(&format!("\\{code:04X}"));
+                    } else {
+                        out.push(c);
+                    }
+                }
+            }
+            Value::SmallInt(Some(v)) => out.push_str(&v.to_string()),
+            Value::Int(Some(v)) => out.push_str(&v.to_string()),
+            Value::BigInt(Some(v)) => out.push_str(&v.to_string()),
+            _ => return None,
+        }
+    }
+    if out.len() > MYSQL_SHOWN {
+        out.truncate(clip(&out, MYSQL_CUT).len());
+        out.push_str("...");
+    }
+    Some(out)
+}
+
+/// The text of `row`'s values of `key`, one per column.
+pub(crate) fn row_values<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Vec<String> {
+    M::META
+        .key_columns(key)
+        .iter()
+        .map(|&i| value_text(&row.column_value(i, dialect)))
+        .collect()
 }
 
 /// `text` split on `separator` into exactly `count` parts, or [`Values::Ambiguous`] when a part
@@ -539,6 +921,131 @@ mod tests {
         );
         assert_eq!(r.columns, ["tenant", "name"]);
         assert_eq!(r.name, None);
+    }
+
+    /// Each expected text is verbatim from MariaDB 10.11 (`Duplicate entry '…'` of that value).
+    #[test]
+    fn mysql_rendering_matches_the_server() {
+        let text = |s: &str| vec![Value::String(Some(s.to_owned()))];
+        let cases: Vec<(Vec<Value>, String)> = vec![
+            (text("emoji 😀🎉"), "emoji ??".into()),
+            (text("nul\0x"), "nul\\0000x".into()),
+            (text(&"z".repeat(64)), "z".repeat(64)),
+            (text(&"w".repeat(65)), format!("{}...", "w".repeat(61))),
+            (text(&"日".repeat(30)), format!("{}...", "日".repeat(20))),
+            (
+                text(&format!("{}😀bbb", "a".repeat(58))),
+                format!("{}?bbb", "a".repeat(58)),
+            ),
+            (
+                text(&format!("{}\0ccc", "b".repeat(59))),
+                format!("{}\\0...", "b".repeat(59)),
+            ),
+            (
+                text("x\t\n\r\u{1b}\u{1f} ~\u{7f}é\u{80}\u{200b}\u{ffff}"),
+                "x\t\n\r\\001B\\001F ~\\007Fé\\0080\u{200b}\u{ffff}".into(),
+            ),
+            (
+                text("z\u{b}\u{c}\u{85}\u{9f}\u{a0}\u{2028}"),
+                "z\\000B\\000C\\0085\\009F\u{a0}\u{2028}".into(),
+            ),
+            (
+                vec![Value::String(Some("a-b".into())), Value::BigInt(Some(-5))],
+                "a-b--5".into(),
+            ),
+            (
+                vec![
+                    Value::String(Some("z".repeat(55))),
+                    Value::BigInt(Some(123_456_789)),
+                ],
+                format!("{}-12345...", "z".repeat(55)),
+            ),
+        ];
+        for (values, expected) in cases {
+            assert_eq!(mysql_rendering(&values), Some(expected), "{values:?}");
+        }
+        assert_eq!(mysql_rendering(&[Value::Double(Some(0.1))]), None);
+    }
+
+    #[derive(crate::Model)]
+    #[model(table = "things")]
+    #[unique_together(name, n, name = "things_pair")]
+    struct Thing {
+        #[model(primary_key, auto_increment)]
+        id: i64,
+        #[unique]
+        name: String,
+        n: i64,
+        #[unique]
+        at: f64,
+    }
+
+    #[test]
+    fn mysql_text_is_known_only_when_provably_exact() {
+        let meta = Thing::META;
+        let name = Some((meta, KeyId::Unique(0)));
+        // Field-level constraints first, then `unique_together`.
+        let at = Some((meta, KeyId::Unique(1)));
+        let pair = Some((meta, KeyId::Unique(2)));
+        let known = |v: &[&str]| Values::Known(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(mysql_values("plain", name, 1), known(&["plain"]));
+        assert_eq!(mysql_values("it's \"x\"", name, 1), known(&["it's \"x\""]));
+        for lossy in ["emoji ??", "nul\\0000x", &format!("{}...", "w".repeat(61))] {
+            assert_eq!(
+                mysql_values(lossy, name, 1),
+                Values::Ambiguous(lossy.into()),
+                "{lossy}"
+            );
+        }
+        assert_eq!(mysql_values("first-7", pair, 2), known(&["first", "7"]));
+        // A dash in the text, a negative number, a part that is not an integer: not split.
+        for unsplittable in ["a-b-7", "a--7", "a-x"] {
+            assert_eq!(
+                mysql_values(unsplittable, pair, 2),
+                Values::Ambiguous(unsplittable.into())
+            );
+        }
+        // MariaDB's own float formatting is not the value.
+        assert_eq!(mysql_values("0.1", at, 1), Values::Ambiguous("0.1".into()));
+        assert_eq!(mysql_values("x", None, 1), Values::Ambiguous("x".into()));
+    }
+
+    #[test]
+    fn postgres_names_are_matched_as_postgres_stores_them() {
+        // Verified on PostgreSQL 15: a 60-byte table's primary key is named with the table cut to
+        // 58 bytes, so that the name fits in 63.
+        let table = "t".repeat(60);
+        assert_eq!(
+            pg_generated_name(&table, "pkey"),
+            format!("{}_pkey", "t".repeat(58))
+        );
+        assert_eq!(pg_generated_name("products", "pkey"), "products_pkey");
+        // Cut at a character boundary.
+        let wide = format!("{}é", "t".repeat(57));
+        assert_eq!(
+            pg_generated_name(&wide, "pkey"),
+            format!("{}_pkey", "t".repeat(57))
+        );
+        assert_eq!(pg_identifier(&"n".repeat(70)), "n".repeat(63));
+    }
+
+    #[test]
+    fn postgres_detail_unquotes_column_names() {
+        let r = postgres_detail("Key (\"Slug\")=(s-2) already exists.");
+        assert_eq!(r.columns, ["Slug"]);
+        assert_eq!(r.values, Values::Known(vec!["s-2".into()]));
+        let r = postgres_detail(
+            "Key (\"a \"\"b\"\", c\", tenant, \"X)=(y\")=(1, 2, 3) already exists.",
+        );
+        assert_eq!(r.columns, ["a \"b\", c", "tenant", "X)=(y"]);
+        assert_eq!(
+            r.values,
+            Values::Known(vec!["1".into(), "2".into(), "3".into()])
+        );
+        assert_eq!(
+            postgres_detail("Key (\"open)=(1) already exists.").values,
+            Values::Unknown
+        );
     }
 
     #[test]

@@ -440,6 +440,15 @@ impl Call<'_> {
             Action::Skip(_) => Resolve::FirstWins,
             Action::Update(..) => Resolve::LastWins,
         };
+        // Values a backend cannot store exactly are refused before the chunk is written.
+        if let Some((input, error)) = crate::check::check_chunk(chunk, DB::DIALECT) {
+            return Err(Error::Bulk {
+                row: Some(input),
+                first_row: chunk[0].0,
+                committed_rows,
+                source: Box::new(error),
+            });
+        }
         let plan = plan::plan(chunk, self.action.key(), resolve, &run.seen, DB::DIALECT);
         if plan.writers.is_empty() {
             return Ok((plan, None));
@@ -453,9 +462,17 @@ impl Call<'_> {
         {
             Ok(written) => Ok((plan, Some(written))),
             Err(error) => {
-                let error = violation::classify::<M>(error, None, DB::DIALECT);
-                let row = locate_row(&error, chunk, &plan, DB::DIALECT);
-                Err(bulk_error(error, committed_rows, row).at_chunk(chunk[0].0))
+                // The input row behind the error, where the error or a look at the database
+                // identifies it, and the exact values of the violated key.
+                let rows: Vec<(usize, &M)> = plan
+                    .writers
+                    .iter()
+                    .map(|w| (chunk[w.pos].0, &chunk[w.pos].1))
+                    .collect();
+                let plain = *self.action == Action::Fail;
+                let error =
+                    violation::bulk_error::<M, DB>(conn, &rows, error, chunk[0].0, plain).await;
+                Err(error.with_committed(committed_rows))
             }
         }
     }
@@ -524,25 +541,6 @@ impl Error {
         }
         self
     }
-}
-
-/// The input row behind a chunk's error, where the error identifies it: a duplicate whose reported
-/// values match exactly one written row of the chunk.
-fn locate_row<M: Model>(
-    error: &Error,
-    chunk: &[(usize, M)],
-    plan: &ChunkPlan,
-    dialect: Dialect,
-) -> Option<usize> {
-    let violation = error.unique_violation()?;
-    let key = violation.key()?;
-    let mut matching = plan
-        .writers
-        .iter()
-        .map(|w| &chunk[w.pos])
-        .filter(|(_, row)| violation.matches_row(row, key, dialect));
-    let (input, _) = matching.next()?;
-    matching.next().is_none().then_some(*input)
 }
 
 /// What a call has done so far, across its chunks.

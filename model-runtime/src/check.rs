@@ -1,0 +1,310 @@
+//! Values a backend cannot store exactly, refused before any statement is sent.
+//!
+//! Measured on SQLite 3 (through sqlx 0.9), PostgreSQL 15 and MariaDB 10.11, every supported column
+//! type written and read back:
+//!
+//! | value | SQLite | PostgreSQL | MariaDB |
+//! |---|---|---|---|
+//! | `f32`/`f64` NaN | stored as NULL: **refused** | exact | error 1264: **refused** |
+//! | `f32`/`f64` ±inf | exact | exact | error 1264: **refused** |
+//! | `f32`/`f64` -0.0 | read back 0.0: **refused** | exact | read back 0.0: **refused** |
+//! | `f32::MAX`, `f64::MAX`, subnormals | exact | exact | exact (bound in binary) |
+//! | text with NUL | exact | error 22021: **refused** | exact |
+//! | JSON with `\u0000` | exact | jsonb error: **refused** | exact |
+//! | JSON number -0.0 | exact | jsonb reads back 0: **refused** | exact |
+//! | time, datetime with nanoseconds | exact (text) | cut to microseconds: **refused** | cut to microseconds: **refused** |
+//! | leap second (`chrono` nanos ≥ 1e9) | exact (text) | datetime moved to the next second, time an error: **refused** | time read back 00:00:00, datetime NULL: **refused** |
+//! | date before 4714-11-24 BC | exact (text) | "out of range": **refused** | (a negative year: below) |
+//! | year outside 0..=9999 | exact (text) | exact within PostgreSQL's range | above: stored as NULL, below: the driver fails mid-statement and the connection is lost: **refused** |
+//! | `DateTime<Utc>` before 1970 or after 2038-01-19 | exact (text) | exact | stored as NULL while sqlx bound it as `TIMESTAMP`; now bound as the UTC `DATETIME(6)` it is stored in: exact |
+//! | `Decimal` | normalized text: equal value, scale not kept | exact | `DECIMAL(65,30)` holds every `Decimal` (≤ 28 fractional digits, ≤ 29 integer digits); read back with scale 30 |
+//! | `i16`/`i32`/`i64` extremes, bytes, UUID, 4-byte characters, trailing spaces | exact | exact | exact |
+//!
+//! Sub-microsecond precision is an error rather than a documented rounding: a silent rounding
+//! would make a value read back different from the one written, two values that differ only in
+//! their nanoseconds would collide in a unique key, and a `get_or_create` would look up a value that
+//! can never be stored. `Decimal` scale is the one documented change: the value is equal, and
+//! `Decimal` compares by value (`1.5 == 1.50`).
+//!
+//! `get_or_create` checks the whole candidate before its lookup, so a bad value is refused even
+//! when the row turns out to exist. Round to microseconds before writing
+//! (`chrono::SubsecRound::trunc_subsecs(6)`).
+
+use sea_query::{Alias, Condition, Expr, ExprTrait, Query, Value};
+use sqlx::Acquire;
+
+use crate::backend::{Backend, Dialect};
+use crate::column::SqlType;
+use crate::error::Error;
+use crate::meta::KeyId;
+use crate::model::Model;
+use crate::query;
+use crate::tx::BoxFuture;
+use crate::violation::UniqueViolation;
+
+/// Checks every column of `row` (an insert writes them all).
+pub(crate) fn check_row<M: Model>(row: &M, dialect: Dialect) -> Result<(), Error> {
+    check_columns(row, 0..M::META.columns.len(), dialect)
+}
+
+/// Checks the listed columns of `row` (an update writes only those).
+pub(crate) fn check_columns<M: Model>(
+    row: &M,
+    columns: impl IntoIterator<Item = usize>,
+    dialect: Dialect,
+) -> Result<(), Error> {
+    let meta = M::META;
+    for index in columns {
+        let column = &meta.columns[index];
+        if let Err(reason) = check_value(&row.column_value(index, dialect), dialect) {
+            return Err(Error::InvalidValue {
+                model: meta.name,
+                field: column.field.trim_start_matches("r#"),
+                dialect,
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the fields of `row` that an `update_or_create` writes on update.
+pub(crate) fn check_fields<M: Model>(
+    row: &M,
+    fields: &[M::Field],
+    dialect: Dialect,
+) -> Result<(), Error> {
+    check_columns(row, fields.iter().map(|&f| M::field_index(f)), dialect)
+}
+
+/// The first row of a bulk insert's chunk (input index, row) that cannot be stored exactly, with
+/// its error.
+pub(crate) fn check_chunk<M: Model>(
+    chunk: &[(usize, M)],
+    dialect: Dialect,
+) -> Option<(usize, Error)> {
+    chunk
+        .iter()
+        .find_map(|(input, row)| check_row(row, dialect).err().map(|e| (*input, e)))
+}
+
+/// Why `value`, bound for a column of `kind`, would not be stored exactly on `dialect`.
+fn check_value(value: &Value, dialect: Dialect) -> Result<(), &'static str> {
+    match value {
+        Value::Float(Some(v)) => check_float(f64::from(*v), dialect),
+        Value::Double(Some(v)) => check_float(*v, dialect),
+        Value::String(Some(text)) if dialect == Dialect::Postgres && text.contains('\0') => {
+            Err("PostgreSQL text cannot hold the NUL character (\\0)")
+        }
+        #[cfg(feature = "json")]
+        Value::Json(Some(json)) if dialect == Dialect::Postgres => check_jsonb(json),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDate(Some(date)) => check_date(*date, dialect),
+        #[cfg(feature = "chrono")]
+        Value::ChronoTime(Some(time)) => check_time(*time, dialect),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTime(Some(at)) => {
+            check_date(at.date(), dialect)?;
+            check_time(at.time(), dialect)
+        }
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTimeUtc(Some(at)) => {
+            let at = at.naive_utc();
+            check_date(at.date(), dialect)?;
+            check_time(at.time(), dialect)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_float(v: f64, dialect: Dialect) -> Result<(), &'static str> {
+    match dialect {
+        Dialect::Postgres => Ok(()),
+        Dialect::Sqlite if v.is_nan() => Err("SQLite stores NaN as NULL"),
+        Dialect::Sqlite if v == 0.0 && v.is_sign_negative() => {
+            Err("SQLite stores -0.0 as 0.0; write 0.0")
+        }
+        Dialect::Sqlite => Ok(()),
+        Dialect::MySql if v.is_nan() => Err("MariaDB and MySQL cannot store NaN"),
+        Dialect::MySql if v.is_infinite() => Err("MariaDB and MySQL cannot store infinity"),
+        Dialect::MySql if v == 0.0 && v.is_sign_negative() => {
+            Err("MariaDB stores -0.0 as 0.0; write 0.0")
+        }
+        Dialect::MySql => Ok(()),
+    }
+}
+
+#[cfg(feature = "chrono")]
+fn check_date(date: chrono::NaiveDate, dialect: Dialect) -> Result<(), &'static str> {
+    use chrono::Datelike;
+    match dialect {
+        Dialect::Sqlite => Ok(()),
+        // Julian day 0: PostgreSQL's lower bound for dates and timestamps (its upper bounds are
+        // beyond chrono's).
+        Dialect::Postgres
+            if date < chrono::NaiveDate::from_ymd_opt(-4713, 11, 24).unwrap_or(date) =>
+        {
+            Err("PostgreSQL dates and timestamps start at 4714-11-24 BC")
+        }
+        Dialect::Postgres => Ok(()),
+        Dialect::MySql if !(0..=9999).contains(&date.year()) => {
+            Err("MariaDB and MySQL dates hold years 0 to 9999")
+        }
+        Dialect::MySql => Ok(()),
+    }
+}
+
+#[cfg(feature = "chrono")]
+fn check_time(time: chrono::NaiveTime, dialect: Dialect) -> Result<(), &'static str> {
+    use chrono::Timelike;
+    if dialect == Dialect::Sqlite {
+        // Stored as text with every digit.
+        return Ok(());
+    }
+    let nanos = time.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return Err("a leap second (60th second) is not stored by PostgreSQL or MariaDB");
+    }
+    if !nanos.is_multiple_of(1_000) {
+        return Err(
+            "the time has nanoseconds, and only microseconds are kept; round it to microseconds first",
+        );
+    }
+    Ok(())
+}
+
+/// jsonb cannot hold `\u0000` in a string or key, and has no negative zero.
+#[cfg(feature = "json")]
+fn check_jsonb(json: &serde_json::Value) -> Result<(), &'static str> {
+    use serde_json::Value as J;
+    const NUL: &str = "PostgreSQL jsonb cannot hold the NUL character (\\u0000)";
+    match json {
+        J::String(s) if s.contains('\0') => Err(NUL),
+        J::Number(n) if n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) => {
+            Err("PostgreSQL jsonb stores the number -0.0 as 0")
+        }
+        J::Array(items) => items.iter().try_for_each(check_jsonb),
+        J::Object(map) => map.iter().try_for_each(|(k, v)| {
+            if k.contains('\0') {
+                Err(NUL)
+            } else {
+                check_jsonb(v)
+            }
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// [`crate::validate_unique`] for a row that is **not stored yet**: Django's `validate_unique()`
+/// while adding. Every unique constraint is checked against every stored row, and so is the primary
+/// key when the row carries its own (not `auto_increment`): a new row whose explicit primary key is
+/// already taken is reported as a violation of [`crate::KeyId::PrimaryKey`], where
+/// [`crate::validate_unique`], which skips the row with `row`'s own primary key so that a stored row
+/// validates against itself, finds nothing and the insert fails.
+///
+/// One query; a constraint with a NULL in `row` is skipped (NULLs never collide). A check, not a
+/// guarantee: the insert stays the arbiter.
+pub fn validate_unique_new<'a, 'c: 'a, M, A>(
+    conn: A,
+    row: &'a M,
+) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>>
+where
+    M: Model,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+{
+    Box::pin(async move {
+        let dialect = <A::Database as Backend>::DIALECT;
+        let meta = M::META;
+        let primary = (!meta.primary_key_column().auto_increment).then_some(KeyId::PrimaryKey);
+        let keys: Vec<KeyId> = primary
+            .into_iter()
+            .chain((0..meta.uniques.len()).map(KeyId::Unique))
+            .filter(|&key| {
+                !query::key_values_of(row, key, dialect)
+                    .iter()
+                    .any(query::is_null)
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut select = Query::select();
+        for (n, &key) in keys.iter().enumerate() {
+            let mut condition = Condition::all();
+            for (&i, value) in meta
+                .key_columns(key)
+                .iter()
+                .zip(query::key_values_of(row, key, dialect))
+            {
+                condition = condition.add(Expr::col(Alias::new(meta.columns[i].name)).eq(value));
+            }
+            let mut sub = Query::select();
+            sub.expr(Expr::cust("1"))
+                .from(Alias::new(meta.table))
+                .cond_where(condition);
+            select.expr_as(Expr::exists(sub), Alias::new(format!("k{n}")));
+        }
+        let (sql, values) = match dialect {
+            Dialect::Sqlite => select.build(sea_query::SqliteQueryBuilder),
+            Dialect::Postgres => select.build(sea_query::PostgresQueryBuilder),
+            Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
+        };
+        let mut conn = conn.acquire().await?;
+        let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql.into(), values)
+            .await?
+            .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+        let flags = <A::Database as Backend>::row_ref(&flags);
+        let mut violations = Vec::new();
+        for (index, &key) in keys.iter().enumerate() {
+            let taken = <bool as SqlType>::decode(flags, index)
+                .map_err(|source| Error::Decode {
+                    model: meta.name,
+                    source,
+                })?
+                .unwrap_or(false);
+            if taken {
+                violations.push(UniqueViolation::predicted(row, key, dialect));
+            }
+        }
+        Ok(violations)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_per_backend() {
+        use Dialect::*;
+        assert!(check_float(f64::NAN, Postgres).is_ok());
+        assert!(check_float(f64::NAN, Sqlite).is_err());
+        assert!(check_float(f64::NAN, MySql).is_err());
+        assert!(check_float(f64::INFINITY, Sqlite).is_ok());
+        assert!(check_float(f64::NEG_INFINITY, MySql).is_err());
+        assert!(check_float(-0.0, Sqlite).is_err());
+        assert!(check_float(0.0, Sqlite).is_ok());
+        assert!(check_float(-0.0, Postgres).is_ok());
+        assert!(check_float(f64::from(f32::MAX), MySql).is_ok());
+        assert!(check_float(f64::MAX, MySql).is_ok());
+        assert!(check_float(3.4e38, MySql).is_ok());
+    }
+
+    #[cfg(feature = "chrono")]
+    #[test]
+    fn times_and_dates_per_backend() {
+        use chrono::{NaiveDate, NaiveTime};
+        let nanos = NaiveTime::from_hms_nano_opt(1, 2, 3, 123_456_789).unwrap();
+        let micros = NaiveTime::from_hms_micro_opt(1, 2, 3, 123_456).unwrap();
+        assert!(check_time(nanos, Dialect::Sqlite).is_ok());
+        assert!(check_time(nanos, Dialect::Postgres).is_err());
+        assert!(check_time(micros, Dialect::MySql).is_ok());
+        let early = NaiveDate::from_ymd_opt(-4713, 11, 23).unwrap();
+        assert!(check_date(early, Dialect::Postgres).is_err());
+        assert!(check_date(early.succ_opt().unwrap(), Dialect::Postgres).is_ok());
+        let far = NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap();
+        assert!(check_date(far, Dialect::MySql).is_err());
+        assert!(check_date(far, Dialect::Postgres).is_ok());
+    }
+}
