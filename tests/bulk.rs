@@ -361,7 +361,35 @@ async fn commit_each_chunk_keeps_the_chunks_before_a_failure<DB: TestBackend>(db
     assert_eq!(DB::count(&db.pool, "products").await, 1 + 250);
 }
 
+/// A primary key given as the conflict target is written as given; MySQL would replace an id of 0
+/// with a new one, so there a 0 is refused instead.
+async fn a_zero_primary_key_as_the_target<DB: TestBackend>(db: TestDb<DB>) {
+    setup(&db).await;
+    let result = BulkInsert::<Product>::new()
+        .update_conflicts::<ProductById>(&[ProductField::PriceCents])
+        .run(&db.pool, vec![product("ZERO", "zero", 7)])
+        .await;
+    if DB::DIALECT == Dialect::MySql {
+        let error = result.unwrap_err();
+        let Error::Bulk { row, source, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(*row, Some(0));
+        assert!(matches!(**source, Error::InvalidArgument { .. }), "{error}");
+        assert!(!Product::exists_by_sku(&db.pool, "ZERO").await.unwrap());
+    } else {
+        let report = result.unwrap();
+        assert_eq!(report.rows.unwrap(), vec![RowOutcome::Inserted(0)]);
+        let stored = Product::get_by_sku(&db.pool, "ZERO")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.id, 0);
+    }
+}
+
 backend_tests!(
+    a_zero_primary_key_as_the_target,
     bad_settings_are_refused_before_any_statement,
     commit_each_chunk_keeps_the_chunks_before_a_failure,
     skip_mode_reports_every_row,

@@ -123,13 +123,28 @@ pub(crate) fn cached<M: Model>(
     }
     let (sql, built) = build(values.clone());
     let sql: Arc<str> = sql.into();
-    if built.0 == values {
+    // Bulk statements come in every size a chunk can have after deduplication: the cache keeps texts
+    // up to a budget, and builds anything past it each time instead of growing without bound.
+    if built.0 == values && reserve(sql.len()) {
         cache()
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, Arc::clone(&sql));
     }
     Statement { sql, values: built }
+}
+
+/// Bytes of statement text the cache may hold in all.
+const CACHE_BUDGET: usize = 16 << 20;
+
+/// Takes `bytes` of the cache's budget; `false` when they do not fit.
+fn reserve(bytes: usize) -> bool {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static USED: AtomicUsize = AtomicUsize::new(0);
+    USED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+        (used + bytes <= CACHE_BUDGET).then_some(used + bytes)
+    })
+    .is_ok()
 }
 
 /// Quotes an identifier for a dialect, doubling any quote character inside it.

@@ -134,6 +134,10 @@ async fn plain<M: Model, DB: Backend>(
         }));
     }
     let returned = insert_returning::<M, DB>(conn, &batch.rows, None, false).await?;
+    if returned.len() != batch.rows.len() {
+        // A trigger that drops rows, say: pairing keys with rows would be a guess.
+        return Err(missing_row::<M>());
+    }
     // Without a conflict clause every row is inserted, and returned in order.
     Ok(ChunkWrite::Rows(
         returned
@@ -375,11 +379,12 @@ async fn insert_fresh<M: Model, DB: Backend>(
     let rows: Vec<&M> = fresh.iter().map(|&i| batch.rows[i]).collect();
     let explicit_pk = key == KeyId::PrimaryKey;
     if !returning {
-        execute::<DB>(
-            conn,
-            statements::multi_insert(&rows, None, explicit_pk, false, DB::DIALECT),
-        )
-        .await?;
+        let Statement { sql, values } =
+            statements::multi_insert(&rows, None, explicit_pk, false, DB::DIALECT);
+        // Classified, so that a duplicate on the key itself is recognised and the chunk read again.
+        DB::execute(conn, sql, values)
+            .await
+            .map_err(|error| violation::classify::<M>(error.into(), None, DB::DIALECT))?;
         return Ok(VecDeque::new());
     }
     let returned = insert_returning::<M, DB>(conn, &rows, None, explicit_pk).await?;
