@@ -188,7 +188,11 @@ mod tests {
         assert!(bulk(retryable).is_retryable());
         assert!(bulk(bulk(Error::RowNotVisible { model: "Product" })).is_retryable());
         assert!(!bulk(Error::NotFound { model: "Product" }).is_retryable());
-        assert!(bulk(Error::NotFound { model: "Product" }).unique_violation().is_none());
+        assert!(
+            bulk(Error::NotFound { model: "Product" })
+                .unique_violation()
+                .is_none()
+        );
     }
 
     #[derive(crate::Model)]

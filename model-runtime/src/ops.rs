@@ -68,6 +68,15 @@ async fn fetch_model<M: Model, DB: Backend>(
     row.as_ref().map(decode::<M, DB>).transpose()
 }
 
+/// A write statement's row: the whole result is read ([`Backend::fetch_write`]).
+async fn write_model<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    statement: Statement,
+) -> Result<Option<M>, Error> {
+    let row = DB::fetch_write(conn, statement.sql, statement.values).await?;
+    row.as_ref().map(decode::<M, DB>).transpose()
+}
+
 async fn select<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
@@ -94,7 +103,7 @@ where
         let dialect = <A::Database as Backend>::DIALECT;
         let result: Result<_, Error> = async {
             let mut conn = conn.acquire().await?;
-            fetch_model::<M, A::Database>(
+            write_model::<M, A::Database>(
                 &mut conn,
                 query::insert_returning(row, None, false, dialect),
             )
@@ -452,7 +461,7 @@ async fn update_returning<M: Model, DB: Backend>(
 ) -> Result<Option<M>, Error> {
     let statement = query::update_by_key::<M>(key, key_values.clone(), set, DB::DIALECT);
     if DB::DIALECT != Dialect::MySql {
-        return fetch_model::<M, DB>(conn, statement).await;
+        return write_model::<M, DB>(conn, statement).await;
     }
     if conn.is_in_transaction() {
         return update_then_select::<M, DB>(conn, key, key_values, statement).await;
@@ -509,7 +518,7 @@ async fn insert_or_find<M: Model, DB: Backend>(
     if dialect == Dialect::MySql {
         let Statement { sql, values } =
             query::insert_returning(candidate, Some(key), false, dialect);
-        return match DB::fetch_optional(conn, sql, values).await {
+        return match DB::fetch_write(conn, sql, values).await {
             Ok(Some(row)) => Ok(Inserted::Created(decode::<M, DB>(&row)?)),
             Ok(None) => Err(Error::Database(sqlx::Error::RowNotFound)),
             Err(error) if is_unique_violation(&error) => {
@@ -523,7 +532,7 @@ async fn insert_or_find<M: Model, DB: Backend>(
     }
 
     let statement = query::insert_returning(candidate, Some(key), true, dialect);
-    if let Some(row) = fetch_model::<M, DB>(conn, statement).await? {
+    if let Some(row) = write_model::<M, DB>(conn, statement).await? {
         return Ok(Inserted::Created(row));
     }
     if let Some(row) = select::<M, DB>(conn, key, key_values(), Lock::None).await? {
@@ -535,7 +544,7 @@ async fn insert_or_find<M: Model, DB: Backend>(
     if guard {
         execute_plain::<DB>(conn, "SAVEPOINT model_runtime_insert").await?;
     }
-    let result = fetch_model::<M, DB>(
+    let result = write_model::<M, DB>(
         conn,
         query::insert_returning(candidate, Some(key), false, dialect),
     )
