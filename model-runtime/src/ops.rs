@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{Key, Model};
 use crate::query::{self, Lock, Statement};
-use crate::tx::BoxFuture;
+use crate::tx::{BoxFuture, Retry, RetryPolicy};
 use crate::violation::{self, UniqueViolation};
 
 /// Whether a `get_or_create` or `update_or_create` found the row or created it.
@@ -312,33 +312,60 @@ where
         let dialect = <A::Database as Backend>::DIALECT;
         let result: Result<_, Error> = async {
             let mut conn = conn.acquire().await?;
-            let in_transaction = conn.is_in_transaction();
-            let mut attempt = 1;
-            loop {
-                match get_or_create_on::<M, A::Database>(&mut conn, candidate, K::KEY, strategy)
-                    .await
-                {
-                    Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
-                        tokio::time::sleep(crate::tx::backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    result => return result,
-                }
-            }
+            let call = Call::GetOrCreate {
+                candidate,
+                strategy,
+            };
+            with_autocommit_retry::<M, A::Database>(&mut conn, K::KEY, call).await
         }
         .await;
         result.map_err(|error| violation::classify::<M>(error, Some(candidate), dialect))
     })
 }
 
-/// Outside a transaction each statement is a transaction of its own, which the library owns: a
-/// retryable failure (a PostgreSQL REPEATABLE READ session meeting a concurrent insert, a deadlock)
-/// is retried, up to 10 attempts. Inside the caller's transaction only the caller can retry, so the
-/// error is returned.
-const AUTOCOMMIT_ATTEMPTS: u32 = 10;
+/// One call of [`get_or_create`] or [`update_or_create`], as [`with_autocommit_retry`] runs it.
+#[derive(Clone, Copy)]
+enum Call<'x, M> {
+    GetOrCreate {
+        candidate: &'x M,
+        strategy: Strategy,
+    },
+    UpdateOrCreate {
+        create: &'x M,
+        key_values: &'x [sea_query::Value],
+        set: &'x [(usize, sea_query::Value)],
+    },
+}
 
-fn retry_in_autocommit(error: &Error, in_transaction: bool, attempt: u32) -> bool {
-    !in_transaction && error.is_retryable() && attempt < AUTOCOMMIT_ATTEMPTS
+/// Runs the call, and runs it again on a retryable failure when the connection is outside any
+/// transaction: each statement is then a transaction of its own, which the library owns, so a
+/// retryable failure (a PostgreSQL REPEATABLE READ session meeting a concurrent insert, a deadlock)
+/// is retried with the policy of [`crate::transaction`] (a budget by time, jittered backoff). Inside
+/// the caller's transaction only the caller can retry, so the error is returned.
+async fn with_autocommit_retry<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    call: Call<'_, M>,
+) -> Result<(M, Outcome), Error> {
+    let in_transaction = conn.is_in_transaction();
+    let mut retry = Retry::new(RetryPolicy::default());
+    loop {
+        let result = match call {
+            Call::GetOrCreate {
+                candidate,
+                strategy,
+            } => get_or_create_on::<M, DB>(conn, candidate, key, strategy).await,
+            Call::UpdateOrCreate {
+                create,
+                key_values,
+                set,
+            } => update_or_create_on::<M, DB>(conn, create, key, key_values, set).await,
+        };
+        match result {
+            Err(error) if !in_transaction && retry.again(&error).await => {}
+            result => return result,
+        }
+    }
 }
 
 async fn get_or_create_on<M: Model, DB: Backend>(
@@ -397,29 +424,19 @@ where
                 }
             }
             let key_values = query::key_values_of(create, key, dialect);
-            let in_transaction = conn.is_in_transaction();
-            let mut attempt = 1;
-            loop {
-                let result = if set.is_empty() {
-                    get_or_create_on::<M, A::Database>(
-                        &mut conn,
-                        create,
-                        key,
-                        Strategy::SelectFirst,
-                    )
-                    .await
-                } else {
-                    update_or_create_on::<M, A::Database>(&mut conn, create, key, &key_values, &set)
-                        .await
-                };
-                match result {
-                    Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
-                        tokio::time::sleep(crate::tx::backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    result => return result,
+            let call = if set.is_empty() {
+                Call::GetOrCreate {
+                    candidate: create,
+                    strategy: Strategy::SelectFirst,
                 }
-            }
+            } else {
+                Call::UpdateOrCreate {
+                    create,
+                    key_values: &key_values,
+                    set: &set,
+                }
+            };
+            with_autocommit_retry::<M, A::Database>(&mut conn, key, call).await
         }
         .await;
         result.map_err(|error| violation::classify::<M>(error, row_for_errors, dialect))
@@ -433,6 +450,15 @@ async fn update_or_create_on<M: Model, DB: Backend>(
     key_values: &[sea_query::Value],
     set: &[(usize, sea_query::Value)],
 ) -> Result<(M, Outcome), Error> {
+    if DB::DIALECT == Dialect::MySql && !key_values.iter().any(query::is_null) {
+        match upsert_mysql::<M, DB>(conn, create, key, set).await? {
+            Upserted::Created(row) => return Ok((row, Outcome::Created)),
+            Upserted::Updated(row) => return Ok((row, Outcome::Found)),
+            // Another unique constraint met another row first: that row was left as it was; the
+            // general path below updates ours or reports the other constraint's error.
+            Upserted::OtherRow => {}
+        }
+    }
     // Each round either updates, creates, or sees a concurrent insert, after which the update finds
     // the row; more rounds would mean rows are being deleted as fast as they appear.
     for _ in 0..3 {
@@ -448,6 +474,101 @@ async fn update_or_create_on<M: Model, DB: Backend>(
     Err(Error::RowNotVisible {
         model: M::META.name,
     })
+}
+
+/// What [`upsert_mysql`] did.
+enum Upserted<M> {
+    Created(M),
+    Updated(M),
+    /// The insert met a duplicate on another unique constraint, with another row; nothing changed.
+    OtherRow,
+}
+
+/// MySQL's `update_or_create`, in one statement that takes no gap lock:
+///
+/// ```sql
+/// INSERT INTO t (…) VALUES (…)
+/// ON DUPLICATE KEY UPDATE
+///   k1 = IF(LAST_INSERT_ID(IF(k1 <=> VALUES(k1) AND …, :ours, :other)) > 0, k1, k1),
+///   c = IF(k1 <=> VALUES(k1) AND …, :c, c), …
+/// RETURNING <all columns>, (LAST_INSERT_ID() = :ours) + 2 * (LAST_INSERT_ID() = :other)
+/// ```
+///
+/// Why not `UPDATE`, then `INSERT` when it matched nothing: under REPEATABLE READ an `UPDATE` (or a
+/// locking read) that finds no row locks the gap where the key would go, every contender for the
+/// key (and for any key in the same gap: in an empty table, every key) holds that gap lock, and
+/// each one's `INSERT` waits on all the others' for its insert-intention lock: a deadlock storm
+/// (issue 17). Why not a plain `INSERT` and an `UPDATE` on its duplicate-key error: that error
+/// leaves a shared lock on the existing row, and two losers that both hold one deadlock when each
+/// asks for the exclusive lock of its `UPDATE`. `ON DUPLICATE KEY UPDATE` takes the exclusive lock
+/// on the duplicate at once, so contenders for a key queue on it and each goes through in turn.
+///
+/// `ON DUPLICATE KEY UPDATE` reacts to a duplicate on any unique key, so the update is guarded: it
+/// writes only when the existing row has our key (compared by the column's own collation, as the
+/// unique index does). The first assignment records which case it was with `LAST_INSERT_ID(x)`,
+/// read back in the same statement by `RETURNING`. That value is not reset when the statement
+/// inserts, so the two markers are fresh random values near 2^64 for each call (auto-increment
+/// values never come near them): a stale value of an earlier call cannot pass for this call's.
+/// `RETURNING` gives the row as this statement left it, so no transaction is needed around it.
+async fn upsert_mysql<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    create: &M,
+    key: KeyId,
+    set: &[(usize, sea_query::Value)],
+) -> Result<Upserted<M>, Error> {
+    let meta = M::META;
+    let dialect = DB::DIALECT;
+    let key_columns = meta.key_columns(key);
+    let q = |i: usize| query::quote(dialect, meta.columns[i].name);
+    let explicit_pk = key == KeyId::PrimaryKey;
+    let columns: Vec<usize> = (0..meta.columns.len())
+        .filter(|&i| explicit_pk || !meta.columns[i].auto_increment)
+        .collect();
+    let nonce = crate::tx::random() >> 16;
+    let ours = u64::MAX - 2 * nonce;
+    let other = ours - 1;
+
+    let mut values: Vec<sea_query::Value> = Vec::with_capacity(columns.len() + set.len() + 4);
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        query::quote(dialect, meta.table),
+        columns.iter().map(|&i| q(i)).collect::<Vec<_>>().join(", "),
+        vec!["?"; columns.len()].join(", ")
+    );
+    values.extend(columns.iter().map(|&i| create.column_value(i, dialect)));
+    let ours_key = key_columns
+        .iter()
+        .map(|&i| format!("{c} <=> VALUES({c})", c = q(i)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let first = q(key_columns[0]);
+    sql.push_str(&format!(
+        " ON DUPLICATE KEY UPDATE {first} = IF(LAST_INSERT_ID(IF({ours_key}, ?, ?)) > 0, {first}, {first})"
+    ));
+    values.push(ours.into());
+    values.push(other.into());
+    for (i, value) in set {
+        sql.push_str(&format!(", {c} = IF({ours_key}, ?, {c})", c = q(*i)));
+        values.push(value.clone());
+    }
+    sql.push_str(&query::returning_all(meta, dialect));
+    sql.push_str(", CAST((LAST_INSERT_ID() = ?) + 2 * (LAST_INSERT_ID() = ?) AS SIGNED)");
+    values.push(ours.into());
+    values.push(other.into());
+
+    let row = DB::fetch_write(conn, sql.into(), sea_query::Values(values))
+        .await?
+        .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+    let marker = <i64 as crate::column::SqlType>::decode(DB::row_ref(&row), meta.columns.len())
+        .map_err(|source| Error::Decode {
+            model: meta.name,
+            source,
+        })?;
+    match marker {
+        Some(1) => Ok(Upserted::Updated(decode::<M, DB>(&row)?)),
+        Some(2) => Ok(Upserted::OtherRow),
+        _ => Ok(Upserted::Created(decode::<M, DB>(&row)?)),
+    }
 }
 
 /// `UPDATE … RETURNING` where the backend has it. MariaDB has no `UPDATE … RETURNING`: there it is an
