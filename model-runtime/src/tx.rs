@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Pool, Transaction};
 
-use crate::backend::{Backend, Isolation};
+use crate::backend::{Backend, Dialect, Isolation};
 use crate::error::Error;
 
 /// A boxed, sendable future: what a [`transaction`] closure returns (`Box::pin(async move { … })`).
@@ -167,25 +167,40 @@ where
     }
 }
 
-/// A pooled connection that is closed, not returned to the pool, unless it was proven clean: the
-/// attempt ended with a commit or rollback that the server acknowledged.
+/// A pooled connection that is closed, not returned to the pool, when its state cannot be proven
+/// clean.
 ///
 /// What it guards against is a connection that comes back to the pool inside a transaction that
-/// nobody will end. A cancelled attempt (the future dropped at any await point) is the main case:
-/// sqlx's `Transaction` queues a `ROLLBACK` when dropped after `BEGIN` completed, but sqlx 0.9's
-/// MySQL driver counts a transaction as open only once the server's answer to `START TRANSACTION`
-/// has been read, so a `begin` dropped in between leaves the server inside a transaction that sqlx
-/// believes closed (its PostgreSQL driver queues a rollback for that case; its MySQL driver does
-/// not). The `SET TRANSACTION` that MySQL needs before `START TRANSACTION` is another such state:
-/// dropped between the two, it would apply to the next user's transaction.
+/// nobody will end, so that the next user's autocommit writes land in it and are never committed
+/// (or are rolled back by a later `ROLLBACK`). Once `begin` has returned, sqlx's `Transaction`
+/// handles a cancelled attempt: dropped, it queues a `ROLLBACK` that runs before the connection is
+/// reused. `begin` itself is the gap: sqlx 0.9's MySQL and PostgreSQL drivers count a transaction
+/// as open only after reading the server's answer to `BEGIN`, and the rollback they queue when
+/// dropped is skipped while that count is 0 (the PostgreSQL driver has a guard for this case that
+/// calls the same skipped rollback). A `begin` dropped after sending `BEGIN` and before reading the
+/// answer leaves the server inside a transaction that sqlx believes closed. MySQL's `SET
+/// TRANSACTION` before `START TRANSACTION` is a state of the same kind: dropped between the two, it
+/// would apply to the next user's transaction.
+///
+/// MySQL has one more: sqlx 0.9's MySQL executor records that it awaits a statement's result
+/// before sending the statement, which it may do only at a later poll (the first execution of a
+/// statement text on a connection prepares it first, a round trip). Dropped in between, the
+/// connection waits for a result that never comes: the pool's release check hangs, and the pool
+/// loses the connection for good.
+///
+/// So the connection is closed when the attempt is dropped before `begin` returned, on MySQL when
+/// it is dropped at any point before the commit or rollback was acknowledged, and on every backend
+/// when a commit or rollback failed other than with the server's own error (I/O, protocol).
+/// SQLite's driver runs `BEGIN` and its count together on its worker thread, and orders the queued
+/// rollback after it; closing there too costs little.
 struct CloseUnlessClean<DB: sqlx::Database> {
     conn: PoolConnection<DB>,
-    clean: bool,
+    close: bool,
 }
 
 impl<DB: sqlx::Database> Drop for CloseUnlessClean<DB> {
     fn drop(&mut self) {
-        if !self.clean {
+        if self.close {
             self.conn.close_on_drop();
         }
     }
@@ -202,7 +217,7 @@ where
 {
     let mut guard = CloseUnlessClean {
         conn: pool.acquire().await?,
-        clean: false,
+        close: true,
     };
     let (prepare, begin) = DB::DIALECT.begin_statements(options.isolation);
     if let Some(prepare) = prepare {
@@ -214,21 +229,24 @@ where
         .await?;
     }
     let mut tx = (*guard.conn).begin_with(sqlx::AssertSqlSafe(begin)).await?;
+    // From here on, a dropped `tx` queues its own rollback; but not every dropped MySQL statement
+    // leaves that connection usable.
+    guard.close = DB::DIALECT == Dialect::MySql;
     match body(&mut tx).await {
         Ok(value) => match tx.commit().await {
             Ok(()) => {
-                guard.clean = true;
+                guard.close = false;
                 Ok(value)
             }
             Err(error) => {
                 // The server answered: sqlx has queued the rollback, which runs before the
                 // connection is reused. Anything else (I/O, protocol) closes it.
-                guard.clean = matches!(error, sqlx::Error::Database(_));
+                guard.close = !matches!(error, sqlx::Error::Database(_));
                 Err(error.into())
             }
         },
         Err(error) => {
-            guard.clean = tx.rollback().await.is_ok();
+            guard.close = tx.rollback().await.is_err();
             Err(error)
         }
     }
