@@ -295,7 +295,7 @@ async fn cancelled_calls_leave_clean_connections<DB: Probe>(db: TestDb<DB>) {
                 // so that calls also finish and are cut off late.
                 let range = match std::env::var("CANCELLATION_MAX_US") {
                     Ok(max) => max.parse().unwrap(),
-                    Err(_) if rng.next() % 4 == 0 => 2 * typical.max(6_000),
+                    Err(_) if rng.next().is_multiple_of(4) => 2 * typical.max(6_000),
                     Err(_) => 6_000,
                 };
                 let after = Duration::from_micros(rng.next() % range);

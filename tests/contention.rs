@@ -96,11 +96,9 @@ where
     }
 }
 
-/// `tasks` tasks, each walking the same `keys` new keys in its own shuffled order, one call per key
-/// in `mode`. Stops at `limit`. The keys are `R{seed}-K-{k}`: new to the table (never deleted
-/// either: a delete-marked index record not yet purged locks differently from no record at all).
-async fn run<DB: TestBackend>(
-    pool: &sqlx::Pool<DB>,
+/// One run's workload.
+#[derive(Clone, Copy)]
+struct Workload {
     op: Op,
     mode: Mode,
     options: TxOptions,
@@ -108,7 +106,21 @@ async fn run<DB: TestBackend>(
     keys: usize,
     seed: u64,
     limit: Duration,
-) -> Run {
+}
+
+/// `tasks` tasks, each walking the same `keys` new keys in its own shuffled order, one call per key
+/// in `mode`. Stops at `limit`. The keys are `R{seed}-K-{k}`: new to the table (never deleted
+/// either: a delete-marked index record not yet purged locks differently from no record at all).
+async fn run<DB: TestBackend>(pool: &sqlx::Pool<DB>, workload: Workload) -> Run {
+    let Workload {
+        op,
+        mode,
+        options,
+        tasks,
+        keys,
+        seed,
+        limit,
+    } = workload;
     let start = tokio::sync::Barrier::new(tasks);
     let started = Instant::now();
     let work = futures_util::future::join_all((0..tasks).map(|task| {
@@ -249,7 +261,16 @@ async fn bounded_round<DB: TestBackend>(db: TestDb<DB>, op: Op) {
     let rr = TxOptions::default().isolation(Isolation::RepeatableRead);
     for (seed, mode) in [(17, Mode::Library), (18, Mode::Caller)] {
         let limit = Duration::from_secs(300);
-        let run = run(&db.pool, op, mode, rr, SUITE_TASKS, SUITE_KEYS, seed, limit).await;
+        let workload = Workload {
+            op,
+            mode,
+            options: rr,
+            tasks: SUITE_TASKS,
+            keys: SUITE_KEYS,
+            seed,
+            limit,
+        };
+        let run = run(&db.pool, workload).await;
         assert!(!run.cut_off, "{op:?} {mode:?}: not finished in {limit:?}");
         if mode == Mode::Library {
             assert_eq!(
@@ -344,7 +365,16 @@ async fn measure<DB: TestBackend>(db: TestDb<DB>) {
                 Some(a) => innodb_deadlocks(a).await,
                 None => 0,
             };
-            let run = run(&db.pool, op, mode, rr, tasks, keys, seed, limit).await;
+            let workload = Workload {
+                op,
+                mode,
+                options: rr,
+                tasks,
+                keys,
+                seed,
+                limit,
+            };
+            let run = run(&db.pool, workload).await;
             let deadlocks = match &admin {
                 Some(a) => innodb_deadlocks(a).await - before,
                 None => 0,
