@@ -12,7 +12,8 @@
 //! ```
 //! (`CONTENTION_RUNS`, `CONTENTION_TASKS`, `CONTENTION_KEYS`, `CONTENTION_OP`
 //! = `update`|`get`, `CONTENTION_MODES` = comma-separated `autocommit,library,caller`, and
-//! `CONTENTION_LIMIT_SECS` for the cut-off of one run, change the workload.)
+//! `CONTENTION_LIMIT_SECS` for the cut-off of one run, change the workload; `CONTENTION_ATTEMPTS`
+//! replaces the default retry budget of `transaction()` by that many attempts.)
 
 use std::time::{Duration, Instant};
 
@@ -350,7 +351,10 @@ async fn measure<DB: TestBackend>(db: TestDb<DB>) {
             other => panic!("unknown mode {other}"),
         })
         .collect();
-    let rr = TxOptions::default().isolation(Isolation::RepeatableRead);
+    let mut rr = TxOptions::default().isolation(Isolation::RepeatableRead);
+    if let Ok(attempts) = std::env::var("CONTENTION_ATTEMPTS") {
+        rr = rr.max_attempts(attempts.parse().expect("a number of attempts"));
+    }
     // On MariaDB, the server's deadlock counter (global: other sessions on the server count too).
     let admin: Option<sqlx::MySqlPool> = if DB::DIALECT == Dialect::MySql {
         let url = std::env::var(model_integration::MYSQL_URL).unwrap();
