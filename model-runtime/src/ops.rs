@@ -390,12 +390,22 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// none: Django's `update_or_create(defaults=…, create_defaults=…)`, without its race.
 ///
 /// Only the fields listed in `update` are written on update (key fields among them are skipped:
-/// they already match); `create` is inserted whole. Statements: `UPDATE … WHERE key RETURNING …`
-/// (updated: one statement; on MariaDB, which has no `UPDATE … RETURNING`, an `UPDATE` and a
-/// `SELECT`, in a transaction of their own outside the caller's), then the insert of
-/// [`get_or_create`] (created: two). If a concurrent caller inserts the key between the two, the
-/// update runs again and finds the row: no update is lost. Errors as for [`get_or_create`]. With no
-/// fields to update, it is [`get_or_create`].
+/// they already match); `create` is inserted whole.
+///
+/// Statements on SQLite and PostgreSQL: `UPDATE … WHERE key RETURNING …` (updated: one statement),
+/// then the insert of [`get_or_create`] (created: two). If a concurrent caller inserts the key
+/// between the two, the update runs again and finds the row: no update is lost.
+///
+/// On MariaDB: one `INSERT … ON DUPLICATE KEY UPDATE … RETURNING …` whose update writes only a row
+/// with this key, in autocommit as in any transaction. It takes no gap lock, which under REPEATABLE
+/// READ an `UPDATE` that finds no row does (and every contender then waits on every other's insert:
+/// issue 17). A duplicate on another unique constraint leaves that row as it was and falls back to
+/// the statements above (where the update of an existing row with this key is an `UPDATE` and a
+/// `SELECT` in a transaction of their own outside the caller's). The statement sets the session's
+/// `LAST_INSERT_ID()` to a marker when it meets a duplicate: read `LAST_INSERT_ID()` after an
+/// insert of your own, not after this call.
+///
+/// Errors as for [`get_or_create`]. With no fields to update, it is [`get_or_create`].
 pub fn update_or_create<'a, 'c: 'a, M, K, A>(
     conn: A,
     create: &'a M,
@@ -574,6 +584,11 @@ async fn upsert_mysql<M: Model, DB: Backend>(
 /// `UPDATE … RETURNING` where the backend has it. MariaDB has no `UPDATE … RETURNING`: there it is an
 /// `UPDATE` (sqlx reports matched rows) and a `SELECT` of the row, in a transaction of their own when
 /// the caller is not in one, so that the row returned is the row as this update left it.
+///
+/// Known gap, sqlx's: a call cut off while that transaction's `START TRANSACTION` is in flight leaves
+/// the connection inside a transaction sqlx believes closed (see `CloseUnlessClean` in `tx.rs`). The
+/// library cannot close a connection it only borrows through [`sqlx::Acquire`]; `update_or_create`
+/// on MariaDB avoids this transaction except when another constraint's duplicate sends it here.
 async fn update_returning<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
