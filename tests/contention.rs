@@ -13,7 +13,8 @@
 //! (`CONTENTION_RUNS`, `CONTENTION_TASKS`, `CONTENTION_KEYS`, `CONTENTION_OP`
 //! = `update`|`get`, `CONTENTION_MODES` = comma-separated `autocommit,library,caller`, and
 //! `CONTENTION_LIMIT_SECS` for the cut-off of one run, change the workload; `CONTENTION_ATTEMPTS`
-//! replaces the default retry budget of `transaction()` by that many attempts.)
+//! replaces the default retry budget of `transaction()` by that many attempts;
+//! `CONTENTION_ORDER=same` makes every task walk the keys in the same order.)
 
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,9 @@ struct Workload {
     keys: usize,
     seed: u64,
     limit: Duration,
+    /// Every task walks the keys in the same order (all of them race for each key at once)
+    /// instead of its own shuffled order.
+    same_order: bool,
 }
 
 /// `tasks` tasks, each walking the same `keys` new keys in its own shuffled order, one call per key
@@ -114,6 +118,7 @@ struct Workload {
 /// either: a delete-marked index record not yet purged locks differently from no record at all).
 async fn run<DB: TestBackend>(pool: &sqlx::Pool<DB>, workload: Workload) -> Run {
     let Workload {
+        same_order: _,
         op,
         mode,
         options,
@@ -128,7 +133,9 @@ async fn run<DB: TestBackend>(pool: &sqlx::Pool<DB>, workload: Workload) -> Run 
         let start = &start;
         async move {
             let mut order: Vec<usize> = (0..keys).collect();
-            Rng(seed ^ (task as u64).wrapping_mul(0x1000_0001)).shuffle(&mut order);
+            if !workload.same_order {
+                Rng(seed ^ (task as u64).wrapping_mul(0x1000_0001)).shuffle(&mut order);
+            }
             start.wait().await;
             let mut results = Vec::with_capacity(keys);
             for k in order {
@@ -270,6 +277,7 @@ async fn bounded_round<DB: TestBackend>(db: TestDb<DB>, op: Op) {
             keys: SUITE_KEYS,
             seed,
             limit,
+            same_order: false,
         };
         let run = run(&db.pool, workload).await;
         assert!(!run.cut_off, "{op:?} {mode:?}: not finished in {limit:?}");
@@ -377,6 +385,7 @@ async fn measure<DB: TestBackend>(db: TestDb<DB>) {
                 keys,
                 seed,
                 limit,
+                same_order: std::env::var("CONTENTION_ORDER").as_deref() == Ok("same"),
             };
             let run = run(&db.pool, workload).await;
             let deadlocks = match &admin {
