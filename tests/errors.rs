@@ -281,7 +281,51 @@ async fn validate_unique_reports_every_violated_constraint<DB: TestBackend>(db: 
     model_integration::report(&format!("{} validate_unique: {}", DB::DIALECT, found[0]));
 }
 
+/// update_or_create never rewrites a stored row's primary key: listing it is refused before any
+/// statement, as Django refuses a pk in `update_fields`.
+async fn update_or_create_refuses_to_rewrite_the_primary_key<DB: TestBackend>(db: TestDb<DB>) {
+    let stored = setup(&db).await;
+    let candidate = Product {
+        id: stored.id + 100,
+        code: 99,
+        ..stored.clone()
+    };
+    let error = Product::update_or_create_by_sku(
+        &db.pool,
+        &candidate,
+        &[ProductField::Id, ProductField::Code],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidArgument { reason, .. } if reason.contains("primary key `id`")),
+        "{error:?}"
+    );
+    let again = Product::get_by_sku(&db.pool, stored.sku.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.id, again.code),
+        (stored.id, stored.code),
+        "nothing written"
+    );
+    // Keyed by the primary key itself, the id is the lookup: allowed, and not rewritten.
+    let (row, _) = Product::update_or_create_by_id(
+        &db.pool,
+        &Product {
+            code: 7,
+            ..stored.clone()
+        },
+        &[ProductField::Id, ProductField::Code],
+    )
+    .await
+    .unwrap();
+    assert_eq!((row.id, row.code), (stored.id, 7));
+}
+
 backend_tests!(
+    update_or_create_refuses_to_rewrite_the_primary_key,
     single_column_violation_names_the_constraint,
     composite_violation_with_awkward_values,
     an_undeclared_constraint_is_still_a_unique_violation,

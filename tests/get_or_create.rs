@@ -279,7 +279,67 @@ async fn the_small_set_around_them<DB: TestBackend>(db: TestDb<DB>) {
     assert_eq!(DB::count(&db.pool, "products").await, 0);
 }
 
+async fn outcomes_stay_right_on_one_connection<DB: TestBackend>(db: TestDb<DB>) {
+    create_schema(&db).await;
+    // One connection throughout: on MariaDB the upsert leaves a marker in the session's
+    // LAST_INSERT_ID(), which a later call on the same connection must not take for its own.
+    let mut conn = db.pool.acquire().await.unwrap();
+    let fields = [ProductField::PriceCents];
+    let calls = [
+        ("A-1", 1, Outcome::Created),
+        ("A-1", 2, Outcome::Found),
+        ("A-2", 3, Outcome::Created),
+        ("A-2", 3, Outcome::Found),
+        ("A-3", 4, Outcome::Created),
+        ("A-1", 5, Outcome::Found),
+    ];
+    for (n, (sku, price, expected)) in calls.into_iter().enumerate() {
+        let candidate = product(sku, &format!("name {sku}"), 1, price);
+        let (row, outcome) = Product::update_or_create_by_sku(&mut conn, &candidate, &fields)
+            .await
+            .unwrap();
+        assert_eq!(
+            (outcome, row.sku.as_str(), row.price_cents),
+            (expected, sku, price),
+            "call {n}"
+        );
+    }
+    drop(conn);
+    assert_eq!(DB::count(&db.pool, "products").await, 3);
+}
+
+async fn update_or_create_updates_its_row_when_another_constraint_also_collides<DB: TestBackend>(
+    db: TestDb<DB>,
+) {
+    create_schema(&db).await;
+    let ours = product("A-1", "X", 1, 10).insert(&db.pool).await.unwrap();
+    let other = product("A-2", "Y", 1, 20).insert(&db.pool).await.unwrap();
+    // The candidate's key is A-1's, its (name, store) is A-2's: an insert would collide with both.
+    // Whichever the database reports first, our row is updated and the other one is left alone.
+    let (row, outcome) = Product::update_or_create_by_sku(
+        &db.pool,
+        &product("A-1", "Y", 1, 30),
+        &[ProductField::PriceCents],
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, Outcome::Found);
+    assert_eq!(
+        row,
+        Product {
+            price_cents: 30,
+            ..ours
+        }
+    );
+    assert_eq!(
+        Product::get_by_sku(&db.pool, "A-2").await.unwrap(),
+        Some(other)
+    );
+}
+
 backend_tests!(
+    outcomes_stay_right_on_one_connection,
+    update_or_create_updates_its_row_when_another_constraint_also_collides,
     get_or_create_finds_or_creates_and_uses_defaults_only_on_create,
     a_key_with_null_identifies_no_row,
     a_conflict_on_another_constraint_is_an_error,
@@ -329,7 +389,8 @@ async fn race<DB: TestBackend>(db: TestDb<DB>, op: Op, mode: Mode, isolation: Is
                 let result = match mode {
                     Mode::Autocommit => call(pool, op, &candidate).await,
                     Mode::LibraryTransaction => {
-                        let options = TxOptions::default().isolation(isolation).max_attempts(20);
+                        // The defaults a user gets: a retry budget by time.
+                        let options = TxOptions::default().isolation(isolation);
                         model_runtime::transaction(pool, options, |tx| {
                             let candidate = candidate.clone();
                             Box::pin(async move { call(&mut *tx, op, &candidate).await })

@@ -121,6 +121,10 @@ pub trait Backend: sqlx::Database {
     fn row_ref(row: &Self::Row) -> RowRef<'_>;
 
     /// Runs a statement and returns its first row, if any.
+    ///
+    /// For reads only: sqlx's MySQL driver stops reading at the first row, so an error the server
+    /// sends after it is not seen here and is handed to the next statement on the connection. Write
+    /// statements go through [`Backend::fetch_write`].
     fn fetch_optional<'c>(
         conn: &'c mut Self::Connection,
         sql: Arc<str>,
@@ -133,6 +137,22 @@ pub trait Backend: sqlx::Database {
         sql: Arc<str>,
         values: Values,
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c;
+
+    /// Runs a write statement (`INSERT … RETURNING`, `UPDATE … RETURNING`) and returns its first row,
+    /// after reading its whole result: an error the server reports after the rows (a failed CHECK on
+    /// a later row, a Galera certification failure at the implicit commit of autocommit, a deferred
+    /// constraint) is this call's error, never a row reported written that was not, and never left
+    /// unread for the next statement on the connection.
+    fn fetch_write<'c>(
+        conn: &'c mut Self::Connection,
+        sql: Arc<str>,
+        values: Values,
+    ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 'c {
+        async move {
+            let rows = Self::fetch_all(conn, sql, values).await?;
+            Ok(rows.into_iter().next())
+        }
+    }
 
     /// Runs a statement that returns no rows.
     fn execute<'c>(

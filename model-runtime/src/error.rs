@@ -222,6 +222,57 @@ fn mysql_number(db: &dyn sqlx::error::DatabaseError, _code: &str) -> Option<&'st
     None
 }
 
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn bulk(source: Error) -> Error {
+        Error::Bulk {
+            row: Some(3),
+            first_row: 0,
+            committed_rows: 0,
+            source: Box::new(source),
+        }
+    }
+
+    #[test]
+    fn bulk_wrapper_is_seen_through() {
+        let retryable = Error::RowNotVisible { model: "Product" };
+        assert!(retryable.is_retryable());
+        assert!(bulk(retryable).is_retryable());
+        assert!(bulk(bulk(Error::RowNotVisible { model: "Product" })).is_retryable());
+        assert!(!bulk(Error::NotFound { model: "Product" }).is_retryable());
+        assert!(
+            bulk(Error::NotFound { model: "Product" })
+                .unique_violation()
+                .is_none()
+        );
+    }
+
+    #[derive(crate::Model)]
+    struct Item {
+        #[model(primary_key)]
+        id: i64,
+        #[unique]
+        #[model(max_length = 10)]
+        sku: String,
+    }
+
+    #[test]
+    fn bulk_wrapper_shows_its_unique_violation() {
+        let row = Item {
+            id: 1,
+            sku: "A-1".into(),
+        };
+        let key = crate::KeyId::Unique(0);
+        let violation = crate::UniqueViolation::predicted(&row, key, crate::Dialect::Sqlite);
+        let error = bulk(Error::UniqueViolation(Box::new(violation)));
+        let seen = error.unique_violation().expect("seen through Error::Bulk");
+        assert_eq!(seen.key(), Some(key));
+        assert!(!error.is_retryable());
+    }
+}
+
 /// Why a schema cannot be created as declared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

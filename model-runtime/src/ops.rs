@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{Key, Model};
 use crate::query::{self, Lock, Statement};
-use crate::tx::BoxFuture;
+use crate::tx::{BoxFuture, Retry, RetryPolicy};
 use crate::violation::{self, UniqueViolation};
 
 /// Whether a `get_or_create` or `update_or_create` found the row or created it.
@@ -69,6 +69,15 @@ async fn fetch_model<M: Model, DB: Backend>(
     row.as_ref().map(decode::<M, DB>).transpose()
 }
 
+/// A write statement's row: the whole result is read ([`Backend::fetch_write`]).
+async fn write_model<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    statement: Statement,
+) -> Result<Option<M>, Error> {
+    let row = DB::fetch_write(conn, statement.sql, statement.values).await?;
+    row.as_ref().map(decode::<M, DB>).transpose()
+}
+
 async fn select<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
@@ -96,7 +105,7 @@ where
         check::check_row(row, dialect)?;
         let result: Result<_, Error> = async {
             let mut conn = conn.acquire().await?;
-            fetch_model::<M, A::Database>(
+            write_model::<M, A::Database>(
                 &mut conn,
                 query::insert_returning(row, None, false, dialect),
             )
@@ -307,33 +316,60 @@ where
         check::check_row(candidate, dialect)?;
         let result: Result<_, Error> = async {
             let mut conn = conn.acquire().await?;
-            let in_transaction = conn.is_in_transaction();
-            let mut attempt = 1;
-            loop {
-                match get_or_create_on::<M, A::Database>(&mut conn, candidate, K::KEY, strategy)
-                    .await
-                {
-                    Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
-                        tokio::time::sleep(crate::tx::backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    result => return result,
-                }
-            }
+            let call = Call::GetOrCreate {
+                candidate,
+                strategy,
+            };
+            with_autocommit_retry::<M, A::Database>(&mut conn, K::KEY, call).await
         }
         .await;
         result.map_err(|error| violation::classify::<M>(error, Some(candidate), dialect))
     })
 }
 
-/// Outside a transaction each statement is a transaction of its own, which the library owns: a
-/// retryable failure (a PostgreSQL REPEATABLE READ session meeting a concurrent insert, a deadlock)
-/// is retried, up to 10 attempts. Inside the caller's transaction only the caller can retry, so the
-/// error is returned.
-const AUTOCOMMIT_ATTEMPTS: u32 = 10;
+/// One call of [`get_or_create`] or [`update_or_create`], as [`with_autocommit_retry`] runs it.
+#[derive(Clone, Copy)]
+enum Call<'x, M> {
+    GetOrCreate {
+        candidate: &'x M,
+        strategy: Strategy,
+    },
+    UpdateOrCreate {
+        create: &'x M,
+        key_values: &'x [sea_query::Value],
+        set: &'x [(usize, sea_query::Value)],
+    },
+}
 
-fn retry_in_autocommit(error: &Error, in_transaction: bool, attempt: u32) -> bool {
-    !in_transaction && error.is_retryable() && attempt < AUTOCOMMIT_ATTEMPTS
+/// Runs the call, and runs it again on a retryable failure when the connection is outside any
+/// transaction: each statement is then a transaction of its own, which the library owns, so a
+/// retryable failure (a PostgreSQL REPEATABLE READ session meeting a concurrent insert, a deadlock)
+/// is retried with the policy of [`crate::transaction`] (a budget by time, jittered backoff). Inside
+/// the caller's transaction only the caller can retry, so the error is returned.
+async fn with_autocommit_retry<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    call: Call<'_, M>,
+) -> Result<(M, Outcome), Error> {
+    let in_transaction = conn.is_in_transaction();
+    let mut retry = Retry::new(RetryPolicy::default());
+    loop {
+        let result = match call {
+            Call::GetOrCreate {
+                candidate,
+                strategy,
+            } => get_or_create_on::<M, DB>(conn, candidate, key, strategy).await,
+            Call::UpdateOrCreate {
+                create,
+                key_values,
+                set,
+            } => update_or_create_on::<M, DB>(conn, create, key, key_values, set).await,
+        };
+        match result {
+            Err(error) if !in_transaction && retry.again(&error).await => {}
+            result => return result,
+        }
+    }
 }
 
 async fn get_or_create_on<M: Model, DB: Backend>(
@@ -357,13 +393,24 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// Updates the row whose key `K` equals `create`'s with `update`, or inserts `create` if there is
 /// none: Django's `update_or_create(defaults=…, create_defaults=…)`, without its race.
 ///
-/// Only the fields listed in `update` are written on update (key fields among them are skipped:
-/// they already match); `create` is inserted whole. Statements: `UPDATE … WHERE key RETURNING …`
-/// (updated: one statement; on MariaDB, which has no `UPDATE … RETURNING`, an `UPDATE` and a
-/// `SELECT`, in a transaction of their own outside the caller's), then the insert of
-/// [`get_or_create`] (created: two). If a concurrent caller inserts the key between the two, the
-/// update runs again and finds the row: no update is lost. Errors as for [`get_or_create`]. With no
-/// fields to update, it is [`get_or_create`].
+/// Only the fields listed in `update` are written on update (the primary key among them is refused
+/// with [`Error::InvalidArgument`], unless it is the key itself; key fields among them are skipped:
+/// they already match); `create` is inserted whole.
+///
+/// Statements on SQLite and PostgreSQL: `UPDATE … WHERE key RETURNING …` (updated: one statement),
+/// then the insert of [`get_or_create`] (created: two). If a concurrent caller inserts the key
+/// between the two, the update runs again and finds the row: no update is lost.
+///
+/// On MariaDB: one `INSERT … ON DUPLICATE KEY UPDATE … RETURNING …` whose update writes only a row
+/// with this key, in autocommit as in any transaction. It takes no gap lock, which under REPEATABLE
+/// READ an `UPDATE` that finds no row does (and every contender then waits on every other's insert:
+/// issue 17). A duplicate on another unique constraint leaves that row as it was and falls back to
+/// the statements above (where the update of an existing row with this key is an `UPDATE` and a
+/// `SELECT` in a transaction of their own outside the caller's). The statement sets the session's
+/// `LAST_INSERT_ID()` to a marker when it meets a duplicate: read `LAST_INSERT_ID()` after an
+/// insert of your own, not after this call.
+///
+/// Errors as for [`get_or_create`]. With no fields to update, it is [`get_or_create`].
 pub fn update_or_create<'a, 'c: 'a, M, K, A>(
     conn: A,
     create: &'a M,
@@ -383,6 +430,23 @@ where
         let dialect = <A::Database as Backend>::DIALECT;
         check::check_row(create, dialect)?;
         check::check_fields(update.values, update.fields, dialect)?;
+        // A stored row's primary key is never rewritten (Django refuses a pk in `update_fields`),
+        // unless it is the key itself, whose value already matches.
+        let meta = M::META;
+        if K::KEY != KeyId::PrimaryKey
+            && update
+                .fields
+                .iter()
+                .any(|&f| M::field_index(f) == meta.primary_key)
+        {
+            return Err(Error::InvalidArgument {
+                model: meta.name,
+                reason: format!(
+                    "update_or_create lists the primary key `{}` among the fields to update: a stored row's primary key is never rewritten; remove it from the fields",
+                    meta.primary_key_column().field
+                ),
+            });
+        }
         let result: Result<_, Error> = async {
             let key = K::KEY;
             let key_columns = M::META.key_columns(key);
@@ -396,29 +460,19 @@ where
                 }
             }
             let key_values = query::key_values_of(create, key, dialect);
-            let in_transaction = conn.is_in_transaction();
-            let mut attempt = 1;
-            loop {
-                let result = if set.is_empty() {
-                    get_or_create_on::<M, A::Database>(
-                        &mut conn,
-                        create,
-                        key,
-                        Strategy::SelectFirst,
-                    )
-                    .await
-                } else {
-                    update_or_create_on::<M, A::Database>(&mut conn, create, key, &key_values, &set)
-                        .await
-                };
-                match result {
-                    Err(error) if retry_in_autocommit(&error, in_transaction, attempt) => {
-                        tokio::time::sleep(crate::tx::backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    result => return result,
+            let call = if set.is_empty() {
+                Call::GetOrCreate {
+                    candidate: create,
+                    strategy: Strategy::SelectFirst,
                 }
-            }
+            } else {
+                Call::UpdateOrCreate {
+                    create,
+                    key_values: &key_values,
+                    set: &set,
+                }
+            };
+            with_autocommit_retry::<M, A::Database>(&mut conn, key, call).await
         }
         .await;
         result.map_err(|error| violation::classify::<M>(error, row_for_errors, dialect))
@@ -432,6 +486,15 @@ async fn update_or_create_on<M: Model, DB: Backend>(
     key_values: &[sea_query::Value],
     set: &[(usize, sea_query::Value)],
 ) -> Result<(M, Outcome), Error> {
+    if DB::DIALECT == Dialect::MySql && !key_values.iter().any(query::is_null) {
+        match upsert_mysql::<M, DB>(conn, create, key, set).await? {
+            Upserted::Created(row) => return Ok((row, Outcome::Created)),
+            Upserted::Updated(row) => return Ok((row, Outcome::Found)),
+            // Another unique constraint met another row first: that row was left as it was; the
+            // general path below updates ours or reports the other constraint's error.
+            Upserted::OtherRow => {}
+        }
+    }
     // Each round either updates, creates, or sees a concurrent insert, after which the update finds
     // the row; more rounds would mean rows are being deleted as fast as they appear.
     for _ in 0..3 {
@@ -449,9 +512,109 @@ async fn update_or_create_on<M: Model, DB: Backend>(
     })
 }
 
+/// What [`upsert_mysql`] did.
+enum Upserted<M> {
+    Created(M),
+    Updated(M),
+    /// The insert met a duplicate on another unique constraint, with another row; nothing changed.
+    OtherRow,
+}
+
+/// MySQL's `update_or_create`, in one statement that takes no gap lock:
+///
+/// ```sql
+/// INSERT INTO t (…) VALUES (…)
+/// ON DUPLICATE KEY UPDATE
+///   k1 = IF(LAST_INSERT_ID(IF(k1 <=> VALUES(k1) AND …, :ours, :other)) > 0, k1, k1),
+///   c = IF(k1 <=> VALUES(k1) AND …, :c, c), …
+/// RETURNING <all columns>, (LAST_INSERT_ID() = :ours) + 2 * (LAST_INSERT_ID() = :other)
+/// ```
+///
+/// Why not `UPDATE`, then `INSERT` when it matched nothing: under REPEATABLE READ an `UPDATE` (or a
+/// locking read) that finds no row locks the gap where the key would go, every contender for the
+/// key (and for any key in the same gap: in an empty table, every key) holds that gap lock, and
+/// each one's `INSERT` waits on all the others' for its insert-intention lock: a deadlock storm
+/// (issue 17). Why not a plain `INSERT` and an `UPDATE` on its duplicate-key error: that error
+/// leaves a shared lock on the existing row, and two losers that both hold one deadlock when each
+/// asks for the exclusive lock of its `UPDATE`. `ON DUPLICATE KEY UPDATE` takes the exclusive lock
+/// on the duplicate at once, so contenders for a key queue on it and each goes through in turn.
+///
+/// `ON DUPLICATE KEY UPDATE` reacts to a duplicate on any unique key, so the update is guarded: it
+/// writes only when the existing row has our key (compared by the column's own collation, as the
+/// unique index does). The first assignment records which case it was with `LAST_INSERT_ID(x)`,
+/// read back in the same statement by `RETURNING`. That value is not reset when the statement
+/// inserts, so the two markers are fresh random values near 2^64 for each call (auto-increment
+/// values never come near them): a stale value of an earlier call cannot pass for this call's.
+/// `RETURNING` gives the row as this statement left it, so no transaction is needed around it.
+async fn upsert_mysql<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    create: &M,
+    key: KeyId,
+    set: &[(usize, sea_query::Value)],
+) -> Result<Upserted<M>, Error> {
+    let meta = M::META;
+    let dialect = DB::DIALECT;
+    let key_columns = meta.key_columns(key);
+    let q = |i: usize| query::quote(dialect, meta.columns[i].name);
+    let explicit_pk = key == KeyId::PrimaryKey;
+    let columns: Vec<usize> = (0..meta.columns.len())
+        .filter(|&i| explicit_pk || !meta.columns[i].auto_increment)
+        .collect();
+    let nonce = crate::tx::random() >> 16;
+    let ours = u64::MAX - 2 * nonce;
+    let other = ours - 1;
+
+    let mut values: Vec<sea_query::Value> = Vec::with_capacity(columns.len() + set.len() + 4);
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        query::quote(dialect, meta.table),
+        columns.iter().map(|&i| q(i)).collect::<Vec<_>>().join(", "),
+        vec!["?"; columns.len()].join(", ")
+    );
+    values.extend(columns.iter().map(|&i| create.column_value(i, dialect)));
+    let ours_key = key_columns
+        .iter()
+        .map(|&i| format!("{c} <=> VALUES({c})", c = q(i)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let first = q(key_columns[0]);
+    sql.push_str(&format!(
+        " ON DUPLICATE KEY UPDATE {first} = IF(LAST_INSERT_ID(IF({ours_key}, ?, ?)) > 0, {first}, {first})"
+    ));
+    values.push(ours.into());
+    values.push(other.into());
+    for (i, value) in set {
+        sql.push_str(&format!(", {c} = IF({ours_key}, ?, {c})", c = q(*i)));
+        values.push(value.clone());
+    }
+    sql.push_str(&query::returning_all(meta, dialect));
+    sql.push_str(", CAST((LAST_INSERT_ID() = ?) + 2 * (LAST_INSERT_ID() = ?) AS SIGNED)");
+    values.push(ours.into());
+    values.push(other.into());
+
+    let row = DB::fetch_write(conn, sql.into(), sea_query::Values(values))
+        .await?
+        .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+    let marker = <i64 as crate::column::SqlType>::decode(DB::row_ref(&row), meta.columns.len())
+        .map_err(|source| Error::Decode {
+            model: meta.name,
+            source,
+        })?;
+    match marker {
+        Some(1) => Ok(Upserted::Updated(decode::<M, DB>(&row)?)),
+        Some(2) => Ok(Upserted::OtherRow),
+        _ => Ok(Upserted::Created(decode::<M, DB>(&row)?)),
+    }
+}
+
 /// `UPDATE … RETURNING` where the backend has it. MariaDB has no `UPDATE … RETURNING`: there it is an
 /// `UPDATE` (sqlx reports matched rows) and a `SELECT` of the row, in a transaction of their own when
 /// the caller is not in one, so that the row returned is the row as this update left it.
+///
+/// Known gap, sqlx's: a call cut off while that transaction's `START TRANSACTION` is in flight leaves
+/// the connection inside a transaction sqlx believes closed (see `CloseUnlessClean` in `tx.rs`). The
+/// library cannot close a connection it only borrows through [`sqlx::Acquire`]; `update_or_create`
+/// on MariaDB avoids this transaction except when another constraint's duplicate sends it here.
 async fn update_returning<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
@@ -460,7 +623,7 @@ async fn update_returning<M: Model, DB: Backend>(
 ) -> Result<Option<M>, Error> {
     let statement = query::update_by_key::<M>(key, key_values.clone(), set, DB::DIALECT);
     if DB::DIALECT != Dialect::MySql {
-        return fetch_model::<M, DB>(conn, statement).await;
+        return write_model::<M, DB>(conn, statement).await;
     }
     if conn.is_in_transaction() {
         return update_then_select::<M, DB>(conn, key, key_values, statement).await;
@@ -517,7 +680,7 @@ async fn insert_or_find<M: Model, DB: Backend>(
     if dialect == Dialect::MySql {
         let Statement { sql, values } =
             query::insert_returning(candidate, Some(key), false, dialect);
-        return match DB::fetch_optional(conn, sql, values).await {
+        return match DB::fetch_write(conn, sql, values).await {
             Ok(Some(row)) => Ok(Inserted::Created(decode::<M, DB>(&row)?)),
             Ok(None) => Err(Error::Database(sqlx::Error::RowNotFound)),
             Err(error) if is_unique_violation(&error) => {
@@ -531,7 +694,7 @@ async fn insert_or_find<M: Model, DB: Backend>(
     }
 
     let statement = query::insert_returning(candidate, Some(key), true, dialect);
-    if let Some(row) = fetch_model::<M, DB>(conn, statement).await? {
+    if let Some(row) = write_model::<M, DB>(conn, statement).await? {
         return Ok(Inserted::Created(row));
     }
     if let Some(row) = select::<M, DB>(conn, key, key_values(), Lock::None).await? {
@@ -543,7 +706,7 @@ async fn insert_or_find<M: Model, DB: Backend>(
     if guard {
         execute_plain::<DB>(conn, "SAVEPOINT model_runtime_insert").await?;
     }
-    let result = fetch_model::<M, DB>(
+    let result = write_model::<M, DB>(
         conn,
         query::insert_returning(candidate, Some(key), false, dialect),
     )
