@@ -61,6 +61,7 @@ async fn call<'c, A>(conn: A, mode: Mode, rows: Vec<Product>) -> Result<BulkRepo
 where
     A: sqlx::Acquire<'c>,
     A::Database: model_runtime::Backend,
+    A::Connection: model_runtime::Release,
 {
     let bulk = BulkInsert::<Product>::new();
     match mode {

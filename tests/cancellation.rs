@@ -1,7 +1,7 @@
 //! A call dropped at any await point (`tokio::time::timeout` around it) leaves its connection clean:
 //! no open transaction, no lock held, and no row reported written that another session does not see.
 //!
-//! Seeded: calls of `get_or_create`, `update_or_create` and `transaction()` bodies on a small pool, each
+//! Seeded: calls of `get_or_create`, `update_or_create`, bulk update and `transaction()` bodies on a small pool, each
 //! cut off after a random 0–6 ms (one in four: up to twice a call's measured duration), many
 //! at once. Then every pooled connection is taken at once and
 //! checked on the server (MariaDB `@@in_transaction`, PostgreSQL `txid_current_if_assigned()` and
@@ -232,6 +232,31 @@ async fn one_call<DB: Probe>(pool: &sqlx::Pool<DB>, kind: u64, key: u64, value: 
         1 => Item::update_or_create_by_sku(pool, &candidate, &[ItemField::Value])
             .await
             .map(|(row, _)| vec![(row.sku.clone(), row.id, "update_or_create")]),
+        3 => {
+            // A bulk update of three keys, on the pool: its own transaction.
+            let rows: Vec<Item> = (0..3)
+                .map(|i| Item {
+                    id: 0,
+                    sku: format!("K-{}", (key + i) % KEYS),
+                    value,
+                })
+                .collect();
+            let skus: Vec<String> = rows.iter().map(|r| r.sku.clone()).collect();
+            model_runtime::BulkInsert::<Item>::new()
+                .update_conflicts::<ItemBySku>(&[ItemField::Value])
+                .run(pool, rows)
+                .await
+                .map(|report| {
+                    skus.into_iter()
+                        .zip(report.rows.unwrap_or_default())
+                        .filter_map(|(sku, outcome)| match outcome {
+                            model_runtime::RowOutcome::Inserted(id)
+                            | model_runtime::RowOutcome::Updated(id) => Some((sku, id, "bulk")),
+                            _ => None,
+                        })
+                        .collect()
+                })
+        }
         _ => {
             let options = TxOptions::default().isolation(Isolation::RepeatableRead);
             model_runtime::transaction(pool, options, |tx| {
@@ -276,12 +301,12 @@ async fn cancelled_calls_leave_clean_connections<DB: Probe>(db: TestDb<DB>) {
     let started = std::time::Instant::now();
     let pool = &db.pool;
     futures_util::future::join_all((0..TASKS).map(|task| async move {
-        for call in 0..3u64 {
+        for call in 0..4u64 {
             one_call(pool, call, task as u64 % KEYS, -1).await;
         }
     }))
     .await;
-    let typical = started.elapsed().as_micros() as u64 / 3;
+    let typical = started.elapsed().as_micros() as u64 / 4;
     let finished = futures_util::future::join_all((0..TASKS).map(|task| {
         let pool = &db.pool;
         async move {
@@ -289,7 +314,7 @@ async fn cancelled_calls_leave_clean_connections<DB: Probe>(db: TestDb<DB>) {
             let mut written = Written::new();
             let mut cut = 0usize;
             for call in 0..CALLS_PER_TASK {
-                let kind = rng.next() % 3;
+                let kind = rng.next() % 4;
                 let key = rng.next() % KEYS;
                 // Mostly within the first 6 ms (where the MariaDB failures were seen), some later,
                 // so that calls also finish and are cut off late.

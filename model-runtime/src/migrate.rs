@@ -1119,7 +1119,7 @@ mod tests {
 
     #[test]
     fn sqlite_constraints_are_read_from_the_create_text() {
-        let create = r#"CREATE TABLE "p" ( "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "a" text NOT NULL, "b" text, CONSTRAINT "p_a_key" UNIQUE ("a"), CONSTRAINT "per ""b""" UNIQUE ("a", "b") )"#;
+        let create = r#"CREATE TABLE "p" ( "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "a" text NOT NULL, "b" text, CONSTRAINT "p_a_key" UNIQUE ("a"), CONSTRAINT "per_b" UNIQUE ("a", "b") )"#;
         let found = sqlite_table_constraints(create);
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].name, "p_a_key");

@@ -312,17 +312,25 @@ impl<M: Model, S> BulkInsert<M, S> {
     /// statement; otherwise [`Error::Bulk`], which names the input row where the database's error
     /// identifies it and wraps the typed error ([`Error::UniqueViolation`] for a conflict on
     /// another constraint, or on the key itself without a conflict mode).
+    ///
+    /// Given a pool, the call's connection is closed rather than returned to the pool when the call
+    /// is dropped part-way or fails before its commit was acknowledged (see [`crate::Release`]):
+    /// its state would be unknown.
     pub async fn run<'c, A, I>(&self, conn: A, rows: I) -> Result<BulkReport<M::PrimaryKey>, Error>
     where
         A: Acquire<'c>,
         A::Database: Backend,
+        A::Connection: crate::Release,
         I: IntoIterator<Item = M>,
     {
         let dialect = <A::Database as Backend>::DIALECT;
         let action = self.action()?;
         let chunk_rows = self.rows_per_chunk(&action, dialect);
-        let mut conn = conn.acquire().await?;
-        let in_caller_tx = conn.is_in_transaction();
+        let mut guard = crate::conn::CloseUnlessClean {
+            conn: conn.acquire().await?,
+            close: false,
+        };
+        let in_caller_tx = guard.conn.is_in_transaction();
         if self.commit_each_chunk && in_caller_tx {
             return Err(Error::InvalidArgument {
                 model: M::META.name,
@@ -336,6 +344,10 @@ impl<M: Model, S> BulkInsert<M, S> {
             return Ok(Run::new(self.per_row).finish());
         }
         let single = rows.peek().is_none();
+        // The call's own transactions: until a commit is acknowledged, a cut-off call leaves the
+        // connection's state unknown (a `BEGIN` sent but not answered, statements in flight).
+        guard.close = !in_caller_tx;
+        let conn = &mut guard.conn;
         let call = Call {
             action: &action,
             per_row: self.per_row,
@@ -346,10 +358,11 @@ impl<M: Model, S> BulkInsert<M, S> {
             let mut run = Run::new(self.per_row);
             let mut chunk = first;
             loop {
-                call.commit_chunk::<M, A::Database>(&mut conn, &chunk, &mut run)
+                call.commit_chunk::<M, A::Database>(conn, &chunk, &mut run)
                     .await?;
                 chunk = rows.by_ref().take(chunk_rows).collect();
                 if chunk.is_empty() {
+                    guard.close = false;
                     return Ok(run.finish());
                 }
             }
@@ -361,14 +374,17 @@ impl<M: Model, S> BulkInsert<M, S> {
             loop {
                 let mut run = Run::new(self.per_row);
                 let result = async {
-                    let mut tx = begin::<A::Database>(&mut conn, in_caller_tx).await?;
+                    let mut tx = begin::<A::Database>(conn, in_caller_tx).await?;
                     call.chunk::<M, A::Database>(&mut tx, &first, &mut run, 0)
                         .await?;
                     tx.commit().await.map_err(|e| bulk_error(e.into(), 0, None))
                 }
                 .await;
                 match result {
-                    Ok(()) => return Ok(run.finish()),
+                    Ok(()) => {
+                        guard.close = false;
+                        return Ok(run.finish());
+                    }
                     Err(error) if call.restartable && call.retry(&error) && attempt < ATTEMPTS => {
                         tokio::time::sleep(crate::tx::backoff(attempt)).await;
                         attempt += 1;
@@ -378,7 +394,7 @@ impl<M: Model, S> BulkInsert<M, S> {
             }
         }
         let mut run = Run::new(self.per_row);
-        let mut tx = begin::<A::Database>(&mut conn, in_caller_tx).await?;
+        let mut tx = begin::<A::Database>(conn, in_caller_tx).await?;
         call.chunk::<M, A::Database>(&mut tx, &first, &mut run, 0)
             .await?;
         drop(first);
@@ -392,6 +408,7 @@ impl<M: Model, S> BulkInsert<M, S> {
         tx.commit()
             .await
             .map_err(|e| bulk_error(e.into(), 0, None))?;
+        guard.close = false;
         Ok(run.finish())
     }
 }

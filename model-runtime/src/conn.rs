@@ -1,0 +1,53 @@
+//! How the library releases a connection it acquired when a call is cut off part-way.
+
+use sqlx::pool::PoolConnection;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A connection an operation acquired from what the caller passed ([`sqlx::Acquire::Connection`]):
+/// a [`PoolConnection`] when the caller passed a pool, a borrowed `&mut` connection otherwise.
+/// Implemented for both; not meant to be implemented elsewhere.
+///
+/// A call that is dropped part-way (a `tokio::time::timeout` around it, a cancelled request) can
+/// leave a connection whose state nobody knows: sqlx 0.9's MySQL and PostgreSQL drivers lose track
+/// of a `BEGIN` they sent but whose answer they had not read, and the server stays inside a
+/// transaction that sqlx believes closed, into which the next user's writes would go. A pooled
+/// connection the library acquired itself is then closed instead of going back to the pool. A
+/// borrowed connection cannot be closed by the library: pass the pool, or keep such calls from
+/// being cut off.
+pub trait Release: sealed::Sealed {
+    /// Closes the connection when it is dropped, instead of returning it to its pool (nothing for a
+    /// borrowed connection).
+    #[doc(hidden)]
+    fn close_when_dropped(&mut self);
+}
+
+impl<DB: sqlx::Database> sealed::Sealed for PoolConnection<DB> {}
+impl<DB: sqlx::Database> Release for PoolConnection<DB> {
+    fn close_when_dropped(&mut self) {
+        self.close_on_drop();
+    }
+}
+
+impl<C: sqlx::Connection> sealed::Sealed for &mut C {}
+impl<C: sqlx::Connection> Release for &mut C {
+    fn close_when_dropped(&mut self) {}
+}
+
+/// Holds an acquired connection, and closes it when dropped while `close` is set: set it before a
+/// step whose interruption would leave the connection's state unknown, clear it once the state is
+/// known again (a commit or rollback the server acknowledged).
+pub(crate) struct CloseUnlessClean<C: Release> {
+    pub(crate) conn: C,
+    pub(crate) close: bool,
+}
+
+impl<C: Release> Drop for CloseUnlessClean<C> {
+    fn drop(&mut self) {
+        if self.close {
+            self.conn.close_when_dropped();
+        }
+    }
+}
