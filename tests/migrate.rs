@@ -52,6 +52,27 @@ mod v3 {
     }
 }
 
+mod gadgets {
+    use model_runtime::Model;
+    /// Before: no unique constraint.
+    #[derive(Model, Debug, Clone)]
+    #[model(table = "gadgets")]
+    pub struct Loose {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        pub code: Option<i64>,
+    }
+    /// After: `code` unique; NULLs never collide.
+    #[derive(Model, Debug, Clone)]
+    #[model(table = "gadgets")]
+    pub struct Unique {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[unique]
+        pub code: Option<i64>,
+    }
+}
+
 async fn live_uniques<DB: TestBackend>(db: &TestDb<DB>) -> Vec<(String, Vec<String>)> {
     let mut conn = db.pool.acquire().await.unwrap();
     let table = migrate::inspect::<DB>(&mut conn, "products")
@@ -273,7 +294,79 @@ async fn the_rendered_sql_matches_apply<DB: TestBackend>(db: TestDb<DB>) {
     );
 }
 
+/// The pre-check follows the constraint's NULL semantics: rows with a NULL in the key never block
+/// it; every group of equal non-NULL keys does, with its count and keys; resolving keeps the row
+/// asked for.
+async fn nulls_never_block_a_new_constraint<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<gadgets::Loose>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for code in [
+        None,
+        Some(1),
+        None,
+        Some(1),
+        Some(2),
+        None,
+        Some(3),
+        Some(3),
+        Some(3),
+    ] {
+        let row = gadgets::Loose { id: 0, code }
+            .insert(&db.pool)
+            .await
+            .unwrap();
+        ids.push((code, row.id));
+    }
+    let plan = Schema::new()
+        .model::<gadgets::Unique>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    let groups = plan.duplicates(&db.pool, 2).await.unwrap();
+    let summary: Vec<(Vec<String>, u64, usize)> = groups
+        .iter()
+        .map(|g| (g.values.clone(), g.count, g.primary_keys.len()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(vec!["1".to_owned()], 2, 2), (vec!["3".to_owned()], 3, 2)],
+        "the NULLs form no group; the cap of 2 keys holds"
+    );
+    let deleted = plan
+        .resolve_duplicates(&db.pool, Keep::HighestPrimaryKey)
+        .await
+        .unwrap();
+    let highest = |code| {
+        ids.iter()
+            .filter(|(c, _)| *c == Some(code))
+            .map(|(_, id)| *id)
+            .max()
+            .unwrap()
+    };
+    let mut expected: Vec<String> = ids
+        .iter()
+        .filter(|(c, id)| matches!(c, Some(1) | Some(3)) && *id != highest(c.unwrap()))
+        .map(|(_, id)| id.to_string())
+        .collect();
+    expected.sort();
+    let mut got = deleted[0].primary_keys.clone();
+    got.sort();
+    assert_eq!(got, expected);
+    plan.apply(&db.pool).await.unwrap();
+    assert_eq!(DB::count(&db.pool, "gadgets").await, 9 - 3);
+    // The NULLs are all still there, and still allowed.
+    gadgets::Unique { id: 0, code: None }
+        .insert(&db.pool)
+        .await
+        .unwrap();
+}
+
 backend_tests!(
+    nulls_never_block_a_new_constraint,
     a_constraint_changes_on_a_table_with_data,
     a_constraint_is_renamed,
     the_rendered_sql_matches_apply,

@@ -331,7 +331,7 @@ pub async fn inspect<DB: Backend>(
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
         }
         Dialect::Sqlite => {
-            "SELECT name, type, CASE WHEN \"notnull\" = 0 THEN 'YES' ELSE 'NO' END, -1 FROM pragma_table_info(?)"
+            "SELECT name, type, CASE WHEN \"notnull\" = 0 AND pk = 0 THEN 'YES' ELSE 'NO' END, -1 FROM pragma_table_info(?)"
         }
     };
     let rows = DB::fetch_all(conn, columns_sql.into(), text_param(table)).await?;
@@ -892,6 +892,58 @@ impl Plan {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The same steps as SQL for another dialect, to write migration files for every backend from
+    /// one database's diff. A SQLite table rebuild becomes, elsewhere, the drops and adds it stands
+    /// for; a table constraint SQLite cannot drop is dropped normally elsewhere.
+    pub fn sql_for(&self, dialect: Dialect) -> Result<Migration, Error> {
+        let mut steps = Vec::with_capacity(self.steps.len());
+        for step in &self.steps {
+            match step {
+                Step::RebuildTable {
+                    table, adds, live, ..
+                } if dialect != Dialect::Sqlite => {
+                    let meta = self.models.iter().find(|m| m.table == *table);
+                    let declared = |u: &LiveUnique| {
+                        meta.is_some_and(|m| m.uniques.iter().any(|c| c.name == u.name))
+                    };
+                    for unique in live.iter().filter(|u| !declared(u)) {
+                        steps.push(Step::DropUnique {
+                            table: table.to_string(),
+                            unique: LiveUnique {
+                                is_index: false,
+                                ..unique.clone()
+                            },
+                        });
+                    }
+                    for (name, columns) in adds {
+                        steps.push(Step::AddUnique {
+                            table: table.to_string(),
+                            name: name.clone(),
+                            columns: columns.clone(),
+                        });
+                    }
+                }
+                Step::DropUnique { table, unique } if dialect == Dialect::Sqlite => {
+                    steps.push(Step::DropUnique {
+                        table: table.clone(),
+                        unique: LiveUnique {
+                            is_index: true,
+                            ..unique.clone()
+                        },
+                    })
+                }
+                step => steps.push(step.clone()),
+            }
+        }
+        Plan {
+            dialect,
+            steps,
+            columns: self.columns.clone(),
+            models: self.models.clone(),
+        }
+        .sql()
     }
 
     /// The plan as SQL for its dialect, to write to a migration file.

@@ -192,7 +192,8 @@ where
 /// it is dropped at any point before the commit or rollback was acknowledged, and on every backend
 /// when a commit or rollback failed other than with the server's own error (I/O, protocol).
 /// SQLite's driver runs `BEGIN` and its count together on its worker thread, and orders the queued
-/// rollback after it; closing there too costs little.
+/// rollback after it: its connections are not closed (closing one would also throw away an
+/// in-memory database).
 struct CloseUnlessClean<DB: sqlx::Database> {
     conn: PoolConnection<DB>,
     close: bool,
@@ -215,9 +216,12 @@ where
     DB: Backend,
     F: for<'t, 'c> FnMut(&'t mut Transaction<'c, DB>) -> BoxFuture<'t, Result<T, Error>>,
 {
+    // SQLite's driver runs `BEGIN` and counts it in one step on its worker thread, and orders a
+    // dropped transaction's rollback after it: its connections are never left unknown, and closing
+    // one would throw away an in-memory database.
     let mut guard = CloseUnlessClean {
         conn: pool.acquire().await?,
-        close: true,
+        close: DB::DIALECT != Dialect::Sqlite,
     };
     let (prepare, begin) = DB::DIALECT.begin_statements(options.isolation);
     if let Some(prepare) = prepare {

@@ -512,8 +512,23 @@ fn unique_violation<M: Model>(
     };
     // The row this call wrote holds the exact values of the violated key: they win over any
     // parsing, on every backend. Without it, the report's text is used only where provably exact.
-    let values = match (key, row) {
-        (Some(key), Some(row)) => Values::Known(row_values(row, key, dialect)),
+    // An undeclared constraint whose columns the database named (SQLite, PostgreSQL): the row the
+    // call wrote holds its exact values too.
+    let undeclared_columns: Option<Vec<usize>> = match (key, row) {
+        (None, Some(_)) if !columns.is_empty() => columns
+            .iter()
+            .map(|c| meta.column_named(c))
+            .collect::<Option<Vec<usize>>>(),
+        _ => None,
+    };
+    let values = match (key, row, undeclared_columns) {
+        (Some(key), Some(row), _) => Values::Known(row_values(row, key, dialect)),
+        (None, Some(row), Some(indexes)) => Values::Known(
+            indexes
+                .iter()
+                .map(|&i| value_text(&row.column_value(i, dialect)))
+                .collect(),
+        ),
         _ => match report.values {
             Values::Ambiguous(entry) if dialect == Dialect::MySql => {
                 mysql_values(&entry, key.map(|key| (meta, key)), columns.len())

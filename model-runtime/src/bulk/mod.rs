@@ -313,9 +313,9 @@ impl<M: Model, S> BulkInsert<M, S> {
     /// identifies it and wraps the typed error ([`Error::UniqueViolation`] for a conflict on
     /// another constraint, or on the key itself without a conflict mode).
     ///
-    /// Given a pool, the call's connection is closed rather than returned to the pool when the call
-    /// is dropped part-way or fails before its commit was acknowledged (see [`crate::Release`]):
-    /// its state would be unknown.
+    /// Given a pool of PostgreSQL or MySQL connections, the call's connection is closed rather than
+    /// returned to the pool when the call is dropped part-way (see [`crate::Release`]): its state
+    /// would be unknown.
     pub async fn run<'c, A, I>(&self, conn: A, rows: I) -> Result<BulkReport<M::PrimaryKey>, Error>
     where
         A: Acquire<'c>,
@@ -331,6 +331,30 @@ impl<M: Model, S> BulkInsert<M, S> {
             close: false,
         };
         let in_caller_tx = guard.conn.is_in_transaction();
+        // The call's own transactions on a server: until the call returns, a cut-off leaves the
+        // connection's state unknown (a `BEGIN` sent but not answered, statements in flight), and
+        // the pooled connection is closed. A returned error leaves it known: a dropped transaction
+        // has queued its rollback. SQLite's driver never leaves it unknown (and closing an
+        // in-memory database's connection would throw the database away).
+        guard.close = !in_caller_tx && dialect != Dialect::Sqlite;
+        let result = self
+            .run_on::<A::Database, I>(&mut guard.conn, rows, action, chunk_rows, in_caller_tx)
+            .await;
+        guard.close = false;
+        result
+    }
+
+    async fn run_on<DB: Backend, I>(
+        &self,
+        conn: &mut DB::Connection,
+        rows: I,
+        action: Action,
+        chunk_rows: usize,
+        in_caller_tx: bool,
+    ) -> Result<BulkReport<M::PrimaryKey>, Error>
+    where
+        I: IntoIterator<Item = M>,
+    {
         if self.commit_each_chunk && in_caller_tx {
             return Err(Error::InvalidArgument {
                 model: M::META.name,
@@ -344,10 +368,6 @@ impl<M: Model, S> BulkInsert<M, S> {
             return Ok(Run::new(self.per_row).finish());
         }
         let single = rows.peek().is_none();
-        // The call's own transactions: until a commit is acknowledged, a cut-off call leaves the
-        // connection's state unknown (a `BEGIN` sent but not answered, statements in flight).
-        guard.close = !in_caller_tx;
-        let conn = &mut guard.conn;
         let call = Call {
             action: &action,
             per_row: self.per_row,
@@ -358,11 +378,9 @@ impl<M: Model, S> BulkInsert<M, S> {
             let mut run = Run::new(self.per_row);
             let mut chunk = first;
             loop {
-                call.commit_chunk::<M, A::Database>(conn, &chunk, &mut run)
-                    .await?;
+                call.commit_chunk::<M, DB>(conn, &chunk, &mut run).await?;
                 chunk = rows.by_ref().take(chunk_rows).collect();
                 if chunk.is_empty() {
-                    guard.close = false;
                     return Ok(run.finish());
                 }
             }
@@ -374,17 +392,13 @@ impl<M: Model, S> BulkInsert<M, S> {
             loop {
                 let mut run = Run::new(self.per_row);
                 let result = async {
-                    let mut tx = begin::<A::Database>(conn, in_caller_tx).await?;
-                    call.chunk::<M, A::Database>(&mut tx, &first, &mut run, 0)
-                        .await?;
+                    let mut tx = begin::<DB>(conn, in_caller_tx).await?;
+                    call.chunk::<M, DB>(&mut tx, &first, &mut run, 0).await?;
                     tx.commit().await.map_err(|e| bulk_error(e.into(), 0, None))
                 }
                 .await;
                 match result {
-                    Ok(()) => {
-                        guard.close = false;
-                        return Ok(run.finish());
-                    }
+                    Ok(()) => return Ok(run.finish()),
                     Err(error) if call.restartable && call.retry(&error) && attempt < ATTEMPTS => {
                         tokio::time::sleep(crate::tx::backoff(attempt)).await;
                         attempt += 1;
@@ -394,21 +408,18 @@ impl<M: Model, S> BulkInsert<M, S> {
             }
         }
         let mut run = Run::new(self.per_row);
-        let mut tx = begin::<A::Database>(conn, in_caller_tx).await?;
-        call.chunk::<M, A::Database>(&mut tx, &first, &mut run, 0)
-            .await?;
+        let mut tx = begin::<DB>(conn, in_caller_tx).await?;
+        call.chunk::<M, DB>(&mut tx, &first, &mut run, 0).await?;
         drop(first);
         let mut chunk: Vec<(usize, M)> = Vec::with_capacity(chunk_rows);
         while rows.peek().is_some() {
             chunk.clear();
             chunk.extend(rows.by_ref().take(chunk_rows));
-            call.chunk::<M, A::Database>(&mut tx, &chunk, &mut run, 0)
-                .await?;
+            call.chunk::<M, DB>(&mut tx, &chunk, &mut run, 0).await?;
         }
         tx.commit()
             .await
             .map_err(|e| bulk_error(e.into(), 0, None))?;
-        guard.close = false;
         Ok(run.finish())
     }
 }
