@@ -81,7 +81,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .expect("the table exists");
     println!("3. Unique constraints of {}:", Product::META.table);
-    println!("   {:<28} {:<28} {}", "model", "database", "columns");
+    println!("   {:<28} {:<28} columns", "model", "database");
     for constraint in Product::META.unique_constraints() {
         let columns: Vec<&str> = constraint
             .columns
