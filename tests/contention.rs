@@ -91,6 +91,7 @@ fn call<'a, 'c: 'a, A>(
 where
     A: sqlx::Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: model_runtime::Release,
 {
     match op {
         Op::GetOrCreate => Item::get_or_create_by_sku(conn, candidate),

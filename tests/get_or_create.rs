@@ -496,6 +496,7 @@ fn call<'a, 'c: 'a, A>(
 where
     A: sqlx::Acquire<'c> + Send + 'a,
     A::Database: model_runtime::Backend,
+    A::Connection: model_runtime::Release,
 {
     match op {
         Op::GetOrCreate => Product::get_or_create_by_sku(conn, candidate),

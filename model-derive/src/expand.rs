@@ -255,6 +255,7 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
             where
                 A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
                 <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
+                <A as #p::sqlx::Acquire<'c>>::Connection: ::model_runtime::Release,
             {
                 #body
             }

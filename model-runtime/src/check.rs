@@ -212,6 +212,7 @@ where
     M: Model,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: crate::Release,
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
@@ -250,10 +251,10 @@ where
             Dialect::Postgres => select.build(sea_query::PostgresQueryBuilder),
             Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
         };
-        let mut conn = conn.acquire().await?;
-        let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql.into(), values)
-            .await?
-            .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
+        let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql.into(), values).await;
+        conn.done();
+        let flags = flags?.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
         let flags = <A::Database as Backend>::row_ref(&flags);
         let mut violations = Vec::new();
         for (index, &key) in keys.iter().enumerate() {

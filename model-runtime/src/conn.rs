@@ -38,10 +38,41 @@ impl<C: sqlx::Connection> Release for &mut C {
 
 /// Holds an acquired connection, and closes it when dropped while `close` is set: set it before a
 /// step whose interruption would leave the connection's state unknown, clear it once the state is
-/// known again (a commit or rollback the server acknowledged).
+/// known again (a commit or rollback the server acknowledged, a call that returned).
 pub(crate) struct CloseUnlessClean<C: Release> {
     pub(crate) conn: C,
     pub(crate) close: bool,
+}
+
+impl<C: Release> CloseUnlessClean<C> {
+    /// A connection an operation acquired: closed if the operation is cut off before
+    /// [`CloseUnlessClean::done`], on the backends whose drivers can then leave it in an unknown
+    /// state (MySQL and PostgreSQL; SQLite's cannot, and closing an in-memory database's only
+    /// connection would throw the database away).
+    pub(crate) fn held(conn: C, dialect: crate::Dialect) -> Self {
+        CloseUnlessClean {
+            conn,
+            close: dialect != crate::Dialect::Sqlite,
+        }
+    }
+
+    /// The operation returned: its connection's state is known.
+    pub(crate) fn done(&mut self) {
+        self.close = false;
+    }
+}
+
+impl<C: Release + std::ops::Deref> std::ops::Deref for CloseUnlessClean<C> {
+    type Target = C::Target;
+    fn deref(&self) -> &C::Target {
+        &self.conn
+    }
+}
+
+impl<C: Release + std::ops::DerefMut> std::ops::DerefMut for CloseUnlessClean<C> {
+    fn deref_mut(&mut self) -> &mut C::Target {
+        &mut self.conn
+    }
 }
 
 impl<C: Release> Drop for CloseUnlessClean<C> {

@@ -40,6 +40,7 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
     where
         A: Acquire<'c> + Send + 'a,
         A::Database: Backend,
+        A::Connection: crate::Release,
     {
         crate::ops::insert(conn, self)
     }
@@ -50,6 +51,7 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
     where
         A: Acquire<'c> + Send + 'a,
         A::Database: Backend,
+        A::Connection: crate::Release,
     {
         crate::ops::update(conn, self)
     }
@@ -63,6 +65,7 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
     where
         A: Acquire<'c> + Send + 'a,
         A::Database: Backend,
+        A::Connection: crate::Release,
     {
         crate::ops::validate_unique(conn, self)
     }
@@ -76,6 +79,7 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
     where
         A: Acquire<'c> + Send + 'a,
         A::Database: Backend,
+        A::Connection: crate::Release,
     {
         crate::check::validate_unique_new(conn, self)
     }
@@ -85,6 +89,7 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
     where
         A: Acquire<'c> + Send + 'a,
         A::Database: Backend,
+        A::Connection: crate::Release,
     {
         crate::ops::delete(conn, self)
     }

@@ -10,6 +10,7 @@ use sqlx::{Acquire, Connection};
 
 use crate::backend::{Backend, Dialect};
 use crate::check;
+use crate::conn::Release;
 use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{Key, Model};
@@ -99,12 +100,13 @@ where
     M: Model,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
         check::check_row(row, dialect)?;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
         let result: Result<_, Error> = async {
-            let mut conn = conn.acquire().await?;
             write_model::<M, A::Database>(
                 &mut conn,
                 query::insert_returning(row, None, false, dialect),
@@ -113,6 +115,7 @@ where
             .ok_or(Error::Database(sqlx::Error::RowNotFound))
         }
         .await;
+        conn.done();
         result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
     })
 }
@@ -125,6 +128,7 @@ where
     K: Key<M> + 'a,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     get_locked(conn, key, Lock::None)
 }
@@ -144,6 +148,7 @@ where
     K: Key<M> + 'a,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     get_locked(conn, key, Lock::Update)
 }
@@ -158,11 +163,14 @@ where
     K: Key<M> + 'a,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = conn.acquire().await?;
-        select::<M, A::Database>(&mut conn, K::KEY, key.values(dialect), lock).await
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
+        let found = select::<M, A::Database>(&mut conn, K::KEY, key.values(dialect), lock).await;
+        conn.done();
+        found
     })
 }
 
@@ -173,17 +181,16 @@ where
     K: Key<M> + 'a,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = conn.acquire().await?;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
         let Statement { sql, values } =
             query::exists_by_key::<M>(K::KEY, key.values(dialect), dialect);
-        Ok(
-            <A::Database as Backend>::fetch_optional(&mut conn, sql, values)
-                .await?
-                .is_some(),
-        )
+        let found = <A::Database as Backend>::fetch_optional(&mut conn, sql, values).await;
+        conn.done();
+        Ok(found?.is_some())
     })
 }
 
@@ -194,13 +201,14 @@ where
     M: Model,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
         check::check_row(row, dialect)?;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
         let result: Result<_, Error> = async {
             let meta = M::META;
-            let mut conn = conn.acquire().await?;
             let set = (0..meta.columns.len())
                 .filter(|&i| i != meta.primary_key)
                 .map(|i| (i, row.column_value(i, dialect)))
@@ -211,6 +219,7 @@ where
                 .ok_or(Error::NotFound { model: meta.name })
         }
         .await;
+        conn.done();
         result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
     })
 }
@@ -221,11 +230,12 @@ where
     M: Model,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
         let result: Result<_, Error> = async {
-            let mut conn = conn.acquire().await?;
             let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
             let Statement { sql, values } =
                 query::delete_by_key::<M>(KeyId::PrimaryKey, key_values, dialect);
@@ -233,6 +243,7 @@ where
             Ok(done.rows_affected > 0)
         }
         .await;
+        conn.done();
         result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
     })
 }
@@ -279,6 +290,7 @@ where
     K: Key<M> + 'a,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     get_or_create_with::<M, K, A>(conn, candidate, Strategy::SelectFirst)
 }
@@ -310,12 +322,13 @@ where
     K: Key<M> + 'a,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
         check::check_row(candidate, dialect)?;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
         let result: Result<_, Error> = async {
-            let mut conn = conn.acquire().await?;
             let call = Call::GetOrCreate {
                 candidate,
                 strategy,
@@ -323,6 +336,7 @@ where
             with_autocommit_retry::<M, A::Database>(&mut conn, K::KEY, call).await
         }
         .await;
+        conn.done();
         result.map_err(|error| violation::classify::<M>(error, Some(candidate), dialect))
     })
 }
@@ -421,6 +435,7 @@ where
     K: Key<M> + 'a,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     // A violation's values are read off the row only when one row holds everything this call writes.
     let row_for_errors = (std::ptr::eq(create, update.values)
@@ -447,10 +462,10 @@ where
                 ),
             });
         }
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
         let result: Result<_, Error> = async {
             let key = K::KEY;
             let key_columns = M::META.key_columns(key);
-            let mut conn = conn.acquire().await?;
 
             let mut set: Vec<(usize, sea_query::Value)> = Vec::with_capacity(update.fields.len());
             for &field in update.fields {
@@ -475,6 +490,7 @@ where
             with_autocommit_retry::<M, A::Database>(&mut conn, key, call).await
         }
         .await;
+        conn.done();
         result.map_err(|error| violation::classify::<M>(error, row_for_errors, dialect))
     })
 }
@@ -751,6 +767,7 @@ where
     M: Model,
     A: Acquire<'c> + Send + 'a,
     A::Database: Backend,
+    A::Connection: Release,
 {
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
@@ -766,11 +783,11 @@ where
         if checked.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = conn.acquire().await?;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
         let Statement { sql, values } = query::validate_unique(row, &checked, dialect);
-        let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql, values)
-            .await?
-            .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+        let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql, values).await;
+        conn.done();
+        let flags = flags?.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
         let flags = <A::Database as Backend>::row_ref(&flags);
         let mut violations = Vec::new();
         for (index, &u) in checked.iter().enumerate() {
