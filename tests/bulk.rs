@@ -388,7 +388,42 @@ async fn a_zero_primary_key_as_the_target<DB: TestBackend>(db: TestDb<DB>) {
     }
 }
 
+/// A value the database would refuse is refused in skip mode too, on every backend, and nothing of the
+/// call is kept: MySQL's skip mode inserts with `INSERT IGNORE`, which would cut the value and warn,
+/// so there the row read back is compared with the row sent.
+async fn skip_mode_keeps_refusing_bad_values<DB: TestBackend>(db: TestDb<DB>) {
+    setup(&db).await;
+    let long = "x".repeat(101); // product_name is max_length = 100
+    let error = BulkInsert::<Product>::new()
+        .skip_conflicts::<ProductBySku>()
+        .run(
+            &db.pool,
+            vec![product("FINE", "fine", 1), product("LONG", &long, 2)],
+        )
+        .await
+        .unwrap_err();
+    let Error::Bulk { source, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert!(
+        matches!(
+            **source,
+            Error::Integrity {
+                kind: model_runtime::IntegrityKind::ValueTooLong,
+                ..
+            } | Error::InvalidValue {
+                field: "product_name",
+                ..
+            }
+        ),
+        "{}: {error:?}",
+        DB::DIALECT
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 1, "nothing kept");
+}
+
 backend_tests!(
+    skip_mode_keeps_refusing_bad_values,
     a_zero_primary_key_as_the_target,
     bad_settings_are_refused_before_any_statement,
     commit_each_chunk_keeps_the_chunks_before_a_failure,

@@ -86,20 +86,26 @@ fn is_deadlock(error: &Error) -> bool {
 /// The scenarios read the server's deadlock counter before and after: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Where the server may still report deadlocks; everywhere else (PostgreSQL, SQLite, MariaDB's
-/// update mode) the calls must not deadlock at all.
+/// Where the server may still report deadlocks; everywhere else (PostgreSQL, SQLite, MariaDB in the
+/// library's own transaction or the caller's READ COMMITTED one, MariaDB's update mode) the calls
+/// must not deadlock at all.
 ///
-/// MariaDB's skip mode over keys that are all new: an insert into a unique index that meets a
-/// concurrent, uncommitted insert of the same key waits for it, and takes a shared lock on the gap
-/// after it (InnoDB's duplicate check does so at every isolation level); two such waiters then
-/// deadlock inserting into that gap. With stored keys among the calls' keys, the locking read of
-/// the stored rows serialises the calls and no deadlock was seen. Seen here with all keys new: 0 to
-/// 4 deadlocks per run of 10 calls over 300 contended keys, resolved by the library's own retry
-/// (every call succeeds) or, inside the caller's transaction, returned as a retryable error for
-/// the caller to run again. Tolerated here, reported, and written down in the note: a
-/// finding, not a guarantee.
-fn deadlocks_allowed<DB: TestBackend>(mode: Mode) -> bool {
-    DB::DIALECT == model_runtime::Dialect::MySql && mode == Mode::Skip
+/// MariaDB's skip mode inside the caller's REPEATABLE READ transaction: the locking read of a
+/// chunk's keys also locks the gaps where absent keys would go (the library cannot change the
+/// caller's isolation level), and concurrent inserts into those gaps can deadlock. The read is
+/// exclusive there, so that calls over the same stored keys queue; with all keys new there is
+/// nothing to queue on. Seen here: 0 to 7 deadlocks per run of 10 calls over 300 contended new
+/// keys, returned as retryable errors that the caller runs again. Tolerated here, reported, and
+/// written down in the note: a finding, not a guarantee.
+fn deadlocks_allowed<DB: TestBackend>(
+    mode: Mode,
+    in_caller_tx: bool,
+    isolation: Isolation,
+) -> bool {
+    DB::DIALECT == model_runtime::Dialect::MySql
+        && mode == Mode::Skip
+        && in_caller_tx
+        && isolation == Isolation::RepeatableRead
 }
 
 async fn overlapping_calls<DB: TestBackend>(
@@ -109,7 +115,7 @@ async fn overlapping_calls<DB: TestBackend>(
     all_new: bool,
     isolation: Isolation,
 ) {
-    let allow_deadlocks = deadlocks_allowed::<DB>(mode);
+    let allow_deadlocks = deadlocks_allowed::<DB>(mode, in_caller_tx, isolation);
     let _serial = SERIAL.lock().await;
     Schema::new()
         .model::<Product>()

@@ -93,8 +93,8 @@ pub mod __private {
     pub use sqlx;
 
     pub use crate::backend::{Dialect, RowRef};
-    pub use crate::conn::Release;
     pub use crate::column::{Column, IntegerColumn, TextColumn};
+    pub use crate::conn::Release;
     pub use crate::meta::{
         ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, KeyId, ModelMeta, UniqueConstraint,
     };

@@ -84,6 +84,11 @@ pub(crate) enum Shape {
         returning: bool,
         explicit_pk: bool,
     },
+    /// MySQL's multi-row `INSERT IGNORE … RETURNING`: rows, primary key written or not.
+    InsertIgnore {
+        rows: usize,
+        explicit_pk: bool,
+    },
     /// A bulk update of stored rows by key, one `CASE` per column: key, columns, rows.
     BulkUpdate {
         key: KeyId,

@@ -47,6 +47,15 @@ impl KeyValues {
     }
 }
 
+/// Whether two bound values are the same once normalized as the database compares them (decimals
+/// without trailing zeros, `-0.0` as `0.0`): how a row read back is checked against the row sent.
+pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    normalize(&mut a);
+    normalize(&mut b);
+    a == b || compare(&a, &b).is_eq()
+}
+
 /// Two randomly keyed hashers, chosen once per bulk call.
 pub(crate) struct Hashers(RandomState, RandomState);
 

@@ -101,9 +101,9 @@ enum Mode<M: Model> {
 ///
 /// On MariaDB with its default 128 MB buffer pool, all-or-nothing holds every row lock of the call
 /// until its commit, and rolling back a killed call of some 100,000 rows that each took an explicit
-/// lock exhausted the pool's lock memory. Skip mode takes no explicit lock per row (new rows carry
-/// implicit locks, which use no lock memory); update mode takes one record lock per stored row it
-/// updates. For imports that do not need all-or-nothing, [`commit_each_chunk`](Self::commit_each_chunk)
+/// lock exhausted the pool's lock memory. Measured now (`tests/bulk_locks.rs`): new rows carry
+/// implicit locks, which use no lock memory; a stored row skipped or updated takes one record lock,
+/// about 1 byte of lock memory per row. For imports that do not need all-or-nothing, [`commit_each_chunk`](Self::commit_each_chunk)
 /// bounds the locks and the undo log to one chunk.
 #[derive(Debug)]
 pub struct BulkInsert<M: Model, S = NoConflictMode> {
@@ -373,6 +373,7 @@ impl<M: Model, S> BulkInsert<M, S> {
             per_row: self.per_row,
             in_caller_tx,
             restartable: !in_caller_tx && (single || self.commit_each_chunk),
+            skip_read: skip_read::<DB>(conn, &action, in_caller_tx).await,
         };
         if self.commit_each_chunk {
             let mut run = Run::new(self.per_row);
@@ -457,6 +458,37 @@ struct Call<'a> {
     /// Whether a failed chunk can be rolled back and written again: outside the caller's
     /// transaction, when the chunk is in hand (the whole input, or one committed chunk).
     restartable: bool,
+    /// How MySQL's skip mode reads a chunk's stored keys.
+    skip_read: crate::query::Lock,
+}
+
+/// How MySQL's skip mode reads a chunk's stored keys: shared under READ COMMITTED (the library's
+/// own transaction, or the caller's at that level), exclusive otherwise (see `write::skip_mysql`).
+async fn skip_read<DB: Backend>(
+    conn: &mut DB::Connection,
+    action: &Action,
+    in_caller_tx: bool,
+) -> crate::query::Lock {
+    use crate::query::Lock;
+    if DB::DIALECT != Dialect::MySql || !matches!(action, Action::Skip(_)) || !in_caller_tx {
+        return Lock::Share;
+    }
+    // The session's level (MariaDB spells it `tx_isolation`, MySQL 8 `transaction_isolation`); a
+    // level set for this transaction alone is not visible, and unknown means exclusive.
+    for sql in ["SELECT @@tx_isolation", "SELECT @@transaction_isolation"] {
+        if let Ok(Some(row)) =
+            DB::fetch_optional(conn, sql.into(), sea_query::Values(Vec::new())).await
+            && let Ok(Some(level)) =
+                <String as crate::column::SqlType>::decode(DB::row_ref(&row), 0)
+        {
+            return if level.starts_with("READ-") {
+                Lock::Share
+            } else {
+                Lock::Update
+            };
+        }
+    }
+    Lock::Update
 }
 
 impl Call<'_> {
@@ -534,7 +566,15 @@ impl Call<'_> {
             keys: plan.writers.iter().map(|w| w.key.as_ref()).collect(),
             fresh: plan.writers.iter().map(|w| w.tag == Tag::Fresh).collect(),
         };
-        match write::write::<M, DB>(conn, self.action, &batch, self.per_row, self.restartable).await
+        match write::write::<M, DB>(
+            conn,
+            self.action,
+            &batch,
+            self.per_row,
+            self.restartable,
+            self.skip_read,
+        )
+        .await
         {
             Ok(written) => Ok((plan, Some(written))),
             Err(error) => {

@@ -91,6 +91,24 @@ pub(crate) fn multi_insert<M: Model>(
     })
 }
 
+/// MySQL's `INSERT IGNORE INTO … VALUES … RETURNING <all columns>`: rows that meet a duplicate (or
+/// that MySQL would refuse otherwise) are passed over with a warning instead of failing the
+/// statement. The caller must check every row: see `write::skip_mysql`.
+pub(crate) fn insert_ignore<M: Model>(rows: &[&M], explicit_pk: bool) -> Statement {
+    let dialect = Dialect::MySql;
+    let Statement { sql, values } = multi_insert(rows, None, explicit_pk, true, dialect);
+    let shape = Shape::InsertIgnore {
+        rows: rows.len(),
+        explicit_pk,
+    };
+    query::cached::<M>(dialect, shape, values.0, |values| {
+        (
+            sql.replacen("INSERT INTO", "INSERT IGNORE INTO", 1),
+            sea_query::Values(values),
+        )
+    })
+}
+
 /// `SELECT … FROM t WHERE (k1, k2) IN ((?, ?), …)` over `keys` (none of them NULL), whole rows or
 /// just `1` per row, with `lock` (left out on SQLite, whose write transaction holds the whole
 /// database); `None` when there is no key. One flat list however many rows: a chain of ORs would

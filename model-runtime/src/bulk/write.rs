@@ -4,14 +4,14 @@
 //! | mode | SQLite, PostgreSQL | MySQL / MariaDB |
 //! |---|---|---|
 //! | fail | `INSERT` | `INSERT` |
-//! | skip | `INSERT … ON CONFLICT (key) DO NOTHING` | read of the stored keys, `INSERT` of the others |
-//! | update | locked read of the stored keys, `INSERT … ON CONFLICT (key) DO UPDATE` | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
+//! | skip | `INSERT … ON CONFLICT (key) DO NOTHING` | locked read of the stored keys, checked `INSERT IGNORE` of the others |
+//! | update | `INSERT … ON CONFLICT (key) DO NOTHING`, then `… DO UPDATE` of the rest | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
 //!
 //! MySQL has no conflict target (`ON DUPLICATE KEY UPDATE` and `INSERT IGNORE` react to every unique
-//! key), so its insert is plain; when a concurrent writer stores one of the chunk's keys between the
-//! read and the insert, the insert fails on that key, the statement is undone, and the chunk is read
-//! again (with a locking read, which sees the latest committed rows in any isolation level) and
-//! written again.
+//! key). Skip mode's `INSERT IGNORE` is checked row by row (see [`skip_mysql`]). Update mode inserts
+//! plainly; when a concurrent writer stores one of the chunk's keys between the read and the
+//! insert, the insert fails on that key, and the chunk is read again and written again (or, in the
+//! library's own transaction, the transaction is rolled back and run again).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -22,6 +22,7 @@ use crate::meta::KeyId;
 use crate::model::Model;
 use crate::query::{Lock, Statement};
 use crate::violation;
+use sea_query::Values;
 
 use super::key::KeyValues;
 use super::statements::{self, OnKey};
@@ -100,12 +101,13 @@ pub(crate) async fn write<M: Model, DB: Backend>(
     batch: &Batch<'_, M>,
     per_row: bool,
     restartable: bool,
+    skip_read: Lock,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
     let rounds = if restartable { 1 } else { MYSQL_ROUNDS };
     match (action, DB::DIALECT) {
         (Action::Fail, _) => plain::<M, DB>(conn, batch, per_row).await,
         (Action::Skip(key), Dialect::MySql) => {
-            skip_mysql::<M, DB>(conn, *key, batch, per_row, rounds).await
+            skip_mysql::<M, DB>(conn, *key, batch, per_row, skip_read).await
         }
         (Action::Skip(key), _) => skip_on_conflict::<M, DB>(conn, *key, batch, per_row).await,
         (Action::Update(key, set), Dialect::MySql) => {
@@ -237,48 +239,141 @@ async fn skip_mysql<M: Model, DB: Backend>(
     key: KeyId,
     batch: &Batch<'_, M>,
     per_row: bool,
-    rounds: usize,
+    read: Lock,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
-    // A locking read (FOR UPDATE, through the key's index): it waits for a concurrent inserter of
-    // one of the keys to finish, sees the latest committed rows in any isolation level, and
-    // serialises calls over the same stored rows. Inserting first and reading after a duplicate
-    // would leave the failed insert's next-key locks behind, on which concurrent inserters into the
-    // same gaps deadlock. In the library's own READ COMMITTED transaction the read locks the stored
-    // rows it finds and takes no gap locks; under the caller's REPEATABLE READ it also locks the
-    // gaps of absent keys.
-    let mut round = 1;
-    loop {
-        let stored = stored_keys::<M, DB>(
-            conn,
-            key,
-            batch.keys.iter().flatten().copied(),
-            Lock::Update,
-        )
-        .await?;
-        let fresh = fresh_rows(batch, &stored);
-        match insert_fresh::<M, DB>(conn, key, batch, &fresh, per_row).await {
-            Err(error) if round < rounds && is_duplicate_of(&error, key) => round += 1,
-            Err(error) => return Err(error),
-            Ok(mut inserted) => {
-                if !per_row {
-                    return Ok(ChunkWrite::Counts(Counts {
-                        inserted: fresh.len() as u64,
-                        skipped_existing: (batch.rows.len() - fresh.len()) as u64,
-                        ..Counts::default()
-                    }));
+    let dialect = DB::DIALECT;
+    let explicit_pk = key == KeyId::PrimaryKey;
+    // A locking read (through the key's index): it waits for a concurrent inserter of one of the
+    // keys to finish and sees the latest committed rows in any isolation level. Under READ
+    // COMMITTED (the library's own transaction) it is shared: it takes no gap locks, and never waits
+    // for the shared locks a concurrent insert's duplicate check holds. Under the caller's
+    // REPEATABLE READ it also locks the gaps of absent keys, where shared locks let every call in
+    // and their inserts deadlock; there it is exclusive (FOR UPDATE), which makes calls over the
+    // same stored keys queue.
+    let stored =
+        stored_keys::<M, DB>(conn, key, batch.keys.iter().flatten().copied(), read).await?;
+    let fresh = fresh_rows(batch, &stored);
+    let mut outcomes: Vec<Written<M::PrimaryKey>> = (0..batch.rows.len())
+        .map(|_| Written::SkippedExisting)
+        .collect();
+    if !fresh.is_empty() {
+        // A key a concurrent call stores between the read and the insert must be skipped, not
+        // fail the chunk: a failed insert would be undone but keep its duplicate check's gap
+        // locks, on which concurrent inserters deadlock, and running the chunk again would
+        // multiply them. `INSERT IGNORE` passes over that row instead. It also passes over what
+        // must stay an error (a duplicate on another unique key; a value MySQL would refuse and
+        // adjusts instead), so every row is checked: a row returned must hold exactly the values
+        // sent, and a row passed over must have its key stored by now; anything else is turned
+        // back into the database's own error, under a savepoint.
+        let rows: Vec<&M> = fresh.iter().map(|&i| batch.rows[i]).collect();
+        let Statement { sql, values } = statements::insert_ignore(&rows, explicit_pk);
+        let returned = DB::fetch_all(conn, sql, values)
+            .await
+            .map_err(|error| violation::classify::<M>(error.into(), None, dialect))?;
+        let mut by_key: HashMap<Option<KeyValues>, VecDeque<(M, M::PrimaryKey)>> = HashMap::new();
+        for r in &returned {
+            let model = decode::<M, DB>(r)?;
+            let k = KeyValues::of(&model, key, dialect);
+            by_key
+                .entry(k)
+                .or_default()
+                .push_back((model, primary_key::<M, DB>(r)?));
+        }
+        let columns = statements::insert_columns::<M>(explicit_pk);
+        let mut passed_over = Vec::new();
+        for &i in &fresh {
+            match by_key
+                .get_mut(&batch.keys[i].cloned())
+                .and_then(VecDeque::pop_front)
+            {
+                Some((stored_row, pk)) => {
+                    let changed = columns.iter().find(|&&c| {
+                        !super::key::same_value(
+                            &stored_row.column_value(c, dialect),
+                            &batch.rows[i].column_value(c, dialect),
+                        )
+                    });
+                    if let Some(&c) = changed {
+                        return Err(Error::InvalidValue {
+                            model: M::META.name,
+                            field: M::META.columns[c].field,
+                            dialect,
+                            reason: "MySQL stored another value than the one sent (INSERT IGNORE turned an error into a warning); nothing of this call is kept",
+                        });
+                    }
+                    outcomes[i] = Written::Inserted(pk);
                 }
-                return Ok(ChunkWrite::Rows(
-                    (0..batch.rows.len())
-                        .map(|i| match inserted.front() {
-                            Some((at, _)) if *at == i => {
-                                Written::Inserted(inserted.pop_front().expect("checked").1)
-                            }
-                            _ => Written::SkippedExisting,
-                        })
-                        .collect(),
-                ));
+                None => passed_over.push(i),
             }
         }
+        if by_key.values().any(|rows| !rows.is_empty()) {
+            return Err(missing_row::<M>());
+        }
+        if !passed_over.is_empty() {
+            let now = stored_keys::<M, DB>(
+                conn,
+                key,
+                passed_over.iter().filter_map(|&i| batch.keys[i]),
+                read,
+            )
+            .await?;
+            for &i in &passed_over {
+                if batch.keys[i].is_some_and(|k| now.contains_key(k)) {
+                    continue; // A concurrent call stored it: skipped, as it should be.
+                }
+                return Err(reproduce::<M, DB>(conn, batch.rows[i], explicit_pk).await);
+            }
+        }
+    }
+    if !per_row {
+        let inserted = outcomes
+            .iter()
+            .filter(|o| matches!(o, Written::Inserted(_)))
+            .count() as u64;
+        return Ok(ChunkWrite::Counts(Counts {
+            inserted,
+            skipped_existing: batch.rows.len() as u64 - inserted,
+            ..Counts::default()
+        }));
+    }
+    Ok(ChunkWrite::Rows(outcomes))
+}
+
+/// The error MySQL's `INSERT IGNORE` turned into a warning for `row`: the same row inserted plainly,
+/// under a savepoint that is rolled back whatever happens.
+async fn reproduce<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    row: &M,
+    explicit_pk: bool,
+) -> Error {
+    let dialect = DB::DIALECT;
+    if let Err(error) = DB::execute(
+        conn,
+        "SAVEPOINT model_runtime_probe".into(),
+        Values(Vec::new()),
+    )
+    .await
+    {
+        return error.into();
+    }
+    let Statement { sql, values } =
+        statements::multi_insert(&[row], None, explicit_pk, false, dialect);
+    let result = DB::execute(conn, sql, values).await;
+    let undo = DB::execute(
+        conn,
+        "ROLLBACK TO SAVEPOINT model_runtime_probe".into(),
+        Values(Vec::new()),
+    )
+    .await;
+    match (result, undo) {
+        (Err(error), _) => violation::classify::<M>(error.into(), Some(row), dialect),
+        (Ok(_), Err(error)) => error.into(),
+        (Ok(_), Ok(_)) => Error::Decode {
+            model: M::META.name,
+            source: sqlx::Error::Protocol(
+                "MySQL passed over a row in INSERT IGNORE that a plain INSERT then accepted".into(),
+            ),
+        },
     }
 }
 
