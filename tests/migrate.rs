@@ -73,6 +73,50 @@ mod gadgets {
     }
 }
 
+mod every_type {
+    use model_runtime::Model;
+    /// Every column type, some of them keys.
+    #[derive(Model, Debug, Clone)]
+    #[model(table = "every_type")]
+    #[unique_together(small, short_text, name = "every_type_pair_key")]
+    pub struct EveryType {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        pub small: i16,
+        pub int: i32,
+        #[unique]
+        pub big: i64,
+        pub float: f32,
+        pub double: f64,
+        pub flag: bool,
+        pub text: String,
+        #[model(max_length = 20)]
+        pub short_text: String,
+        pub bytes: Vec<u8>,
+        pub decimal: rust_decimal::Decimal,
+        pub date: chrono::NaiveDate,
+        pub time: chrono::NaiveTime,
+        pub datetime: chrono::NaiveDateTime,
+        pub timestamp: chrono::DateTime<chrono::Utc>,
+        #[unique]
+        pub uuid: uuid::Uuid,
+        pub json: serde_json::Value,
+        pub maybe_int: Option<i32>,
+        pub maybe_text: Option<String>,
+    }
+
+    /// The same table with `int` as text: drift the diff must report.
+    #[derive(Model, Debug, Clone)]
+    #[model(table = "drifted")]
+    pub struct Drifted {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        pub int: i32,
+        #[model(max_length = 20)]
+        pub name: String,
+    }
+}
+
 async fn live_uniques<DB: TestBackend>(db: &TestDb<DB>) -> Vec<(String, Vec<String>)> {
     let mut conn = db.pool.acquire().await.unwrap();
     let table = migrate::inspect::<DB>(&mut conn, "products")
@@ -365,7 +409,101 @@ async fn nulls_never_block_a_new_constraint<DB: TestBackend>(db: TestDb<DB>) {
         .unwrap();
 }
 
+/// A table the library created matches its model column for column on every backend (no false
+/// differences), and a column of another type, nullability or length is reported.
+async fn column_differences_are_reported_and_only_those<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<every_type::EveryType>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let plan = Schema::new()
+        .model::<every_type::EveryType>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        plan.is_empty() && plan.columns.is_empty(),
+        "{}: {plan}",
+        DB::DIALECT
+    );
+
+    let text = if DB::DIALECT == Dialect::MySql {
+        "varchar(30)"
+    } else {
+        "varchar(30)"
+    };
+    DB::run(
+        &db.pool,
+        &format!("CREATE TABLE drifted (id bigint NOT NULL PRIMARY KEY, \"int\" {text}, name varchar(30) NOT NULL)")
+            .replace('"', if DB::DIALECT == Dialect::MySql { "`" } else { "\"" }),
+    )
+    .await;
+    let plan = Schema::new()
+        .model::<every_type::Drifted>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    let mut found: Vec<(String, bool)> = plan
+        .columns
+        .iter()
+        .map(|d| (d.column.clone(), d.what.contains("NULL")))
+        .collect();
+    found.sort();
+    model_integration::report(&format!("{} drift:\n{plan}", DB::DIALECT));
+    assert_eq!(
+        found,
+        vec![
+            ("int".to_owned(), false),  // its type
+            ("int".to_owned(), true),   // its nullability
+            ("name".to_owned(), false)  // its length
+        ],
+        "{}: {plan}",
+        DB::DIALECT
+    );
+}
+
+/// A unique index made by hand (`CREATE UNIQUE INDEX`, no constraint) is a constraint no model
+/// declares: the diff sees it, and applying drops it.
+async fn a_hand_made_unique_index_is_seen_and_dropped<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<v2::Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    DB::run(
+        &db.pool,
+        "CREATE UNIQUE INDEX products_store_by_hand ON products (store_id)",
+    )
+    .await;
+    let plan = Schema::new()
+        .model::<v2::Product>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            plan.steps.as_slice(),
+            [Step::DropUnique { unique, .. }] if unique.name == "products_store_by_hand"
+        ),
+        "{}: {plan}",
+        DB::DIALECT
+    );
+    plan.apply(&db.pool).await.unwrap();
+    assert_eq!(
+        live_uniques(&db).await,
+        vec![(
+            "unique_product_per_store".to_owned(),
+            names(&["product_name", "store_id"])
+        )]
+    );
+    // Two products of one store are allowed again.
+    insert_v2(&db, &[("a", 1), ("b", 1)]).await;
+}
+
 backend_tests!(
+    a_hand_made_unique_index_is_seen_and_dropped,
+    column_differences_are_reported_and_only_those,
     nulls_never_block_a_new_constraint,
     a_constraint_changes_on_a_table_with_data,
     a_constraint_is_renamed,

@@ -39,8 +39,9 @@ pub struct LiveUnique {
     pub name: String,
     /// Its columns, in order.
     pub columns: Vec<String>,
-    /// How SQLite holds it: a table constraint written in `CREATE TABLE` (`false`), or a unique
-    /// index (`true`, as migrations add them). Always `false` on the other backends.
+    /// Whether it is a unique index rather than a table constraint: on SQLite as migrations add them
+    /// (a table constraint there is written in `CREATE TABLE`), on PostgreSQL one made with
+    /// `CREATE UNIQUE INDEX`. Always `false` on MySQL, where the two are the same.
     pub is_index: bool,
 }
 
@@ -364,7 +365,21 @@ pub async fn inspect<DB: Backend>(
                  JOIN pg_attribute att ON att.attrelid = rel.oid AND att.attnum = k.attnum \
                  WHERE con.contype = 'u' AND rel.relname = $1 AND ns.nspname = current_schema() \
                  ORDER BY con.conname, k.ord";
-            grouped::<DB>(conn, sql, table, false).await?
+            let mut uniques = grouped::<DB>(conn, sql, table, false).await?;
+            // Unique indexes made with `CREATE UNIQUE INDEX`, which enforce the same but are no
+            // constraint (expression and partial indexes are left out: no column list says them).
+            let sql = "SELECT idx.relname::text, att.attname::text FROM pg_index i \
+                 JOIN pg_class idx ON idx.oid = i.indexrelid \
+                 JOIN pg_class rel ON rel.oid = i.indrelid \
+                 JOIN pg_namespace ns ON ns.oid = rel.relnamespace \
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+                 JOIN pg_attribute att ON att.attrelid = rel.oid AND att.attnum = k.attnum \
+                 WHERE i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL AND i.indexprs IS NULL \
+                 AND rel.relname = $1 AND ns.nspname = current_schema() \
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid) \
+                 ORDER BY idx.relname, k.ord";
+            uniques.extend(grouped::<DB>(conn, sql, table, true).await?);
+            uniques
         }
         Dialect::MySql => {
             let sql = "SELECT CAST(INDEX_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR) FROM information_schema.STATISTICS \
@@ -444,6 +459,45 @@ fn sqlite_table_constraints(create: &str) -> Vec<LiveUnique> {
         }
     }
     out
+}
+
+/// A type's family, so that spellings of one type compare equal (`character varying(40)` and
+/// `varchar(40)`, `int(11)` and `integer`, MariaDB's `longtext` for `json`); lengths are compared
+/// on their own.
+fn type_family(dialect: Dialect, sql_type: &str) -> String {
+    let t = sql_type.trim().to_ascii_lowercase();
+    if t.starts_with("tinyint(1)") {
+        return "bool".into();
+    }
+    // What follows the type proper: lengths, `CHARACTER SET …`, `unsigned`.
+    let base = t.split('(').next().unwrap_or(&t).trim();
+    let base = base.split(" character set").next().unwrap_or(base).trim();
+    let family = match base {
+        "bool" | "boolean" => "bool",
+        "smallint" | "int2" => "smallint",
+        "int" | "integer" | "int4" | "mediumint" => "integer",
+        "bigint" | "int8" => "bigint",
+        "real" | "float" | "float4" => "real",
+        "double" | "double precision" | "float8" => "double",
+        "varchar" | "character varying" | "text" | "longtext" | "mediumtext" | "char"
+        | "character" => "text",
+        "json" if dialect == Dialect::MySql => "text",
+        "blob" | "longblob" | "bytea" | "varbinary" => "bytes",
+        "numeric" | "decimal" | "decimal_text" => "decimal",
+        "timestamp without time zone" | "timestamp" | "datetime" | "datetime_text" => "datetime",
+        "timestamp with time zone" | "timestamptz" | "timestamp_with_timezone_text" => {
+            "timestamptz"
+        }
+        "time without time zone" | "time" | "time_text" => "time",
+        "date" | "date_text" => "date",
+        other => other,
+    };
+    // SQLite: every integer type is the same 64-bit integer.
+    match (dialect, family) {
+        (Dialect::Sqlite, "smallint" | "integer" | "bigint") => "integer".into(),
+        (Dialect::MySql, "timestamptz") => "datetime".into(),
+        _ => family.into(),
+    }
 }
 
 fn varchar_length(sql_type: &str) -> Option<u32> {
@@ -609,6 +663,39 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
                         }
                         _ => format!(
                             "ALTER TABLE {} ALTER/MODIFY COLUMN {} … {}",
+                            quote(dialect, meta.table),
+                            quote(dialect, column.name),
+                            if column.nullable { "NULL" } else { "NOT NULL" }
+                        ),
+                    },
+                });
+            }
+            let is_key = meta.primary_key_column().name == column.name
+                || meta.uniques.iter().any(|u| {
+                    u.columns
+                        .iter()
+                        .any(|&i| meta.columns[i].name == column.name)
+                });
+            let declared = schema::declared_type(column, is_key, dialect);
+            if type_family(dialect, &declared) != type_family(dialect, &found.sql_type) {
+                columns.push(ColumnDifference {
+                    table: table.clone(),
+                    column: column.name.to_owned(),
+                    what: format!(
+                        "is {}, the model's {:?} field is {declared}",
+                        found.sql_type, column.kind
+                    ),
+                    fix: match dialect {
+                        Dialect::Sqlite => {
+                            "rebuild the table (SQLite cannot alter a column)".into()
+                        }
+                        Dialect::Postgres => format!(
+                            "ALTER TABLE {} ALTER COLUMN {} TYPE {declared}",
+                            quote(dialect, meta.table),
+                            quote(dialect, column.name)
+                        ),
+                        Dialect::MySql => format!(
+                            "ALTER TABLE {} MODIFY COLUMN {} {declared} {}",
                             quote(dialect, meta.table),
                             quote(dialect, column.name),
                             if column.nullable { "NULL" } else { "NOT NULL" }
@@ -934,6 +1021,27 @@ impl Plan {
                         },
                     })
                 }
+                // Another backend's indexes are that backend's: elsewhere the model's constraints
+                // are constraints.
+                Step::DropUnique { table, unique } if dialect != self.dialect => {
+                    steps.push(Step::DropUnique {
+                        table: table.clone(),
+                        unique: LiveUnique {
+                            is_index: false,
+                            ..unique.clone()
+                        },
+                    })
+                }
+                Step::RenameUnique { table, from, to } if dialect != self.dialect => {
+                    steps.push(Step::RenameUnique {
+                        table: table.clone(),
+                        from: LiveUnique {
+                            is_index: dialect == Dialect::Sqlite,
+                            ..from.clone()
+                        },
+                        to: to.clone(),
+                    })
+                }
                 step => steps.push(step.clone()),
             }
         }
@@ -1012,6 +1120,9 @@ impl Plan {
             }
             Step::DropUnique { table, unique } => vec![drop_unique(d, table, unique)?],
             Step::RenameUnique { table, from, to } => match d {
+                Dialect::Postgres if from.is_index => {
+                    vec![format!("ALTER INDEX {} RENAME TO {}", q(&from.name), q(to))]
+                }
                 Dialect::Postgres => vec![format!(
                     "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
                     q(table),
@@ -1126,6 +1237,7 @@ fn add_unique(d: Dialect, table: &str, name: &str, columns: &[String]) -> String
 
 fn drop_unique(d: Dialect, table: &str, unique: &LiveUnique) -> Result<String, Error> {
     Ok(match d {
+        Dialect::Postgres if unique.is_index => format!("DROP INDEX {}", quote(d, &unique.name)),
         Dialect::Postgres => format!(
             "ALTER TABLE {} DROP CONSTRAINT {}",
             quote(d, table),

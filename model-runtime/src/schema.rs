@@ -268,6 +268,25 @@ fn column_type(def: &mut ColumnDef, column: &ColumnMeta, is_key: bool, dialect: 
     };
 }
 
+/// The SQL type [`create_table`] declares for `column` on `dialect`, as the DDL spells it.
+pub(crate) fn declared_type(column: &ColumnMeta, is_key: bool, dialect: Dialect) -> String {
+    let mut def = ColumnDef::new(Alias::new("c"));
+    column_type(&mut def, column, is_key, dialect);
+    let mut table = Table::create();
+    table.table(Alias::new("t")).col(&mut def);
+    let sql = match dialect {
+        Dialect::Sqlite => table.to_string(sea_query::SqliteQueryBuilder),
+        Dialect::Postgres => table.to_string(sea_query::PostgresQueryBuilder),
+        Dialect::MySql => table.to_string(sea_query::MysqlQueryBuilder),
+    };
+    // `CREATE TABLE "t" ( "c" <type> )`
+    let after = sql.split_once(['"', '`']).map_or("", |(_, rest)| rest);
+    let after = after.split_once(['"', '`']).map_or("", |(_, rest)| rest);
+    let after = after.split_once(['"', '`']).map_or("", |(_, rest)| rest);
+    let after = after.split_once(['"', '`']).map_or("", |(_, rest)| rest);
+    after.trim().trim_end_matches(')').trim().to_owned()
+}
+
 /// The name of the CHECK that enforces `max_length` on SQLite: `{table}_{column}_max_length`.
 pub(crate) fn max_length_check(table: &str, column: &str) -> String {
     format!("{table}_{column}_max_length")
