@@ -291,6 +291,15 @@ pub enum SchemaError {
         /// What to change.
         hint: &'static str,
     },
+    /// MySQL before 8.0 has no binary collation that keeps trailing spaces significant, so a text key
+    /// could not compare exactly as it does on the other backends.
+    #[error(
+        "MySQL {version} has no binary NO PAD collation, so a text key would not compare exactly (\"a\" and \"a \" would collide); use MySQL 8.0+ or MariaDB 10.5+"
+    )]
+    ExactKeysUnsupported {
+        /// The server's `VERSION()`.
+        version: String,
+    },
     /// Foreign keys form a cycle between different tables, so no creation order works.
     #[error(
         "the foreign keys of tables {tables:?} form a cycle; create them without one of the references and add it with ALTER TABLE"

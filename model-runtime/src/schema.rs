@@ -126,13 +126,41 @@ impl Schema {
     ///
     /// On PostgreSQL and SQLite, run it inside a transaction to make it all-or-nothing; MySQL commits
     /// each `CREATE TABLE` on its own.
+    ///
+    /// Key text columns compare bytes exactly on every backend. [`Schema::sql`] writes MariaDB's
+    /// collation for that (`utf8mb4_nopad_bin`); on MySQL 8 this uses `utf8mb4_0900_bin`, and refuses
+    /// MySQL before 8.0, which has no binary collation that keeps trailing spaces significant.
     pub async fn create<'c, A>(&self, conn: A) -> Result<(), Error>
     where
         A: sqlx::Acquire<'c>,
         A::Database: Backend,
     {
-        let statements = self.sql(<A::Database as Backend>::DIALECT)?;
+        let dialect = <A::Database as Backend>::DIALECT;
+        let mut statements = self.sql(dialect)?;
         let mut conn = conn.acquire().await?;
+        if dialect == Dialect::MySql && statements.iter().any(|s| s.contains(MARIADB_EXACT)) {
+            let row = <A::Database as Backend>::fetch_optional(
+                &mut conn,
+                "SELECT VERSION()".into(),
+                sea_query::Values(Vec::new()),
+            )
+            .await?;
+            let version = row
+                .and_then(|row| {
+                    <String as crate::column::SqlType>::decode(
+                        <A::Database as Backend>::row_ref(&row),
+                        0,
+                    )
+                    .ok()
+                    .flatten()
+                })
+                .unwrap_or_default();
+            if let Some(collation) = exact_collation(&version)? {
+                for sql in &mut statements {
+                    *sql = sql.replace(MARIADB_EXACT, collation);
+                }
+            }
+        }
         for sql in statements {
             <A::Database as Backend>::execute(&mut conn, sql.into(), sea_query::Values(Vec::new()))
                 .await?;
@@ -232,7 +260,7 @@ fn column_type(def: &mut ColumnDef, column: &ColumnMeta, is_key: bool, dialect: 
         // default collations fold case and accents and pad with spaces; `utf8mb4_nopad_bin` compares
         // bytes (`utf8mb4_bin` still pads).
         (K::Text, D::MySql) if is_key => def.custom(Alias::new(format!(
-            "varchar({}) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
+            "varchar({}) CHARACTER SET utf8mb4 COLLATE {MARIADB_EXACT}",
             column.max_length.unwrap_or(255)
         ))),
         (K::SmallInt, _) => def.small_integer(),
@@ -266,6 +294,29 @@ fn column_type(def: &mut ColumnDef, column: &ColumnMeta, is_key: bool, dialect: 
         (K::Json, D::Postgres) => def.json_binary(),
         (K::Json, _) => def.json(),
     };
+}
+
+/// MariaDB's byte-exact, NO PAD collation for key text columns (MySQL 8 calls its own
+/// `utf8mb4_0900_bin`).
+const MARIADB_EXACT: &str = "utf8mb4_nopad_bin";
+
+/// The byte-exact collation a MySQL-family server calls by another name than MariaDB's, from its
+/// `VERSION()`: `None` for MariaDB, `utf8mb4_0900_bin` for MySQL 8+, an error before.
+fn exact_collation(version: &str) -> Result<Option<&'static str>, SchemaError> {
+    if version.contains("MariaDB") {
+        return Ok(None);
+    }
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(0);
+    if major < 8 {
+        return Err(SchemaError::ExactKeysUnsupported {
+            version: version.to_owned(),
+        });
+    }
+    Ok(Some("utf8mb4_0900_bin"))
 }
 
 /// The SQL type [`create_table`] declares for `column` on `dialect`, as the DDL spells it.
@@ -314,4 +365,20 @@ fn check_indexable(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exact_collation_follows_the_server() {
+        assert_eq!(exact_collation("10.11.19-MariaDB-0+deb12u1").unwrap(), None);
+        assert_eq!(exact_collation("8.0.36").unwrap(), Some("utf8mb4_0900_bin"));
+        assert_eq!(exact_collation("9.1.0").unwrap(), Some("utf8mb4_0900_bin"));
+        assert!(matches!(
+            exact_collation("5.7.44-log"),
+            Err(SchemaError::ExactKeysUnsupported { .. })
+        ));
+    }
 }
