@@ -73,6 +73,19 @@ mod gadgets {
     }
 }
 
+mod child {
+    use model_runtime::Model;
+    /// Rows that reference `products` (v1 and v2 share the table).
+    #[derive(Model, Debug, Clone)]
+    #[model(table = "offers")]
+    pub struct Offer {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[model(references = super::v2::Product)]
+        pub product_id: i64,
+    }
+}
+
 mod every_type {
     use model_runtime::Model;
     /// Every column type, some of them keys.
@@ -497,7 +510,98 @@ async fn a_hand_made_unique_index_is_seen_and_dropped<DB: TestBackend>(db: TestD
     insert_v2(&db, &[("a", 1), ("b", 1)]).await;
 }
 
+/// Changing a constraint of a table that other rows reference keeps those rows, and keeps the
+/// primary key counter (SQLite rebuilds the table for it, with foreign keys off around the
+/// transaction and checked before the commit, and the AUTOINCREMENT counter carried over); a table
+/// with a column the model lacks is not rebuilt on SQLite (its data would be lost).
+async fn changing_a_referenced_table_keeps_its_children<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<v1::Product>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    Schema::new()
+        .model::<child::Offer>()
+        .if_not_exists(true)
+        .create(&db.pool)
+        .await
+        .unwrap();
+    insert_v2(&db, &[("a", 1), ("b", 1), ("c", 1)]).await;
+    // The highest id goes: a new row must not get it again.
+    DB::run(&db.pool, "DELETE FROM products WHERE product_name = 'c'").await;
+    for product_id in [1, 2, 2] {
+        child::Offer { id: 0, product_id }
+            .insert(&db.pool)
+            .await
+            .unwrap();
+    }
+    let plan = Schema::new()
+        .model::<v2::Product>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    plan.apply(&db.pool).await.unwrap();
+    assert_eq!(
+        DB::count(&db.pool, "offers").await,
+        3,
+        "{}: children kept",
+        DB::DIALECT
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 2);
+    let new = v2::Product {
+        id: 0,
+        product_name: "d".into(),
+        store_id: 1,
+    }
+    .insert(&db.pool)
+    .await
+    .unwrap();
+    assert!(new.id > 3, "{}: id {} reused", DB::DIALECT, new.id);
+    // Foreign keys are enforced again afterwards.
+    assert!(
+        child::Offer {
+            id: 0,
+            product_id: 999
+        }
+        .insert(&db.pool)
+        .await
+        .is_err()
+    );
+
+    // A column the model does not have: SQLite refuses to rebuild, the others change the
+    // constraint and leave the column alone.
+    DB::run(&db.pool, "ALTER TABLE products ADD COLUMN note varchar(10)").await;
+    let plan = Schema::new()
+        .model::<v1::Product>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    let result = plan.apply(&db.pool).await;
+    if DB::DIALECT == Dialect::Sqlite {
+        let error = result.unwrap_err();
+        assert!(error.to_string().contains("note would be lost"), "{error}");
+        assert_eq!(
+            live_uniques(&db).await,
+            vec![(
+                "unique_product_per_store".to_owned(),
+                names(&["product_name", "store_id"])
+            )],
+            "nothing changed"
+        );
+    } else {
+        result.unwrap();
+        assert_eq!(
+            live_uniques(&db).await,
+            vec![(
+                "products_product_name_key".to_owned(),
+                names(&["product_name"])
+            )]
+        );
+    }
+}
+
 backend_tests!(
+    changing_a_referenced_table_keeps_its_children,
     a_hand_made_unique_index_is_seen_and_dropped,
     column_differences_are_reported_and_only_those,
     nulls_never_block_a_new_constraint,

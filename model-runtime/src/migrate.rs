@@ -107,6 +107,10 @@ pub enum Step {
         live: Vec<LiveUnique>,
         /// The columns copied: those both the model and the live table have.
         columns: Vec<String>,
+        /// Why the rebuild cannot run as planned, if it cannot: the live table has columns the
+        /// model lacks (their data would be lost) or columns that differ from the model's (the copy
+        /// would convert them). `apply` and `sql` refuse such a plan.
+        blocked: Option<String>,
     },
     /// Rename a constraint whose columns match a declared one of another name.
     RenameUnique {
@@ -628,8 +632,10 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
                     .filter(|c| live.columns.iter().any(|l| l.name == c.name))
                     .map(|c| c.name.to_owned())
                     .collect(),
+                blocked: None,
             });
         }
+        let differences_before = columns.len();
         for column in meta.columns {
             let Some(found) = live.columns.iter().find(|c| c.name == column.name) else {
                 columns.push(ColumnDifference {
@@ -731,6 +737,30 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
                     },
                 });
             }
+        }
+        // A rebuild copies the columns the model declares: refuse it where that would lose data
+        // or convert it.
+        let extra: Vec<&str> = live
+            .columns
+            .iter()
+            .filter(|l| !meta.columns.iter().any(|c| c.name == l.name))
+            .map(|l| l.name.as_str())
+            .collect();
+        let differs = columns.len() > differences_before;
+        if let Some(Step::RebuildTable {
+            table: t, blocked, ..
+        }) = creates.last_mut()
+            && *t == meta.table
+            && (!extra.is_empty() || differs)
+        {
+            *blocked = Some(format!(
+                "SQLite must rebuild {t} to change its unique constraints, and the rebuild copies only the model's columns as the model declares them: {}; bring the columns in line first (or rebuild by hand)",
+                if extra.is_empty() {
+                    "some columns differ from the model (see the column differences)".to_owned()
+                } else {
+                    format!("the table's columns {} would be lost", extra.join(", "))
+                }
+            ));
         }
     }
     let mut steps = creates;
@@ -957,15 +987,59 @@ impl Plan {
             }
             return Ok(());
         }
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        // A SQLite table rebuild drops the old table, which with foreign keys on deletes its rows
+        // first (and runs the children's ON DELETE actions): SQLite's own procedure turns foreign
+        // keys off around the transaction, and checks them before the commit.
+        let rebuild = dialect == Dialect::Sqlite
+            && self
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::RebuildTable { .. }));
+        let mut restore = None;
+        if rebuild {
+            let on = <A::Database as Backend>::fetch_optional(
+                &mut conn,
+                "PRAGMA foreign_keys".into(),
+                Values(Vec::new()),
+            )
+            .await?
+            .map(|row| int(<A::Database as Backend>::row_ref(&row), 0))
+            .transpose()?
+            .unwrap_or(0);
+            <A::Database as Backend>::execute(
+                &mut conn,
+                "PRAGMA foreign_keys = OFF".into(),
+                Values(Vec::new()),
+            )
+            .await?;
+            restore = Some(if on == 1 {
+                "PRAGMA foreign_keys = ON"
+            } else {
+                "PRAGMA foreign_keys = OFF"
+            });
+        }
+        let result = self
+            .apply_in_transaction::<A::Database>(&mut conn, up, rebuild)
+            .await;
+        if let Some(restore) = restore {
+            // As it was, whatever happened: a pooled connection must not keep them off.
+            <A::Database as Backend>::execute(&mut conn, restore.into(), Values(Vec::new()))
+                .await?;
+        }
+        result
+    }
+
+    async fn apply_in_transaction<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        up: Vec<Vec<String>>,
+        check_foreign_keys: bool,
+    ) -> Result<(), Error> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
         for (step, statements) in self.steps.iter().zip(up) {
             for sql in statements {
-                if let Err(error) = <A::Database as Backend>::execute(
-                    &mut tx,
-                    sql.clone().into(),
-                    Values(Vec::new()),
-                )
-                .await
+                if let Err(error) =
+                    DB::execute(&mut tx, sql.clone().into(), Values(Vec::new())).await
                 {
                     return Err(Error::Migration {
                         applied: Vec::new(),
@@ -975,6 +1049,24 @@ impl Plan {
                         source: Some(Box::new(error.into())),
                     });
                 }
+            }
+        }
+        if check_foreign_keys {
+            let broken = DB::fetch_all(
+                &mut tx,
+                "PRAGMA foreign_key_check".into(),
+                Values(Vec::new()),
+            )
+            .await?;
+            if !broken.is_empty() {
+                return Err(Error::Migration {
+                    applied: Vec::new(),
+                    failed: format!(
+                        "after the rebuild, {} row(s) break a foreign key (PRAGMA foreign_key_check); the transaction was rolled back: nothing applied",
+                        broken.len()
+                    ),
+                    source: None,
+                });
             }
         }
         tx.commit().await?;
@@ -1095,7 +1187,19 @@ impl Plan {
                 name,
                 columns,
             } => vec![add_unique(d, table, name, columns)],
-            Step::RebuildTable { table, columns, .. } => {
+            Step::RebuildTable {
+                table,
+                columns,
+                blocked,
+                ..
+            } => {
+                if let Some(reason) = blocked {
+                    return Err(Error::Migration {
+                        applied: Vec::new(),
+                        failed: reason.clone(),
+                        source: None,
+                    });
+                }
                 let meta = self
                     .models
                     .iter()
@@ -1105,18 +1209,34 @@ impl Plan {
                 let mut statement = schema::create_table(meta, d)?;
                 statement.table(sea_query::Alias::new(scratch.as_str()));
                 let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
-                vec![
-                    // Foreign keys are checked at commit, when the rebuilt table has its name back.
-                    "PRAGMA defer_foreign_keys = ON".to_owned(),
+                let literal = |name: &str| format!("'{}'", name.replace('\'', "''"));
+                let mut statements = vec![
                     statement.to_string(sea_query::SqliteQueryBuilder),
                     format!(
                         "INSERT INTO {} ({list}) SELECT {list} FROM {}",
                         q(&scratch),
                         q(table)
                     ),
-                    format!("DROP TABLE {}", q(table)),
-                    format!("ALTER TABLE {} RENAME TO {}", q(&scratch), q(table)),
-                ]
+                ];
+                if meta.primary_key_column().auto_increment {
+                    // AUTOINCREMENT never reuses an id: carry the old table's counter over.
+                    statements.push(format!(
+                        "DELETE FROM sqlite_sequence WHERE name = {}",
+                        literal(&scratch)
+                    ));
+                    statements.push(format!(
+                        "INSERT INTO sqlite_sequence (name, seq) SELECT {}, seq FROM sqlite_sequence WHERE name = {}",
+                        literal(&scratch),
+                        literal(table)
+                    ));
+                }
+                statements.push(format!("DROP TABLE {}", q(table)));
+                statements.push(format!(
+                    "ALTER TABLE {} RENAME TO {}",
+                    q(&scratch),
+                    q(table)
+                ));
+                statements
             }
             Step::DropUnique { table, unique } => vec![drop_unique(d, table, unique)?],
             Step::RenameUnique { table, from, to } => match d {
