@@ -241,8 +241,6 @@ async fn skip_mysql<M: Model, DB: Backend>(
     per_row: bool,
     read: Lock,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
-    let dialect = DB::DIALECT;
-    let explicit_pk = key == KeyId::PrimaryKey;
     // A locking read (through the key's index): it waits for a concurrent inserter of one of the
     // keys to finish and sees the latest committed rows in any isolation level. Under READ
     // COMMITTED (the library's own transaction) it is shared: it takes no gap locks, and never waits
@@ -256,72 +254,40 @@ async fn skip_mysql<M: Model, DB: Backend>(
     let mut outcomes: Vec<Written<M::PrimaryKey>> = (0..batch.rows.len())
         .map(|_| Written::SkippedExisting)
         .collect();
-    if !fresh.is_empty() {
+    // Rows with a NULL in the key collide with nothing on it: a plain insert, whose errors are the
+    // database's own.
+    let (keyed, unkeyed): (Vec<usize>, Vec<usize>) =
+        fresh.iter().partition(|&&i| batch.keys[i].is_some());
+    if !unkeyed.is_empty() {
+        for (i, pk) in insert_fresh::<M, DB>(conn, key, batch, &unkeyed, true).await? {
+            outcomes[i] = Written::Inserted(pk);
+        }
+    }
+    if !keyed.is_empty() {
         // A key a concurrent call stores between the read and the insert must be skipped, not
         // fail the chunk: a failed insert would be undone but keep its duplicate check's gap
         // locks, on which concurrent inserters deadlock, and running the chunk again would
-        // multiply them. `INSERT IGNORE` passes over that row instead. It also passes over what
-        // must stay an error (a duplicate on another unique key; a value MySQL would refuse and
-        // adjusts instead), so every row is checked: a row returned must hold exactly the values
-        // sent, and a row passed over must have its key stored by now; anything else is turned
-        // back into the database's own error, under a savepoint.
-        let rows: Vec<&M> = fresh.iter().map(|&i| batch.rows[i]).collect();
-        let Statement { sql, values } = statements::insert_ignore(&rows, explicit_pk);
-        let returned = DB::fetch_all(conn, sql, values)
-            .await
-            .map_err(|error| violation::classify::<M>(error.into(), None, dialect))?;
-        let mut by_key: HashMap<Option<KeyValues>, VecDeque<(M, M::PrimaryKey)>> = HashMap::new();
-        for r in &returned {
-            let model = decode::<M, DB>(r)?;
-            let k = KeyValues::of(&model, key, dialect);
-            by_key
-                .entry(k)
-                .or_default()
-                .push_back((model, primary_key::<M, DB>(r)?));
-        }
-        let columns = statements::insert_columns::<M>(explicit_pk);
-        let mut passed_over = Vec::new();
-        for &i in &fresh {
-            match by_key
-                .get_mut(&batch.keys[i].cloned())
-                .and_then(VecDeque::pop_front)
-            {
-                Some((stored_row, pk)) => {
-                    let changed = columns.iter().find(|&&c| {
-                        !super::key::same_value(
-                            &stored_row.column_value(c, dialect),
-                            &batch.rows[i].column_value(c, dialect),
-                        )
-                    });
-                    if let Some(&c) = changed {
-                        return Err(Error::InvalidValue {
-                            model: M::META.name,
-                            field: M::META.columns[c].field,
-                            dialect,
-                            reason: "MySQL stored another value than the one sent (INSERT IGNORE turned an error into a warning); nothing of this call is kept",
-                        });
-                    }
+        // multiply them. `INSERT IGNORE` passes over that row instead. It also passes over, or
+        // adjusts, what must stay an error (a duplicate on another unique key, a value MySQL
+        // would refuse), so every row is checked: a row returned must hold exactly the values
+        // sent, and a row passed over must have its key stored by now. Anything else undoes the
+        // insert (a savepoint) and runs it plainly, for the database's own error.
+        savepoint::<DB>(conn, "SAVEPOINT model_runtime_ignore").await?;
+        match insert_ignored::<M, DB>(conn, key, batch, &keyed, read).await {
+            Ok(inserted) => {
+                savepoint::<DB>(conn, "RELEASE SAVEPOINT model_runtime_ignore").await?;
+                for (i, pk) in inserted {
                     outcomes[i] = Written::Inserted(pk);
                 }
-                None => passed_over.push(i),
             }
-        }
-        if by_key.values().any(|rows| !rows.is_empty()) {
-            return Err(missing_row::<M>());
-        }
-        if !passed_over.is_empty() {
-            let now = stored_keys::<M, DB>(
-                conn,
-                key,
-                passed_over.iter().filter_map(|&i| batch.keys[i]),
-                read,
-            )
-            .await?;
-            for &i in &passed_over {
-                if batch.keys[i].is_some_and(|k| now.contains_key(k)) {
-                    continue; // A concurrent call stored it: skipped, as it should be.
+            Err(Anomaly::Database(error)) => return Err(error),
+            Err(Anomaly::Checked) => {
+                savepoint::<DB>(conn, "ROLLBACK TO SAVEPOINT model_runtime_ignore").await?;
+                // The plain insert fails with the real error; should it not (what made MySQL
+                // adjust or pass over a row went away meanwhile), its rows are simply inserted.
+                for (i, pk) in insert_fresh::<M, DB>(conn, key, batch, &keyed, true).await? {
+                    outcomes[i] = Written::Inserted(pk);
                 }
-                return Err(reproduce::<M, DB>(conn, batch.rows[i], explicit_pk).await);
             }
         }
     }
@@ -339,42 +305,94 @@ async fn skip_mysql<M: Model, DB: Backend>(
     Ok(ChunkWrite::Rows(outcomes))
 }
 
-/// The error MySQL's `INSERT IGNORE` turned into a warning for `row`: the same row inserted plainly,
-/// under a savepoint that is rolled back whatever happens.
-async fn reproduce<M: Model, DB: Backend>(
+/// Why a checked `INSERT IGNORE` cannot stand.
+enum Anomaly {
+    /// The database failed the statement (or a read after it): its error.
+    Database(Error),
+    /// MySQL adjusted a value or passed over a row for another reason than a key a concurrent
+    /// call stored: the insert must be undone and run plainly.
+    Checked,
+}
+
+impl From<Error> for Anomaly {
+    fn from(error: Error) -> Self {
+        Anomaly::Database(error)
+    }
+}
+
+/// `INSERT IGNORE … RETURNING` of the batch rows at `at` (none with a NULL in the key), checked:
+/// the inserted rows' positions and primary keys, or why it cannot stand.
+async fn insert_ignored<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
-    row: &M,
-    explicit_pk: bool,
-) -> Error {
+    key: KeyId,
+    batch: &Batch<'_, M>,
+    at: &[usize],
+    read: Lock,
+) -> Result<Vec<(usize, M::PrimaryKey)>, Anomaly> {
     let dialect = DB::DIALECT;
-    if let Err(error) = DB::execute(
-        conn,
-        "SAVEPOINT model_runtime_probe".into(),
-        Values(Vec::new()),
-    )
-    .await
-    {
-        return error.into();
+    let explicit_pk = key == KeyId::PrimaryKey;
+    let rows: Vec<&M> = at.iter().map(|&i| batch.rows[i]).collect();
+    let Statement { sql, values } = statements::insert_ignore(&rows, explicit_pk);
+    let returned = DB::fetch_all(conn, sql, values)
+        .await
+        .map_err(|error| violation::classify::<M>(error.into(), None, dialect))?;
+    let mut by_key: HashMap<Option<KeyValues>, VecDeque<(M, M::PrimaryKey)>> = HashMap::new();
+    for r in &returned {
+        let model = decode::<M, DB>(r)?;
+        let k = KeyValues::of(&model, key, dialect);
+        by_key
+            .entry(k)
+            .or_default()
+            .push_back((model, primary_key::<M, DB>(r)?));
     }
-    let Statement { sql, values } =
-        statements::multi_insert(&[row], None, explicit_pk, false, dialect);
-    let result = DB::execute(conn, sql, values).await;
-    let undo = DB::execute(
-        conn,
-        "ROLLBACK TO SAVEPOINT model_runtime_probe".into(),
-        Values(Vec::new()),
-    )
-    .await;
-    match (result, undo) {
-        (Err(error), _) => violation::classify::<M>(error.into(), Some(row), dialect),
-        (Ok(_), Err(error)) => error.into(),
-        (Ok(_), Ok(_)) => Error::Decode {
-            model: M::META.name,
-            source: sqlx::Error::Protocol(
-                "MySQL passed over a row in INSERT IGNORE that a plain INSERT then accepted".into(),
-            ),
-        },
+    let columns = statements::insert_columns::<M>(explicit_pk);
+    let mut inserted = Vec::with_capacity(at.len());
+    let mut passed_over = Vec::new();
+    for &i in at {
+        match by_key
+            .get_mut(&batch.keys[i].cloned())
+            .and_then(VecDeque::pop_front)
+        {
+            Some((stored_row, pk)) => {
+                let same = columns.iter().all(|&c| {
+                    super::key::same_value(
+                        &stored_row.column_value(c, dialect),
+                        &batch.rows[i].column_value(c, dialect),
+                    )
+                });
+                if !same {
+                    return Err(Anomaly::Checked);
+                }
+                inserted.push((i, pk));
+            }
+            None => passed_over.push(i),
+        }
     }
+    // A returned row that matches no row sent: a key column was adjusted.
+    if by_key.values().any(|rows| !rows.is_empty()) {
+        return Err(Anomaly::Checked);
+    }
+    if !passed_over.is_empty() {
+        let now = stored_keys::<M, DB>(
+            conn,
+            key,
+            passed_over.iter().filter_map(|&i| batch.keys[i]),
+            read,
+        )
+        .await?;
+        if passed_over
+            .iter()
+            .any(|&i| !batch.keys[i].is_some_and(|k| now.contains_key(k)))
+        {
+            return Err(Anomaly::Checked);
+        }
+    }
+    Ok(inserted)
+}
+
+async fn savepoint<DB: Backend>(conn: &mut DB::Connection, sql: &'static str) -> Result<(), Error> {
+    DB::execute(conn, sql.into(), Values(Vec::new())).await?;
+    Ok(())
 }
 
 async fn update_mysql<M: Model, DB: Backend>(
