@@ -799,70 +799,60 @@ impl Plan {
         cap: usize,
     ) -> Result<Vec<DuplicateGroup>, Error> {
         let dialect = DB::DIALECT;
-        let mut groups = Vec::new();
+        let cap = cap.max(1);
+        let bigint = if dialect == Dialect::MySql {
+            "SIGNED"
+        } else {
+            "BIGINT"
+        };
+        let mut groups: Vec<DuplicateGroup> = Vec::new();
         for (table, name, columns) in self.added() {
-            let pk = self.primary_key_of(table);
+            let pk = quote(dialect, self.primary_key_of(table));
             let cols: Vec<String> = columns.iter().map(|c| quote(dialect, c)).collect();
+            let list = cols.join(", ");
             let not_null = cols
                 .iter()
                 .map(|c| format!("{c} IS NOT NULL"))
                 .collect::<Vec<_>>()
                 .join(" AND ");
-            let as_text = |c: &str| cast_text(dialect, c);
+            // Groups and their rows in one query, compared as the constraint will compare them
+            // (the columns' own types and collations), never through text: the number of rows
+            // sharing the values, and a group number in value order.
             let sql = format!(
-                "SELECT {values}, CAST(COUNT(*) AS {int}) FROM {t} WHERE {not_null} GROUP BY {cols} HAVING COUNT(*) > 1 ORDER BY {cols} LIMIT {cap}",
+                "SELECT CAST(g AS {bigint}), CAST(n AS {bigint}), {pk_text}, {values} FROM (\
+                 SELECT {pk}, {list}, n, DENSE_RANK() OVER (ORDER BY {list}) AS g FROM (\
+                 SELECT {pk}, {list}, COUNT(*) OVER (PARTITION BY {list}) AS n FROM {t} WHERE {not_null}\
+                 ) counted WHERE n > 1) ranked WHERE g <= {cap} ORDER BY g, {pk}",
+                pk_text = cast_text(dialect, &pk),
                 values = cols
                     .iter()
-                    .map(|c| as_text(c))
+                    .map(|c| cast_text(dialect, c))
                     .collect::<Vec<_>>()
                     .join(", "),
-                int = if dialect == Dialect::MySql {
-                    "SIGNED"
-                } else {
-                    "BIGINT"
-                },
                 t = quote(dialect, table),
-                cols = cols.join(", "),
             );
             let rows = DB::fetch_all(conn, sql.into(), Values(Vec::new())).await?;
+            let mut current = -1;
             for row in &rows {
                 let r = DB::row_ref(row);
-                let values: Vec<String> = (0..cols.len())
-                    .map(|i| text(r, i))
-                    .collect::<Result<_, _>>()?;
-                let count = int(r, cols.len())?.max(0) as u64;
-                // The group's primary keys: compare as text, as the values were read.
-                let condition = cols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| format!("{} = {}", as_text(c), placeholder(dialect, i + 1)))
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
-                let sql = format!(
-                    "SELECT {} FROM {} WHERE {condition} ORDER BY {} LIMIT {cap}",
-                    as_text(&quote(dialect, pk)),
-                    quote(dialect, table),
-                    quote(dialect, pk)
-                );
-                let bound = Values(
-                    values
-                        .iter()
-                        .map(|v| Value::String(Some(v.clone())))
-                        .collect(),
-                );
-                let keys = DB::fetch_all(conn, sql.into(), bound).await?;
-                let primary_keys = keys
-                    .iter()
-                    .map(|k| text(DB::row_ref(k), 0))
-                    .collect::<Result<_, _>>()?;
-                groups.push(DuplicateGroup {
-                    table: table.to_owned(),
-                    constraint: name.to_owned(),
-                    columns: columns.to_vec(),
-                    values,
-                    count,
-                    primary_keys,
-                });
+                let g = int(r, 0)?;
+                if g != current {
+                    current = g;
+                    groups.push(DuplicateGroup {
+                        table: table.to_owned(),
+                        constraint: name.to_owned(),
+                        columns: columns.to_vec(),
+                        values: (0..cols.len())
+                            .map(|i| text(r, 3 + i))
+                            .collect::<Result<_, _>>()?,
+                        count: int(r, 1)?.max(0) as u64,
+                        primary_keys: Vec::new(),
+                    });
+                }
+                let group = groups.last_mut().expect("pushed above");
+                if group.primary_keys.len() < cap {
+                    group.primary_keys.push(text(r, 2)?);
+                }
             }
         }
         Ok(groups)
@@ -879,9 +869,23 @@ impl Plan {
     where
         A: sqlx::Acquire<'c>,
         A::Database: Backend,
+        A::Connection: crate::Release,
     {
         let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = conn.acquire().await?;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
+        let result = self
+            .resolve_duplicates_on::<A::Database>(&mut conn, keep)
+            .await;
+        conn.done();
+        result
+    }
+
+    async fn resolve_duplicates_on<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        keep: Keep,
+    ) -> Result<Vec<Deleted>, Error> {
+        let dialect = DB::DIALECT;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let mut deleted = Vec::new();
         for (table, name, columns) in self.added() {
@@ -906,20 +910,29 @@ impl Plan {
                 "SELECT {} FROM ({doomed}) doomed ORDER BY 1",
                 cast_text(dialect, &pk)
             );
-            let rows =
-                <A::Database as Backend>::fetch_all(&mut tx, select.into(), Values(Vec::new()))
-                    .await?;
+            let rows = DB::fetch_all(&mut tx, select.into(), Values(Vec::new())).await?;
             let primary_keys: Vec<String> = rows
                 .iter()
-                .map(|r| text(<A::Database as Backend>::row_ref(r), 0))
+                .map(|r| text(DB::row_ref(r), 0))
                 .collect::<Result<_, _>>()?;
-            if !primary_keys.is_empty() {
-                // MySQL cannot delete from a table its own subquery reads unless that subquery is
-                // materialised: the derived table `doomed` is.
-                let delete =
-                    format!("DELETE FROM {t} WHERE {pk} IN (SELECT {pk} FROM ({doomed}) doomed)");
-                <A::Database as Backend>::execute(&mut tx, delete.into(), Values(Vec::new()))
-                    .await?;
+            // Exactly the rows read, whatever was inserted since: compared by the primary key's
+            // text, byte for byte on MySQL (its text comparison follows a collation).
+            let key_text = match dialect {
+                Dialect::MySql => format!("CAST({pk} AS BINARY)"),
+                _ => cast_text(dialect, &pk),
+            };
+            for keys in primary_keys.chunks(1000) {
+                let placeholders = (1..=keys.len())
+                    .map(|n| placeholder(dialect, n))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let delete = format!("DELETE FROM {t} WHERE {key_text} IN ({placeholders})");
+                let bound = Values(
+                    keys.iter()
+                        .map(|k| Value::String(Some(k.clone())))
+                        .collect(),
+                );
+                DB::execute(&mut tx, delete.into(), bound).await?;
             }
             deleted.push(Deleted {
                 table: table.to_owned(),
@@ -939,16 +952,24 @@ impl Plan {
     where
         A: sqlx::Acquire<'c>,
         A::Database: Backend,
+        A::Connection: crate::Release,
     {
         let dialect = <A::Database as Backend>::DIALECT;
+        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
+        let result = self.apply_on::<A::Database>(&mut conn).await;
+        conn.done();
+        result
+    }
+
+    async fn apply_on<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<(), Error> {
+        let dialect = DB::DIALECT;
         if dialect != self.dialect {
             return Err(Error::InvalidArgument {
                 model: "Plan",
                 reason: format!("the plan was made for {}, not {dialect}", self.dialect),
             });
         }
-        let mut conn = conn.acquire().await?;
-        let blocking = self.duplicates_on::<A::Database>(&mut conn, 5).await?;
+        let blocking = self.duplicates_on::<DB>(conn, 5).await?;
         if !blocking.is_empty() {
             return Err(Error::Migration {
                 applied: Vec::new(),
@@ -969,12 +990,8 @@ impl Plan {
             let mut applied = Vec::new();
             for (step, statements) in self.steps.iter().zip(up) {
                 for sql in statements {
-                    if let Err(error) = <A::Database as Backend>::execute(
-                        &mut conn,
-                        sql.clone().into(),
-                        Values(Vec::new()),
-                    )
-                    .await
+                    if let Err(error) =
+                        DB::execute(conn, sql.clone().into(), Values(Vec::new())).await
                     {
                         return Err(Error::Migration {
                             applied,
@@ -997,34 +1014,22 @@ impl Plan {
                 .any(|s| matches!(s, Step::RebuildTable { .. }));
         let mut restore = None;
         if rebuild {
-            let on = <A::Database as Backend>::fetch_optional(
-                &mut conn,
-                "PRAGMA foreign_keys".into(),
-                Values(Vec::new()),
-            )
-            .await?
-            .map(|row| int(<A::Database as Backend>::row_ref(&row), 0))
-            .transpose()?
-            .unwrap_or(0);
-            <A::Database as Backend>::execute(
-                &mut conn,
-                "PRAGMA foreign_keys = OFF".into(),
-                Values(Vec::new()),
-            )
-            .await?;
+            let on = DB::fetch_optional(conn, "PRAGMA foreign_keys".into(), Values(Vec::new()))
+                .await?
+                .map(|row| int(DB::row_ref(&row), 0))
+                .transpose()?
+                .unwrap_or(0);
+            DB::execute(conn, "PRAGMA foreign_keys = OFF".into(), Values(Vec::new())).await?;
             restore = Some(if on == 1 {
                 "PRAGMA foreign_keys = ON"
             } else {
                 "PRAGMA foreign_keys = OFF"
             });
         }
-        let result = self
-            .apply_in_transaction::<A::Database>(&mut conn, up, rebuild)
-            .await;
+        let result = self.apply_in_transaction::<DB>(conn, up, rebuild).await;
         if let Some(restore) = restore {
             // As it was, whatever happened: a pooled connection must not keep them off.
-            <A::Database as Backend>::execute(&mut conn, restore.into(), Values(Vec::new()))
-                .await?;
+            DB::execute(conn, restore.into(), Values(Vec::new())).await?;
         }
         result
     }
