@@ -532,6 +532,53 @@ fn int(row: RowRef<'_>, index: usize) -> Result<i64, Error> {
         .map(|v| v.unwrap_or(-1))
 }
 
+/// The steps that bring a table's live unique constraints to the model's: renames (same columns,
+/// another name), drops (no declared constraint has them), adds.
+fn unique_steps(meta: &ModelMeta, live: &[LiveUnique]) -> (Vec<Step>, Vec<Step>, Vec<Step>) {
+    let table = meta.table.to_owned();
+    let (mut renames, mut adds) = (Vec::new(), Vec::new());
+    let mut unmatched: Vec<&LiveUnique> = live.iter().collect();
+    let mut missing = Vec::new();
+    for constraint in meta.uniques {
+        let wanted: Vec<String> = constraint
+            .columns
+            .iter()
+            .map(|&i| meta.columns[i].name.to_owned())
+            .collect();
+        if let Some(at) = unmatched
+            .iter()
+            .position(|u| u.name == constraint.name && u.columns == wanted)
+        {
+            unmatched.remove(at);
+        } else {
+            missing.push((constraint.name, wanted));
+        }
+    }
+    for (name, wanted) in missing {
+        // Same columns under another name: a rename, not a drop and an add.
+        match unmatched.iter().position(|u| u.columns == wanted) {
+            Some(at) => renames.push(Step::RenameUnique {
+                table: table.clone(),
+                from: unmatched.remove(at).clone(),
+                to: name.to_owned(),
+            }),
+            None => adds.push(Step::AddUnique {
+                table: table.clone(),
+                name: name.to_owned(),
+                columns: wanted,
+            }),
+        }
+    }
+    let drops = unmatched
+        .into_iter()
+        .map(|u| Step::DropUnique {
+            table: table.clone(),
+            unique: u.clone(),
+        })
+        .collect();
+    (renames, drops, adds)
+}
+
 /// Compares models and live tables.
 fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTable>]) -> Plan {
     let mut creates = Vec::new();
@@ -545,42 +592,10 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
             continue;
         };
         let table = meta.table.to_owned();
-        let mut unmatched: Vec<&LiveUnique> = live.uniques.iter().collect();
-        let mut missing = Vec::new();
-        for constraint in meta.uniques {
-            let wanted: Vec<String> = constraint
-                .columns
-                .iter()
-                .map(|&i| meta.columns[i].name.to_owned())
-                .collect();
-            if let Some(at) = unmatched
-                .iter()
-                .position(|u| u.name == constraint.name && u.columns == wanted)
-            {
-                unmatched.remove(at);
-            } else {
-                missing.push((constraint.name, wanted));
-            }
-        }
-        for (name, wanted) in missing {
-            // Same columns under another name: a rename, not a drop and an add.
-            match unmatched.iter().position(|u| u.columns == wanted) {
-                Some(at) => renames.push(Step::RenameUnique {
-                    table: table.clone(),
-                    from: unmatched.remove(at).clone(),
-                    to: name.to_owned(),
-                }),
-                None => adds.push(Step::AddUnique {
-                    table: table.clone(),
-                    name: name.to_owned(),
-                    columns: wanted,
-                }),
-            }
-        }
-        drops.extend(unmatched.into_iter().map(|u| Step::DropUnique {
-            table: table.clone(),
-            unique: u.clone(),
-        }));
+        let (r, d, a) = unique_steps(meta, &live.uniques);
+        renames.extend(r);
+        drops.extend(d);
+        adds.extend(a);
         // SQLite can neither drop nor rename a table constraint: rebuild the table instead of
         // this table's steps.
         let needs_rebuild = |step: &Step| match step {
@@ -1085,29 +1100,25 @@ impl Plan {
         let mut steps = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
             match step {
-                Step::RebuildTable {
-                    table, adds, live, ..
-                } if dialect != Dialect::Sqlite => {
-                    let meta = self.models.iter().find(|m| m.table == *table);
-                    let declared = |u: &LiveUnique| {
-                        meta.is_some_and(|m| m.uniques.iter().any(|c| c.name == u.name))
-                    };
-                    for unique in live.iter().filter(|u| !declared(u)) {
-                        steps.push(Step::DropUnique {
-                            table: table.to_string(),
-                            unique: LiveUnique {
-                                is_index: false,
-                                ..unique.clone()
-                            },
-                        });
-                    }
-                    for (name, columns) in adds {
-                        steps.push(Step::AddUnique {
-                            table: table.to_string(),
-                            name: name.clone(),
-                            columns: columns.clone(),
-                        });
-                    }
+                Step::RebuildTable { table, live, .. } if dialect != Dialect::Sqlite => {
+                    // Elsewhere the rebuild is what it stands for: the renames, drops and adds
+                    // that bring the live constraints to the model's.
+                    let meta = self
+                        .models
+                        .iter()
+                        .find(|m| m.table == *table)
+                        .expect("the plan's own model");
+                    let live: Vec<LiveUnique> = live
+                        .iter()
+                        .map(|u| LiveUnique {
+                            is_index: false,
+                            ..u.clone()
+                        })
+                        .collect();
+                    let (renames, drops, adds) = unique_steps(meta, &live);
+                    steps.extend(renames);
+                    steps.extend(drops);
+                    steps.extend(adds);
                 }
                 Step::DropUnique { table, unique } if dialect == Dialect::Sqlite => {
                     steps.push(Step::DropUnique {
