@@ -30,17 +30,11 @@
 //! when the row turns out to exist. Round to microseconds before writing
 //! (`chrono::SubsecRound::trunc_subsecs(6)`).
 
-use sea_query::{Alias, Condition, Expr, ExprTrait, Query, Value};
-use sqlx::Acquire;
+use sea_query::Value;
 
-use crate::backend::{Backend, Dialect};
-use crate::column::SqlType;
+use crate::backend::Dialect;
 use crate::error::Error;
-use crate::meta::KeyId;
 use crate::model::Model;
-use crate::query;
-use crate::tx::BoxFuture;
-use crate::violation::UniqueViolation;
 
 /// Checks every column of `row` (an insert writes them all).
 pub(crate) fn check_row<M: Model>(row: &M, dialect: Dialect) -> Result<(), Error> {
@@ -193,83 +187,6 @@ fn check_jsonb(json: &serde_json::Value) -> Result<(), &'static str> {
         }),
         _ => Ok(()),
     }
-}
-
-/// [`crate::validate_unique`] for a row that is **not stored yet**: Django's `validate_unique()`
-/// while adding. Every unique constraint is checked against every stored row, and so is the primary
-/// key when the row carries its own (not `auto_increment`): a new row whose explicit primary key is
-/// already taken is reported as a violation of [`crate::KeyId::PrimaryKey`], where
-/// [`crate::validate_unique`], which skips the row with `row`'s own primary key so that a stored row
-/// validates against itself, finds nothing and the insert fails.
-///
-/// One query; a constraint with a NULL in `row` is skipped (NULLs never collide). A check, not a
-/// guarantee: the insert stays the arbiter.
-pub fn validate_unique_new<'a, 'c: 'a, M, A>(
-    conn: A,
-    row: &'a M,
-) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>>
-where
-    M: Model,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: crate::Release,
-{
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let meta = M::META;
-        let primary = (!meta.primary_key_column().auto_increment).then_some(KeyId::PrimaryKey);
-        let keys: Vec<KeyId> = primary
-            .into_iter()
-            .chain((0..meta.uniques.len()).map(KeyId::Unique))
-            .filter(|&key| {
-                !query::key_values_of(row, key, dialect)
-                    .iter()
-                    .any(query::is_null)
-            })
-            .collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut select = Query::select();
-        for (n, &key) in keys.iter().enumerate() {
-            let mut condition = Condition::all();
-            for (&i, value) in meta
-                .key_columns(key)
-                .iter()
-                .zip(query::key_values_of(row, key, dialect))
-            {
-                condition = condition.add(Expr::col(Alias::new(meta.columns[i].name)).eq(value));
-            }
-            let mut sub = Query::select();
-            sub.expr(Expr::cust("1"))
-                .from(Alias::new(meta.table))
-                .cond_where(condition);
-            select.expr_as(Expr::exists(sub), Alias::new(format!("k{n}")));
-        }
-        let (sql, values) = match dialect {
-            Dialect::Sqlite => select.build(sea_query::SqliteQueryBuilder),
-            Dialect::Postgres => select.build(sea_query::PostgresQueryBuilder),
-            Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
-        };
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql.into(), values).await;
-        conn.done();
-        let flags = flags?.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
-        let flags = <A::Database as Backend>::row_ref(&flags);
-        let mut violations = Vec::new();
-        for (index, &key) in keys.iter().enumerate() {
-            let taken = <bool as SqlType>::decode(flags, index)
-                .map_err(|source| Error::Decode {
-                    model: meta.name,
-                    source,
-                })?
-                .unwrap_or(false);
-            if taken {
-                violations.push(UniqueViolation::predicted(row, key, dialect));
-            }
-        }
-        Ok(violations)
-    })
 }
 
 #[cfg(test)]

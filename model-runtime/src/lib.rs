@@ -64,7 +64,6 @@ mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
-pub use check::validate_unique_new;
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
 pub use conn::Release;
 pub use error::{Error, SchemaError};
@@ -72,7 +71,7 @@ pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, Uniqu
 pub use model::{Key, Model};
 pub use ops::{
     Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
-    get_or_create_with, insert, update, update_or_create, validate_unique,
+    get_or_create_with, insert, update, update_or_create, validate_unique, validate_unique_new,
 };
 pub use schema::Schema;
 pub use tx::{BoxFuture, TxOptions, transaction};

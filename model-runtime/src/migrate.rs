@@ -1191,12 +1191,7 @@ impl Plan {
                     .iter()
                     .find(|m| m.table == *table)
                     .expect("the plan's own model");
-                let statement = schema::create_table(meta, d)?;
-                vec![match d {
-                    Dialect::Sqlite => statement.to_string(sea_query::SqliteQueryBuilder),
-                    Dialect::Postgres => statement.to_string(sea_query::PostgresQueryBuilder),
-                    Dialect::MySql => statement.to_string(sea_query::MysqlQueryBuilder),
-                }]
+                vec![schema::render_table(&schema::create_table(meta, d)?, d)]
             }
             Step::AddUnique {
                 table,
@@ -1227,7 +1222,7 @@ impl Plan {
                 let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
                 let literal = |name: &str| format!("'{}'", name.replace('\'', "''"));
                 let mut statements = vec![
-                    statement.to_string(sea_query::SqliteQueryBuilder),
+                    schema::render_table(&statement, d),
                     format!(
                         "INSERT INTO {} ({list}) SELECT {list} FROM {}",
                         q(&scratch),

@@ -81,7 +81,7 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
         A::Database: Backend,
         A::Connection: crate::Release,
     {
-        crate::check::validate_unique_new(conn, self)
+        crate::ops::validate_unique_new(conn, self)
     }
 
     /// Deletes the row with this primary key; `false` when there was none.

@@ -769,28 +769,69 @@ where
     A::Database: Backend,
     A::Connection: Release,
 {
+    validate(conn, row, false)
+}
+
+/// [`crate::validate_unique`] for a row that is **not stored yet**: Django's `validate_unique()`
+/// while adding. Every unique constraint is checked against every stored row, and so is the primary
+/// key when the row carries its own (not `auto_increment`): a new row whose explicit primary key is
+/// already taken is reported as a violation of [`crate::KeyId::PrimaryKey`], where
+/// [`crate::validate_unique`], which skips the row with `row`'s own primary key so that a stored row
+/// validates against itself, finds nothing and the insert fails.
+///
+/// One query; a constraint with a NULL in `row` is skipped (NULLs never collide). A check, not a
+/// guarantee: the insert stays the arbiter.
+pub fn validate_unique_new<'a, 'c: 'a, M, A>(
+    conn: A,
+    row: &'a M,
+) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>>
+where
+    M: Model,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+    A::Connection: Release,
+{
+    validate(conn, row, true)
+}
+
+/// [`validate_unique`] and [`validate_unique_new`]: the declared constraints (and, for a new row
+/// that carries its own primary key, the primary key) without a NULL in `row`, in one query.
+fn validate<'a, 'c: 'a, M, A>(
+    conn: A,
+    row: &'a M,
+    new: bool,
+) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>>
+where
+    M: Model,
+    A: Acquire<'c> + Send + 'a,
+    A::Database: Backend,
+    A::Connection: Release,
+{
     Box::pin(async move {
         let dialect = <A::Database as Backend>::DIALECT;
         let meta = M::META;
-        let checked: Vec<usize> = (0..meta.uniques.len())
-            .filter(|&u| {
-                !meta.uniques[u]
-                    .columns
+        let primary =
+            (new && !meta.primary_key_column().auto_increment).then_some(KeyId::PrimaryKey);
+        let keys: Vec<KeyId> = primary
+            .into_iter()
+            .chain((0..meta.uniques.len()).map(KeyId::Unique))
+            .filter(|&key| {
+                !query::key_values_of(row, key, dialect)
                     .iter()
-                    .any(|&i| query::is_null(&row.column_value(i, dialect)))
+                    .any(query::is_null)
             })
             .collect();
-        if checked.is_empty() {
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
         let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let Statement { sql, values } = query::validate_unique(row, &checked, dialect);
+        let Statement { sql, values } = query::validate_keys(row, &keys, !new, dialect);
         let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql, values).await;
         conn.done();
         let flags = flags?.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
         let flags = <A::Database as Backend>::row_ref(&flags);
         let mut violations = Vec::new();
-        for (index, &u) in checked.iter().enumerate() {
+        for (index, &key) in keys.iter().enumerate() {
             let taken = <bool as crate::column::SqlType>::decode(flags, index)
                 .map_err(|source| Error::Decode {
                     model: meta.name,
@@ -798,7 +839,7 @@ where
                 })?
                 .unwrap_or(false);
             if taken {
-                violations.push(UniqueViolation::predicted(row, KeyId::Unique(u), dialect));
+                violations.push(UniqueViolation::predicted(row, key, dialect));
             }
         }
         Ok(violations)

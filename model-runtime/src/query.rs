@@ -15,17 +15,6 @@ use crate::backend::Dialect;
 use crate::meta::{KeyId, ModelMeta};
 use crate::model::Model;
 
-/// Renders any sea-query statement for a dialect, with its values to bind.
-macro_rules! build {
-    ($statement:expr, $dialect:expr) => {
-        match $dialect {
-            Dialect::Sqlite => $statement.build(sea_query::SqliteQueryBuilder),
-            Dialect::Postgres => $statement.build(sea_query::PostgresQueryBuilder),
-            Dialect::MySql => $statement.build(sea_query::MysqlQueryBuilder),
-        }
-    };
-}
-
 /// Renders a sea-query statement for a dialect, with its values to bind.
 pub(crate) fn render(
     statement: &impl sea_query::QueryStatementBuilder,
@@ -68,7 +57,8 @@ pub(crate) enum Shape {
     },
     Update(KeyId, Vec<usize>),
     Delete(KeyId),
-    Validate(Vec<usize>),
+    /// The keys checked, and whether the row's own primary key is excluded.
+    Validate(Vec<KeyId>, bool),
     /// The stored rows among a chunk's keys: key, number of keys, whole rows or just `1`, lock.
     Existing {
         key: KeyId,
@@ -230,7 +220,7 @@ pub(crate) fn insert_returning<M: Model>(
             if do_nothing {
                 insert.on_conflict(OnConflict::new().do_nothing().to_owned());
             }
-            let (mut sql, values) = build!(insert, dialect);
+            let (mut sql, values) = render(&insert, dialect);
             sql.push_str(&returning_all(meta, dialect));
             (sql, values)
         },
@@ -252,7 +242,7 @@ pub(crate) fn select_by_key<M: Model>(
             .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
             .from(Alias::new(meta.table))
             .cond_where(key_condition(meta, key, values));
-        let (mut sql, values) = build!(select, dialect);
+        let (mut sql, values) = render(&select, dialect);
         match (dialect, lock) {
             (Dialect::Sqlite, _) | (_, Lock::None) => {}
             (Dialect::MySql, Lock::Share) => sql.push_str(" LOCK IN SHARE MODE"),
@@ -276,7 +266,7 @@ pub(crate) fn exists_by_key<M: Model>(
             .expr(Expr::cust("1"))
             .from(Alias::new(meta.table))
             .cond_where(key_condition(meta, key, values));
-        let (mut sql, values) = build!(select, dialect);
+        let (mut sql, values) = render(&select, dialect);
         sql.push_str(" LIMIT 1");
         (sql, values)
     })
@@ -310,7 +300,7 @@ pub(crate) fn update_by_key<M: Model>(
                         .map(|(&i, v)| (Alias::new(meta.columns[i].name), Expr::val(v))),
                 )
                 .cond_where(key_condition(meta, key, key_values));
-            let (mut sql, values) = build!(update, dialect);
+            let (mut sql, values) = render(&update, dialect);
             if dialect != Dialect::MySql {
                 sql.push_str(&returning_all(meta, dialect));
             }
@@ -331,40 +321,49 @@ pub(crate) fn delete_by_key<M: Model>(
         delete
             .from_table(Alias::new(meta.table))
             .cond_where(key_condition(meta, key, key_values));
-        build!(delete, dialect)
+        render(&delete, dialect)
     })
 }
 
-/// `SELECT EXISTS(SELECT 1 FROM t WHERE <constraint> AND <pk> <> ?) AS "u0", …`: one query, one row,
-/// a flag per unique constraint listed in `uniques`, each answered by that constraint's own index.
-pub(crate) fn validate_unique<M: Model>(row: &M, uniques: &[usize], dialect: Dialect) -> Statement {
+/// `SELECT EXISTS(SELECT 1 FROM t WHERE <key> [AND <pk> <> ?]) AS "k0", …`: one query, one row, a
+/// flag per key listed in `keys`, each answered by that key's own index. With `exclude_own`, the row
+/// with `row`'s own primary key is not counted (a stored row validates against itself).
+pub(crate) fn validate_keys<M: Model>(
+    row: &M,
+    keys: &[KeyId],
+    exclude_own: bool,
+    dialect: Dialect,
+) -> Statement {
     let meta = M::META;
     let pk = meta.primary_key;
     let mut values = Vec::new();
-    for &u in uniques {
-        values.extend(key_values_of(row, KeyId::Unique(u), dialect));
-        values.push(row.column_value(pk, dialect));
+    for &key in keys {
+        values.extend(key_values_of(row, key, dialect));
+        if exclude_own {
+            values.push(row.column_value(pk, dialect));
+        }
     }
     cached::<M>(
         dialect,
-        Shape::Validate(uniques.to_vec()),
+        Shape::Validate(keys.to_vec(), exclude_own),
         values,
         |values| {
             let mut values = values.into_iter();
             let mut select = Query::select();
-            for &u in uniques {
-                let key = KeyId::Unique(u);
+            for (n, &key) in keys.iter().enumerate() {
                 let key_values: Vec<Value> =
                     values.by_ref().take(meta.key_columns(key).len()).collect();
-                let pk_value = values.next().expect("a primary key value per constraint");
                 let mut sub = Query::select();
                 sub.expr(Expr::cust("1"))
                     .from(Alias::new(meta.table))
-                    .cond_where(key_condition(meta, key, key_values))
-                    .and_where(Expr::col(Alias::new(meta.columns[pk].name)).ne(pk_value));
-                select.expr_as(Expr::exists(sub), Alias::new(format!("u{u}")));
+                    .cond_where(key_condition(meta, key, key_values));
+                if exclude_own {
+                    let pk_value = values.next().expect("a primary key value per key");
+                    sub.and_where(Expr::col(Alias::new(meta.columns[pk].name)).ne(pk_value));
+                }
+                select.expr_as(Expr::exists(sub), Alias::new(format!("k{n}")));
             }
-            build!(select, dialect)
+            render(&select, dialect)
         },
     )
 }

@@ -114,11 +114,7 @@ impl Schema {
         Ok(self
             .statements(dialect)?
             .iter()
-            .map(|statement| match dialect {
-                Dialect::Sqlite => statement.to_string(sea_query::SqliteQueryBuilder),
-                Dialect::Postgres => statement.to_string(sea_query::PostgresQueryBuilder),
-                Dialect::MySql => statement.to_string(sea_query::MysqlQueryBuilder),
-            })
+            .map(|statement| render_table(statement, dialect))
             .collect())
     }
 
@@ -319,17 +315,22 @@ fn exact_collation(version: &str) -> Result<Option<&'static str>, SchemaError> {
     Ok(Some("utf8mb4_0900_bin"))
 }
 
+/// A `CREATE TABLE` as one dialect's text.
+pub(crate) fn render_table(statement: &TableCreateStatement, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => statement.to_string(sea_query::SqliteQueryBuilder),
+        Dialect::Postgres => statement.to_string(sea_query::PostgresQueryBuilder),
+        Dialect::MySql => statement.to_string(sea_query::MysqlQueryBuilder),
+    }
+}
+
 /// The SQL type [`create_table`] declares for `column` on `dialect`, as the DDL spells it.
 pub(crate) fn declared_type(column: &ColumnMeta, is_key: bool, dialect: Dialect) -> String {
     let mut def = ColumnDef::new(Alias::new("c"));
     column_type(&mut def, column, is_key, dialect);
     let mut table = Table::create();
     table.table(Alias::new("t")).col(&mut def);
-    let sql = match dialect {
-        Dialect::Sqlite => table.to_string(sea_query::SqliteQueryBuilder),
-        Dialect::Postgres => table.to_string(sea_query::PostgresQueryBuilder),
-        Dialect::MySql => table.to_string(sea_query::MysqlQueryBuilder),
-    };
+    let sql = render_table(&table, dialect);
     // `CREATE TABLE "t" ( "c" <type> )`
     let after = sql.split_once(['"', '`']).map_or("", |(_, rest)| rest);
     let after = after.split_once(['"', '`']).map_or("", |(_, rest)| rest);

@@ -13,6 +13,7 @@ use sea_query::Value;
 use sqlx::error::{DatabaseError, ErrorKind};
 
 use crate::backend::{Backend, Dialect};
+use crate::bulk::key::KeyValues;
 use crate::error::Error;
 use crate::meta::{ColumnKind, KeyId, ModelMeta};
 use crate::model::{Key, Model};
@@ -291,20 +292,6 @@ pub(crate) async fn bulk_error<M: Model, DB: Backend>(
     }
 }
 
-/// A key's values as a hashable identity: their `Debug` text, which tells every value apart
-/// (decimals normalized, as a database returns them with its column's scale).
-fn key_identity(values: &[Value]) -> String {
-    let mut out = String::new();
-    for value in values {
-        match value {
-            #[cfg(feature = "rust_decimal")]
-            Value::Decimal(Some(d)) => out.push_str(&format!("Decimal({})|", d.normalize())),
-            other => out.push_str(&format!("{other:?}|")),
-        }
-    }
-    out
-}
-
 /// Whether a key has a text column (compared by collation on MariaDB).
 fn has_text(meta: &ModelMeta, key: KeyId) -> bool {
     meta.key_columns(key)
@@ -382,7 +369,7 @@ async fn culprit<M: Model, DB: Backend>(
         // Equal keys render alike, so a repeat of a candidate's key is itself a candidate.
         let mut seen = std::collections::HashSet::with_capacity(candidates.len());
         for (n, &p) in candidates.iter().enumerate() {
-            if stored[n] || !seen.insert(key_identity(&keys[p])) {
+            if stored[n] || !seen.insert(KeyValues::from_values(keys[p].clone())) {
                 return (Some(rows[p].0), exact(p));
             }
         }
@@ -411,43 +398,20 @@ async fn stored_among<M: Model, DB: Backend>(
     let meta = M::META;
     // SQLite compares exactly, and so does MariaDB where the key has no text column.
     if dialect == Dialect::Sqlite || !has_text(meta, key) {
-        use sea_query::{Alias, Expr, ExprTrait, Query};
-        let columns = meta.key_columns(key);
-        let mut select = Query::select();
-        select
-            .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
-            .from(Alias::new(meta.table))
-            .and_where(
-                Expr::tuple(
-                    columns
-                        .iter()
-                        .map(|&i| Expr::col(Alias::new(meta.columns[i].name))),
-                )
-                .is_in(
-                    candidates
-                        .iter()
-                        .map(|&p| Expr::tuple(keys[p].iter().cloned().map(Expr::val))),
-                ),
-            );
-        let (sql, values) = match dialect {
-            Dialect::MySql => select.build(sea_query::MysqlQueryBuilder),
-            _ => select.build(sea_query::SqliteQueryBuilder),
-        };
-        let found = DB::fetch_all(conn, sql.into(), values).await?;
-        // Each stored key as the model binds it, so that it compares with the input's.
-        let mut stored = std::collections::HashSet::with_capacity(found.len());
-        for r in &found {
-            let model = M::from_row(DB::row_ref(r)).map_err(|source| Error::Decode {
-                model: meta.name,
-                source,
-            })?;
-            stored.insert(key_identity(&crate::query::key_values_of(
-                &model, key, dialect,
-            )));
-        }
-        return Ok(candidates
+        let wanted: Vec<Option<KeyValues>> = candidates
             .iter()
-            .map(|&p| stored.contains(&key_identity(&keys[p])))
+            .map(|&p| KeyValues::from_values(keys[p].clone()))
+            .collect();
+        let stored = crate::bulk::write::stored_keys::<M, DB>(
+            conn,
+            key,
+            wanted.iter().flatten(),
+            crate::query::Lock::None,
+        )
+        .await?;
+        return Ok(wanted
+            .iter()
+            .map(|k| k.as_ref().is_some_and(|k| stored.contains_key(k)))
             .collect());
     }
     let mut answers: Vec<(&Vec<Value>, bool)> = Vec::new();

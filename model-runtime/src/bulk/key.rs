@@ -23,7 +23,11 @@ impl Eq for KeyValues {}
 impl KeyValues {
     /// The key's values taken from a row; `None` when one is NULL (such a key collides with nothing).
     pub(crate) fn of<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Option<Self> {
-        let mut values = query::key_values_of(row, key, dialect);
+        Self::from_values(query::key_values_of(row, key, dialect))
+    }
+
+    /// A key's bound values; `None` when one is NULL.
+    pub(crate) fn from_values(mut values: Vec<Value>) -> Option<Self> {
         for value in &mut values {
             if query::is_null(value) {
                 return None;

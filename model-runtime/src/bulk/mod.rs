@@ -7,10 +7,10 @@
 //! - [`statements`]: the SQL, built with sea-query and cached per shape;
 //! - [`write`]: each mode on each backend.
 
-mod key;
+pub(crate) mod key;
 mod plan;
 mod statements;
-mod write;
+pub(crate) mod write;
 
 use std::marker::PhantomData;
 

@@ -545,7 +545,7 @@ async fn insert_returning<M: Model, DB: Backend>(
 }
 
 /// The stored rows among `keys`, read with `lock`: key → primary key.
-async fn stored_keys<'k, M: Model, DB: Backend>(
+pub(crate) async fn stored_keys<'k, M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
     keys: impl Iterator<Item = &'k KeyValues>,
