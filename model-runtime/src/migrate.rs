@@ -1034,7 +1034,7 @@ impl Plan {
                 .map(|row| int(DB::row_ref(&row), 0))
                 .transpose()?
                 .unwrap_or(0);
-            DB::execute(conn, "PRAGMA foreign_keys = OFF".into(), Values(Vec::new())).await?;
+            crate::ops::execute_plain::<DB>(conn, "PRAGMA foreign_keys = OFF").await?;
             restore = Some(if on == 1 {
                 "PRAGMA foreign_keys = ON"
             } else {
@@ -1044,7 +1044,7 @@ impl Plan {
         let result = self.apply_in_transaction::<DB>(conn, up, rebuild).await;
         if let Some(restore) = restore {
             // As it was, whatever happened: a pooled connection must not keep them off.
-            DB::execute(conn, restore.into(), Values(Vec::new())).await?;
+            crate::ops::execute_plain::<DB>(conn, restore).await?;
         }
         result
     }

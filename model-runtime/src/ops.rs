@@ -55,7 +55,8 @@ impl<M: Model> Clone for Changes<'_, M> {
 }
 impl<M: Model> Copy for Changes<'_, M> {}
 
-fn decode<M: Model, DB: Backend>(row: &DB::Row) -> Result<M, Error> {
+/// A row as the model, or [`Error::Decode`].
+pub(crate) fn decode<M: Model, DB: Backend>(row: &DB::Row) -> Result<M, Error> {
     M::from_row(DB::row_ref(row)).map_err(|source| Error::Decode {
         model: M::META.name,
         source,
@@ -744,7 +745,11 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
-async fn execute_plain<DB: Backend>(conn: &mut DB::Connection, sql: &str) -> Result<(), Error> {
+/// Runs a statement without values or rows (`SAVEPOINT …`, `PRAGMA …`).
+pub(crate) async fn execute_plain<DB: Backend>(
+    conn: &mut DB::Connection,
+    sql: &str,
+) -> Result<(), Error> {
     DB::execute(conn, Arc::from(sql), Values(Vec::new())).await?;
     Ok(())
 }

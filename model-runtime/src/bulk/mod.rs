@@ -436,7 +436,7 @@ async fn begin<DB: Backend>(
     }
     let (prepare, begin) = DB::DIALECT.begin_statements(Some(Isolation::ReadCommitted));
     if let Some(prepare) = prepare {
-        DB::execute(conn, prepare.into(), sea_query::Values(Vec::new())).await?;
+        crate::ops::execute_plain::<DB>(conn, &prepare).await?;
     }
     Ok(conn.begin_with(sqlx::AssertSqlSafe(begin)).await?)
 }

@@ -20,9 +20,9 @@ use crate::column::Column;
 use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::Model;
+use crate::ops::{decode, execute_plain};
 use crate::query::{Lock, Statement};
 use crate::violation;
-use sea_query::Values;
 
 use super::key::KeyValues;
 use super::statements::{self, OnKey};
@@ -272,17 +272,17 @@ async fn skip_mysql<M: Model, DB: Backend>(
         // would refuse), so every row is checked: a row returned must hold exactly the values
         // sent, and a row passed over must have its key stored by now. Anything else undoes the
         // insert (a savepoint) and runs it plainly, for the database's own error.
-        savepoint::<DB>(conn, "SAVEPOINT model_runtime_ignore").await?;
+        execute_plain::<DB>(conn, "SAVEPOINT model_runtime_ignore").await?;
         match insert_ignored::<M, DB>(conn, key, batch, &keyed, read).await {
             Ok(inserted) => {
-                savepoint::<DB>(conn, "RELEASE SAVEPOINT model_runtime_ignore").await?;
+                execute_plain::<DB>(conn, "RELEASE SAVEPOINT model_runtime_ignore").await?;
                 for (i, pk) in inserted {
                     outcomes[i] = Written::Inserted(pk);
                 }
             }
             Err(Anomaly::Database(error)) => return Err(error),
             Err(Anomaly::Checked) => {
-                savepoint::<DB>(conn, "ROLLBACK TO SAVEPOINT model_runtime_ignore").await?;
+                execute_plain::<DB>(conn, "ROLLBACK TO SAVEPOINT model_runtime_ignore").await?;
                 // The plain insert fails with the real error; should it not (what made MySQL
                 // adjust or pass over a row went away meanwhile), its rows are simply inserted.
                 for (i, pk) in insert_fresh::<M, DB>(conn, key, batch, &keyed, true).await? {
@@ -388,11 +388,6 @@ async fn insert_ignored<M: Model, DB: Backend>(
         }
     }
     Ok(inserted)
-}
-
-async fn savepoint<DB: Backend>(conn: &mut DB::Connection, sql: &'static str) -> Result<(), Error> {
-    DB::execute(conn, sql.into(), Values(Vec::new())).await?;
-    Ok(())
 }
 
 async fn update_mysql<M: Model, DB: Backend>(
@@ -591,13 +586,6 @@ fn take<P>(
     key: Option<&KeyValues>,
 ) -> Option<P> {
     by_key.get_mut(&key.cloned())?.pop_front()
-}
-
-fn decode<M: Model, DB: Backend>(row: &DB::Row) -> Result<M, Error> {
-    M::from_row(DB::row_ref(row)).map_err(|source| Error::Decode {
-        model: M::META.name,
-        source,
-    })
 }
 
 fn primary_key<M: Model, DB: Backend>(row: &DB::Row) -> Result<M::PrimaryKey, Error> {
