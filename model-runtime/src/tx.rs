@@ -103,7 +103,13 @@ impl Retry {
 
     /// Whether to run again after `error`; when it says so, it has slept the backoff already.
     pub(crate) async fn again(&mut self, error: &Error) -> bool {
-        if !error.is_retryable() {
+        self.again_if(error, error.is_retryable()).await
+    }
+
+    /// [`Retry::again`] for a caller that decides itself which errors can succeed on another
+    /// attempt (`retryable`).
+    pub(crate) async fn again_if(&mut self, error: &Error, retryable: bool) -> bool {
+        if !retryable {
             return false;
         }
         let delay = backoff(self.attempt);
@@ -258,7 +264,7 @@ where
 
 /// 1, 2, 4, … ms (capped at 128 ms): a random duration between half and all of that step, so that
 /// rivals that failed together spread out.
-pub(crate) fn backoff(attempt: u32) -> Duration {
+fn backoff(attempt: u32) -> Duration {
     let step = 1000u64 << (attempt.saturating_sub(1)).min(7);
     Duration::from_micros(step / 2 + random() % (step / 2 + 1))
 }

@@ -20,6 +20,7 @@ use crate::backend::{Backend, Dialect, Isolation};
 use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{Key, Model};
+use crate::tx::{Retry, RetryPolicy};
 use crate::violation;
 
 use plan::{ChunkPlan, Repeat, Resolve, Seen, Tag};
@@ -389,7 +390,7 @@ impl<M: Model, S> BulkInsert<M, S> {
         if single {
             // The whole input is in hand: after a deadlock or serialization failure outside the
             // caller's transaction, the call runs again.
-            let mut attempt = 1;
+            let mut retry = Retry::new(RetryPolicy::Attempts(ATTEMPTS));
             loop {
                 let mut run = Run::new(self.per_row);
                 let result = async {
@@ -400,10 +401,10 @@ impl<M: Model, S> BulkInsert<M, S> {
                 .await;
                 match result {
                     Ok(()) => return Ok(run.finish()),
-                    Err(error) if call.restartable && call.retry(&error) && attempt < ATTEMPTS => {
-                        tokio::time::sleep(crate::tx::backoff(attempt)).await;
-                        attempt += 1;
-                    }
+                    Err(error)
+                        if retry
+                            .again_if(&error, call.restartable && call.retry(&error))
+                            .await => {}
                     Err(error) => return Err(error),
                 }
             }
@@ -602,7 +603,7 @@ impl Call<'_> {
         run: &mut Run<M::PrimaryKey>,
     ) -> Result<(), Error> {
         let committed_rows = chunk[0].0;
-        let mut attempt = 1;
+        let mut retry = Retry::new(RetryPolicy::Attempts(ATTEMPTS));
         loop {
             let result = async {
                 let mut tx = begin::<DB>(conn, self.in_caller_tx).await?;
@@ -620,10 +621,7 @@ impl Call<'_> {
                     run.record(chunk, plan, written);
                     return Ok(());
                 }
-                Err(error) if self.retry(&error) && attempt < ATTEMPTS => {
-                    tokio::time::sleep(crate::tx::backoff(attempt)).await;
-                    attempt += 1;
-                }
+                Err(error) if retry.again_if(&error, self.retry(&error)).await => {}
                 Err(error) => return Err(error.with_committed(committed_rows)),
             }
         }
