@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use model_integration::{Options, TestBackend, TestDb, backend_tests};
+use model_integration::{Options, Rng, TestBackend, TestDb, backend_tests};
 use model_runtime::{BulkInsert, BulkReport, Error, Isolation, Model, Schema};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -26,17 +26,6 @@ const TASKS: usize = 10;
 const KEYS: u64 = 300;
 /// Keys per call, drawn from all of them and shuffled.
 const PER_CALL: usize = 200;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 fn keys_of(task: usize) -> Vec<u64> {
     let mut rng = Rng(0x51_7cc1_b727_220a ^ (task as u64 + 1).wrapping_mul(0x9e37_79b9));

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use model_integration::{TestBackend, TestDb, backend_tests};
+use model_integration::{Rng, TestBackend, TestDb, backend_tests};
 use model_runtime::{BulkInsert, BulkReport, Model, RowOutcome, Schema};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -28,21 +28,6 @@ struct Product {
 
 /// Rows keyed by the primary key carry ids from here on, far from the ids the database assigns.
 const EXPLICIT_IDS: i64 = 1_000_000;
-
-/// xorshift64*: a small deterministic generator, so that a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {

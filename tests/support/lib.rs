@@ -491,6 +491,26 @@ fn group(rows: impl Iterator<Item = (String, String)>) -> Vec<(String, Vec<Strin
     out
 }
 
+/// xorshift64*: a small deterministic generator for seeded tests, so that a failing seed can be
+/// replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
 /// The dialect of a test backend, for assertions that differ per database.
 pub fn dialect<DB: Backend>() -> Dialect {
     DB::DIALECT
