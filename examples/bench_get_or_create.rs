@@ -196,7 +196,7 @@ macro_rules! bench_backend {
         }).await);
         figures.push(measure("get_or_create found: library, insert-first strategy", &mut next, async |i| {
             let c = candidate(hit(i), 1);
-            let (_, o) = model_runtime::get_or_create_with::<Product, ProductBySku, _>(&mut *conn, &c, Strategy::InsertFirst).await.unwrap();
+            let (_, o) = model_runtime::get_or_create_with::<ProductBySku>(&mut *conn, &c, Strategy::InsertFirst).await.unwrap();
             assert_eq!(o, Outcome::Found);
         }).await);
         if dialect != model_runtime::Dialect::MySql {
@@ -240,7 +240,7 @@ macro_rules! bench_backend {
         }).await);
         figures.push(measure("get_or_create created: library, insert-first strategy", &mut next, async |i| {
             let c = candidate(sku("new", i), 1);
-            let (_, o) = model_runtime::get_or_create_with::<Product, ProductBySku, _>(&mut *conn, &c, Strategy::InsertFirst).await.unwrap();
+            let (_, o) = model_runtime::get_or_create_with::<ProductBySku>(&mut *conn, &c, Strategy::InsertFirst).await.unwrap();
             assert_eq!(o, Outcome::Created);
         }).await);
         if dialect != model_runtime::Dialect::MySql {

@@ -151,7 +151,7 @@ async fn solution_3_check_then_create<DB: Backend>(pool: &Pool<DB>) -> Result<()
 async fn solution_4_catch_the_error<DB: Backend>(pool: &Pool<DB>) -> Result<(), Error> {
     match iphone("999.99").insert(pool).await {
         Ok(_) => println!("  Product created successfully."),
-        Err(Error::UniqueViolation(v)) if v.is::<Product, ProductByProductName>() => {
+        Err(Error::UniqueViolation(v)) if v.is::<ProductByProductName>() => {
             println!("  Product with this name already exists. Skipping.");
             println!("  ({v})");
         }
@@ -197,20 +197,18 @@ async fn solution_4_bulk_skip_duplicates<DB: Backend>(pool: &Pool<DB>) -> Result
 /// library's transaction retries when the database asks for it.
 async fn solution_5_locking_read<DB: Backend>(pool: &Pool<DB>) -> Result<(), Error> {
     let options = TxOptions::default().isolation(Isolation::ReadCommitted);
-    let message = model_runtime::transaction(pool, options, |tx| {
-        Box::pin(async move {
-            match Product::get_for_update_by_product_name(&mut *tx, "iPhone 15").await? {
-                Some(product) => {
-                    let price = "849.99".parse().expect("a decimal");
-                    Product { price, ..product }.update(&mut *tx).await?;
-                    Ok("Product updated.")
-                }
-                None => {
-                    iphone("999.99").insert(&mut *tx).await?;
-                    Ok("Product created.")
-                }
+    let message = model_runtime::transaction(pool, options, async |tx| {
+        match Product::get_for_update_by_product_name(&mut *tx, "iPhone 15").await? {
+            Some(product) => {
+                let price = "849.99".parse().expect("a decimal");
+                Product { price, ..product }.update(&mut *tx).await?;
+                Ok("Product updated.")
             }
-        })
+            None => {
+                iphone("999.99").insert(&mut *tx).await?;
+                Ok("Product created.")
+            }
+        }
     })
     .await?;
     println!("  {message}");

@@ -96,9 +96,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // constraint, with which values, instead of a string to match.
     match iphone.insert(&pool).await {
         Ok(row) => println!("unexpected: a second {row:?} was inserted"),
-        Err(Error::UniqueViolation(violation))
-            if violation.is::<Product, ProductByProductName>() =>
-        {
+        Err(Error::UniqueViolation(violation)) if violation.is::<ProductByProductName>() => {
             println!("second insert refused: {violation}");
             println!(
                 "  constraint {:?}, columns {:?}",

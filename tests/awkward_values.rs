@@ -282,7 +282,7 @@ async fn duplicates_report_the_right_constraint_and_honest_values<DB: TestBacken
         let v = error
             .unique_violation()
             .unwrap_or_else(|| panic!("{error:?}"));
-        assert!(v.is::<Awkward, AwkwardByLabel>(), "{text:?}: {v}");
+        assert!(v.is::<AwkwardByLabel>(), "{text:?}: {v}");
         assert_eq!(v.constraint(), "awkward_label_key");
         assert_eq!(
             v.values(),
@@ -306,7 +306,7 @@ async fn duplicates_report_the_right_constraint_and_honest_values<DB: TestBacken
         let v = error
             .unique_violation()
             .unwrap_or_else(|| panic!("{error:?}"));
-        assert!(v.is::<Awkward, AwkwardByPartAndN>(), "{text:?}: {v}");
+        assert!(v.is::<AwkwardByPartAndN>(), "{text:?}: {v}");
         assert_eq!(v.values(), &ViolationValues::Known(pair_values.clone()));
 
         // get_or_create by label, colliding on the pair.
@@ -322,7 +322,7 @@ async fn duplicates_report_the_right_constraint_and_honest_values<DB: TestBacken
         let v = error
             .unique_violation()
             .unwrap_or_else(|| panic!("{error:?}"));
-        assert!(v.is::<Awkward, AwkwardByPartAndN>());
+        assert!(v.is::<AwkwardByPartAndN>());
         assert_eq!(v.values(), &ViolationValues::Known(pair_values.clone()));
 
         // update_or_create whose update values come from another row: the report's text alone
@@ -332,7 +332,7 @@ async fn duplicates_report_the_right_constraint_and_honest_values<DB: TestBacken
             ..row(text, n)
         };
         let changes = row("unrelated", 0);
-        let error = model_runtime::update_or_create::<Awkward, AwkwardByLabel, _>(
+        let error = model_runtime::update_or_create::<AwkwardByLabel>(
             &db.pool,
             &create,
             Changes::new(&changes, &[AwkwardField::Note]),
@@ -342,7 +342,7 @@ async fn duplicates_report_the_right_constraint_and_honest_values<DB: TestBacken
         let v = error
             .unique_violation()
             .unwrap_or_else(|| panic!("{error:?}"));
-        assert!(v.is::<Awkward, AwkwardByPartAndN>());
+        assert!(v.is::<AwkwardByPartAndN>());
         assert_honest(
             v.values(),
             &pair_values,
@@ -372,7 +372,7 @@ async fn duplicates_report_the_right_constraint_and_honest_values<DB: TestBacken
         let v = source
             .unique_violation()
             .unwrap_or_else(|| panic!("{error:?}"));
-        assert!(v.is::<Awkward, AwkwardByLabel>(), "{text:?}: {v}");
+        assert!(v.is::<AwkwardByLabel>(), "{text:?}: {v}");
         assert_eq!(*at, Some(1), "{dialect} bulk {text:?}: {error}");
         assert_eq!(v.values(), &ViolationValues::Known(label_values.clone()));
 
@@ -430,7 +430,7 @@ async fn trailing_space_variants<DB: TestBackend>(db: TestDb<DB>) {
     let v = error
         .unique_violation()
         .unwrap_or_else(|| panic!("{error:?}"));
-    assert!(v.is::<Awkward, AwkwardByLabel>());
+    assert!(v.is::<AwkwardByLabel>());
     assert_eq!(v.values(), &ViolationValues::Known(vec!["pad ".into()]));
 }
 

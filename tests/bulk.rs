@@ -132,7 +132,7 @@ async fn skip_mode_does_not_hide_another_constraint<DB: TestBackend>(db: TestDb<
         .unique_violation()
         .unwrap_or_else(|| panic!("{source:?}"));
     assert!(
-        violation.is::<Product, ProductByProductNameAndStoreId>(),
+        violation.is::<ProductByProductNameAndStoreId>(),
         "{violation}"
     );
     if DB::DIALECT != Dialect::Sqlite {

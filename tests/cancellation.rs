@@ -259,23 +259,20 @@ async fn one_call<DB: Probe>(pool: &sqlx::Pool<DB>, kind: u64, key: u64, value: 
         }
         _ => {
             let options = TxOptions::default().isolation(Isolation::RepeatableRead);
-            model_runtime::transaction(pool, options, |tx| {
-                let first = candidate.clone();
-                let second = Item {
-                    sku: format!("K-{}", (key + 1) % KEYS),
-                    ..candidate.clone()
-                };
-                Box::pin(async move {
-                    let (a, _) =
-                        Item::update_or_create_by_sku(&mut *tx, &first, &[ItemField::Value])
-                            .await?;
-                    let (b, outcome) = Item::get_or_create_by_sku(&mut *tx, &second).await?;
-                    let _ = outcome == Outcome::Created;
-                    Ok(vec![
-                        (a.sku, a.id, "transaction(): update_or_create"),
-                        (b.sku, b.id, "transaction(): get_or_create"),
-                    ])
-                })
+            let second = Item {
+                sku: format!("K-{}", (key + 1) % KEYS),
+                ..candidate.clone()
+            };
+            model_runtime::transaction(pool, options, async |tx| {
+                let (a, _) =
+                    Item::update_or_create_by_sku(&mut *tx, &candidate, &[ItemField::Value])
+                        .await?;
+                let (b, outcome) = Item::get_or_create_by_sku(&mut *tx, &second).await?;
+                let _ = outcome == Outcome::Created;
+                Ok(vec![
+                    (a.sku, a.id, "transaction(): update_or_create"),
+                    (b.sku, b.id, "transaction(): get_or_create"),
+                ])
             })
             .await
         }
@@ -407,15 +404,13 @@ async fn a_transaction_cut_while_starting_leaves_no_transaction_behind<DB: Probe
     let options = TxOptions::default().isolation(Isolation::RepeatableRead);
     let mut cut = 0;
     for step in 0..400u64 {
-        let attempt = model_runtime::transaction(&db.pool, options, |tx| {
-            Box::pin(async move {
-                let candidate = Item {
-                    id: 0,
-                    sku: "in-tx".into(),
-                    value: 1,
-                };
-                Item::get_or_create_by_sku(&mut *tx, &candidate).await
-            })
+        let attempt = model_runtime::transaction(&db.pool, options, async |tx| {
+            let candidate = Item {
+                id: 0,
+                sku: "in-tx".into(),
+                value: 1,
+            };
+            Item::get_or_create_by_sku(&mut *tx, &candidate).await
         });
         if tokio::time::timeout(Duration::from_micros(step * 10), attempt)
             .await

@@ -149,9 +149,8 @@ async fn run<DB: TestBackend>(pool: &sqlx::Pool<DB>, workload: Workload) -> Run 
                 let result = match mode {
                     Mode::Autocommit => call(pool, op, &candidate).await,
                     Mode::Library => {
-                        model_runtime::transaction(pool, options, |tx| {
-                            let candidate = candidate.clone();
-                            Box::pin(async move { call(&mut *tx, op, &candidate).await })
+                        model_runtime::transaction(pool, options, async |tx| {
+                            call(&mut *tx, op, &candidate).await
                         })
                         .await
                     }

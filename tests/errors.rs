@@ -68,8 +68,8 @@ async fn single_column_violation_names_the_constraint<DB: TestBackend>(db: TestD
     let violation = error
         .unique_violation()
         .unwrap_or_else(|| panic!("{error:?}"));
-    assert!(violation.is::<Product, ProductBySku>());
-    assert!(!violation.is::<Product, ProductByProductNameAndStoreId>());
+    assert!(violation.is::<ProductBySku>());
+    assert!(!violation.is::<ProductByProductNameAndStoreId>());
     assert_eq!(violation.key(), Some(KeyId::Unique(0)));
     assert_eq!(violation.constraint(), "products_sku_key");
     assert_eq!(violation.columns(), ["sku"]);
@@ -107,7 +107,7 @@ async fn composite_violation_with_awkward_values<DB: TestBackend>(db: TestDb<DB>
     let violation = error
         .unique_violation()
         .unwrap_or_else(|| panic!("{error:?}"));
-    assert!(violation.is::<Product, ProductByProductNameAndStoreId>());
+    assert!(violation.is::<ProductByProductNameAndStoreId>());
     assert_eq!(violation.constraint(), "unique_product_per_store");
     assert_eq!(violation.columns(), ["product_name", "store_id"]);
     // Quotes, commas, dashes, parentheses and non-ASCII text come back exactly: where the
@@ -125,7 +125,7 @@ async fn composite_violation_with_awkward_values<DB: TestBackend>(db: TestDb<DB>
     assert!(
         error
             .unique_violation()
-            .is_some_and(|v| v.is::<Product, ProductByProductNameAndStoreId>())
+            .is_some_and(|v| v.is::<ProductByProductNameAndStoreId>())
     );
     let other = product("B-1", "plain", 7, 4)
         .insert(&db.pool)
@@ -141,7 +141,7 @@ async fn composite_violation_with_awkward_values<DB: TestBackend>(db: TestDb<DB>
     assert!(
         error
             .unique_violation()
-            .is_some_and(|v| v.is::<Product, ProductBySku>()),
+            .is_some_and(|v| v.is::<ProductBySku>()),
         "{error:?}"
     );
 }
@@ -265,7 +265,7 @@ async fn validate_unique_reports_every_violated_constraint<DB: TestBackend>(db: 
         .await
         .unwrap();
     assert_eq!(one.len(), 1);
-    assert!(one[0].is::<Product, ProductBySku>());
+    assert!(one[0].is::<ProductBySku>());
     assert_eq!(one[0].values(), &ViolationValues::Known(vec!["A-1".into()]));
     assert!(one[0].database_error().is_none());
 
@@ -294,7 +294,7 @@ async fn validate_unique_reports_every_violated_constraint<DB: TestBackend>(db: 
     };
     let found = edited.validate_unique(&db.pool).await.unwrap();
     assert_eq!(found.len(), 1);
-    assert!(found[0].is::<Product, ProductBySku>());
+    assert!(found[0].is::<ProductBySku>());
     model_integration::report(&format!("{} validate_unique: {}", DB::DIALECT, found[0]));
 }
 

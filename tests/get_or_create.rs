@@ -197,7 +197,7 @@ async fn create_only_values_are_used_only_on_create<DB: TestBackend>(db: TestDb<
     let create = product("A-1", "iPhone 15", 1, 999);
     let update = product("A-1", "ignored", 1, 555);
     let fields = [ProductField::PriceCents];
-    let (row, outcome) = model_runtime::update_or_create::<Product, ProductBySku, _>(
+    let (row, outcome) = model_runtime::update_or_create::<ProductBySku>(
         &db.pool,
         &create,
         Changes::new(&update, &fields),
@@ -205,7 +205,7 @@ async fn create_only_values_are_used_only_on_create<DB: TestBackend>(db: TestDb<
     .await
     .unwrap();
     assert_eq!((outcome, row.price_cents), (Outcome::Created, 999));
-    let (row, outcome) = model_runtime::update_or_create::<Product, ProductBySku, _>(
+    let (row, outcome) = model_runtime::update_or_create::<ProductBySku>(
         &db.pool,
         &create,
         Changes::new(&update, &fields),
@@ -391,9 +391,8 @@ async fn race<DB: TestBackend>(db: TestDb<DB>, op: Op, mode: Mode, isolation: Is
                     Mode::LibraryTransaction => {
                         // The defaults a user gets: a retry budget by time.
                         let options = TxOptions::default().isolation(isolation);
-                        model_runtime::transaction(pool, options, |tx| {
-                            let candidate = candidate.clone();
-                            Box::pin(async move { call(&mut *tx, op, &candidate).await })
+                        model_runtime::transaction(pool, options, async |tx| {
+                            call(&mut *tx, op, &candidate).await
                         })
                         .await
                     }

@@ -198,7 +198,7 @@ async fn a_constraint_changes_on_a_table_with_data<DB: TestBackend>(db: TestDb<D
     .unwrap_err();
     let violation = dup.unique_violation().expect("a typed duplicate");
     assert!(
-        violation.is::<v2::Product, v2::ProductByProductNameAndStoreId>(),
+        violation.is::<v2::ProductByProductNameAndStoreId>(),
         "{violation}"
     );
     assert!(

@@ -72,7 +72,7 @@ async fn bulk_reports_exact_values_of_lossy_keys<DB: TestBackend>(db: TestDb<DB>
         let v = source
             .unique_violation()
             .unwrap_or_else(|| panic!("{error:?}"));
-        assert!(v.is::<Tag, TagBySlug>(), "{v}");
+        assert!(v.is::<TagBySlug>(), "{v}");
         assert_eq!(*row, Some(2), "{}: {error}", DB::DIALECT);
         assert_eq!(v.values(), &ViolationValues::Known(vec![slug.to_owned()]));
     }
@@ -87,7 +87,7 @@ async fn composite_values_of_a_cut_text_are_not_guessed<DB: TestBackend>(db: Tes
     // update_or_create with another row's update values: the call has no single row to read.
     let create = tag("two", &label, 7);
     let changes = tag("unrelated", "z", 0);
-    let error = model_runtime::update_or_create::<Tag, TagBySlug, _>(
+    let error = model_runtime::update_or_create::<TagBySlug>(
         &db.pool,
         &create,
         model_runtime::Changes::new(&changes, &[TagField::Rank]),
@@ -97,7 +97,7 @@ async fn composite_values_of_a_cut_text_are_not_guessed<DB: TestBackend>(db: Tes
     let v = error
         .unique_violation()
         .unwrap_or_else(|| panic!("{error:?}"));
-    assert!(v.is::<Tag, TagByLabelAndRank>(), "{v}");
+    assert!(v.is::<TagByLabelAndRank>(), "{v}");
     let expected = match DB::DIALECT {
         // PostgreSQL's detail quotes the values whole.
         Dialect::Postgres => ViolationValues::Known(vec![label.clone(), "7".into()]),
@@ -123,7 +123,7 @@ async fn partial_key_update_reports_no_guessed_values<DB: TestBackend>(db: TestD
     let v = error
         .unique_violation()
         .unwrap_or_else(|| panic!("{error:?}"));
-    assert!(v.is::<Tag, TagByLabelAndRank>(), "{v}");
+    assert!(v.is::<TagByLabelAndRank>(), "{v}");
     match v.values() {
         ViolationValues::Known(values) => assert_eq!(values, &["taken", "2"], "{}", DB::DIALECT),
         other => assert_eq!(other, &ViolationValues::Unknown, "{}", DB::DIALECT),
@@ -141,7 +141,7 @@ async fn partial_key_update_reports_no_guessed_values<DB: TestBackend>(db: TestD
     let v = source
         .unique_violation()
         .unwrap_or_else(|| panic!("{error:?}"));
-    assert!(v.is::<Tag, TagByLabelAndRank>(), "{v}");
+    assert!(v.is::<TagByLabelAndRank>(), "{v}");
     if let ViolationValues::Known(values) = v.values() {
         assert_eq!(values, &["taken", "2"], "{}: {error}", DB::DIALECT);
     }
@@ -174,7 +174,7 @@ async fn primary_key_of_a_long_table_is_recognised<DB: TestBackend>(db: TestDb<D
         .unique_violation()
         .unwrap_or_else(|| panic!("{error:?}"));
     assert_eq!(v.key(), Some(KeyId::PrimaryKey), "{v}");
-    assert!(v.is::<LongName, LongNameByCode>());
+    assert!(v.is::<LongNameByCode>());
     let message = error.to_string();
     assert!(message.contains("the primary key"), "{message}");
     assert!(!message.contains("does not declare"), "{message}");
@@ -255,7 +255,7 @@ async fn bulk_names_the_input_row_without_values_in_the_report<DB: TestBackend>(
     assert!(
         source
             .unique_violation()
-            .is_some_and(|v| v.is::<Tag, TagBySlug>())
+            .is_some_and(|v| v.is::<TagBySlug>())
     );
     assert_eq!(*row, Some(2), "{}: {error}", DB::DIALECT);
 
@@ -279,7 +279,7 @@ async fn bulk_names_the_input_row_without_values_in_the_report<DB: TestBackend>(
     let v = source
         .unique_violation()
         .unwrap_or_else(|| panic!("{error:?}"));
-    assert!(v.is::<Tag, TagBySlug>());
+    assert!(v.is::<TagBySlug>());
     assert_eq!(v.values(), &ViolationValues::Known(vec!["dup".into()]));
     match DB::DIALECT {
         // PostgreSQL's aborted transaction allows no read to tell which of the two failed.

@@ -210,6 +210,12 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         .map(|&i| format!("`{}`", model.fields[i].column))
         .collect::<Vec<_>>()
         .join(", ");
+    let table = &model.table;
+    let where_list = columns
+        .iter()
+        .map(|&i| format!("{} = ?", model.fields[i].column))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let get = format_ident!("get_by_{}", key_suffix(model, columns));
     let suffix = key_suffix(model, columns);
     let get_or_create = format_ident!("get_or_create_by_{}", suffix);
@@ -222,73 +228,66 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         "The values of {what} of [`{model_ident}`] ({column_list}): a lookup that finds at most one row."
     );
     let get_doc = format!(
-        "Finds the [`{model_ident}`] with these values of {column_list}, through {what}; `None` when there is none."
+        "Finds the [`{model_ident}`] with these values of {column_list}, through {what}; `None` when there is none.\n\nSends one `SELECT … FROM {table} WHERE {where_list}`."
     );
     let get_or_create_doc = format!(
-        "Returns the [`{model_ident}`] whose {column_list} equal the candidate's, inserting the candidate when there is none, race-free, through {what}. The candidate's other fields are used only when creating. See [`model_runtime::get_or_create`]."
+        "Returns the [`{model_ident}`] whose {column_list} equal the candidate's, inserting the candidate when there is none, race-free, through {what}. The candidate's other fields are used only when creating.\n\nSends a `SELECT` by these columns; when it finds nothing, an `INSERT … ON CONFLICT DO NOTHING RETURNING` (SQLite, PostgreSQL) or `INSERT … RETURNING` (MariaDB), and a read of the winner's row if a concurrent caller inserted it first. See [`model_runtime::get_or_create`]."
     );
     let update_or_create_doc = format!(
-        "Updates the listed fields of the [`{model_ident}`] whose {column_list} equal the candidate's, or inserts the candidate when there is none, race-free, through {what}. See [`model_runtime::update_or_create`]."
+        "Updates the listed fields of the [`{model_ident}`] whose {column_list} equal the candidate's, or inserts the candidate when there is none, race-free, through {what}.\n\nSends an `UPDATE … WHERE {where_list} RETURNING` and, when it matches nothing, the insert of `get_or_create` (SQLite, PostgreSQL); one guarded `INSERT … ON DUPLICATE KEY UPDATE … RETURNING` (MariaDB). See [`model_runtime::update_or_create`]."
     );
     let get_for_update_doc = format!(
-        "Finds the [`{model_ident}`] with these values of {column_list} and locks it until the transaction ends (`SELECT … FOR UPDATE`). See [`model_runtime::get_for_update`]."
+        "Finds the [`{model_ident}`] with these values of {column_list} and locks it until the transaction ends.\n\nSends one `SELECT … FROM {table} WHERE {where_list} FOR UPDATE` (a plain `SELECT` on SQLite, whose transactions lock the whole database). See [`model_runtime::get_for_update`]."
     );
-    let exists_doc =
-        format!("Whether a [`{model_ident}`] with these values of {column_list} exists.");
+    let exists_doc = format!(
+        "Whether a [`{model_ident}`] with these values of {column_list} exists.\n\nSends one `SELECT 1 FROM {table} WHERE {where_list} LIMIT 1`."
+    );
     let field_docs = columns
         .iter()
         .map(|&i| format!("The `{}` column.", model.fields[i].column));
 
-    // Every method has the same shape: the caller's pool, connection or transaction, and a boxed
-    // `Send` future that the runtime's generic function returns.
-    let method = |doc: String,
-                  name: &Ident,
-                  params: TokenStream,
-                  output: TokenStream,
-                  body: TokenStream| {
-        quote! {
-            #[doc = #doc]
-            #vis fn #name<'a, 'c: 'a, A>(
-                conn: A,
-                #params
-            ) -> ::model_runtime::BoxFuture<'a, ::core::result::Result<#output, ::model_runtime::Error>>
-            where
-                A: #p::sqlx::Acquire<'c> + ::core::marker::Send + 'a,
-                <A as #p::sqlx::Acquire<'c>>::Database: ::model_runtime::Backend,
-                <A as #p::sqlx::Acquire<'c>>::Connection: ::model_runtime::Release,
-            {
-                #body
+    // Every method has the same shape: the caller's pool, connection or transaction (anything that
+    // is a `Conn`), and a boxed `Send` future that the runtime's generic function returns.
+    let method =
+        |doc: String, name: &Ident, params: TokenStream, output: TokenStream, body: TokenStream| {
+            quote! {
+                #[doc = #doc]
+                #vis fn #name<'a, 'c: 'a>(
+                    conn: impl #p::Conn<'c> + 'a,
+                    #params
+                ) -> #p::BoxFuture<'a, ::core::result::Result<#output, #p::Error>> {
+                    #body
+                }
             }
-        }
-    };
+        };
     let key_params = quote!(#(#members: impl ::core::convert::Into<#types>,)*);
     let key_value = quote!(#key { #(#members: #members.into()),* });
     let found = quote!(::core::option::Option<Self>);
-    let with_outcome = quote!((Self, ::model_runtime::Outcome));
+    let with_outcome = quote!((Self, #p::Outcome));
     let methods = [
         method(
             get_doc,
             &get,
             key_params.clone(),
             found.clone(),
-            quote!(::model_runtime::get(conn, #key_value)),
+            quote!(#p::get(conn, #key_value)),
         ),
         method(
             get_or_create_doc,
             &get_or_create,
             quote!(candidate: &'a Self,),
             with_outcome.clone(),
-            quote!(::model_runtime::get_or_create::<Self, #key, A>(conn, candidate)),
+            quote!(#p::get_or_create::<#key>(conn, candidate)),
         ),
         method(
             update_or_create_doc,
             &update_or_create,
             quote!(candidate: &'a Self, update: &'a [#field_enum],),
             with_outcome,
-            quote!(::model_runtime::update_or_create::<Self, #key, A>(
+            quote!(#p::update_or_create::<#key>(
                 conn,
                 candidate,
-                ::model_runtime::Changes::new(candidate, update),
+                #p::Changes::new(candidate, update),
             )),
         ),
         method(
@@ -296,14 +295,14 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
             &get_for_update,
             key_params.clone(),
             found,
-            quote!(::model_runtime::get_for_update(conn, #key_value)),
+            quote!(#p::get_for_update(conn, #key_value)),
         ),
         method(
             exists_doc,
             &exists,
             key_params,
             quote!(bool),
-            quote!(::model_runtime::exists(conn, #key_value)),
+            quote!(#p::exists(conn, #key_value)),
         ),
     ];
 
@@ -316,7 +315,8 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         }
 
         #[automatically_derived]
-        impl #p::Key<#model_ident> for #key {
+        impl #p::Key for #key {
+            type Model = #model_ident;
             const KEY: #p::KeyId = #key_id;
 
             fn values(&self, dialect: #p::Dialect) -> ::std::vec::Vec<#p::Value> {
@@ -327,6 +327,9 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
                 Self { #(#members: ::core::clone::Clone::clone(&model.#members)),* }
             }
         }
+
+        #[automatically_derived]
+        impl #p::KeyOf<#model_ident> for #key {}
 
         #[allow(dead_code)]
         impl #model_ident {

@@ -27,6 +27,58 @@ impl Dialect {
     pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql];
 }
 
+/// What each dialect can do, declared once: the statement builders and operations ask these rather
+/// than test for a dialect by name.
+impl Dialect {
+    /// `INSERT … ON CONFLICT [(target)] DO NOTHING | DO UPDATE`: a conflict clause that can name the
+    /// constraint that arbitrates. MySQL has only `ON DUPLICATE KEY UPDATE` and `INSERT IGNORE`,
+    /// which react to a duplicate on any unique key.
+    pub(crate) const fn has_on_conflict(self) -> bool {
+        !matches!(self, Dialect::MySql)
+    }
+
+    /// `UPDATE … RETURNING`. MariaDB has `INSERT … RETURNING` and `DELETE … RETURNING` only.
+    pub(crate) const fn has_update_returning(self) -> bool {
+        !matches!(self, Dialect::MySql)
+    }
+
+    /// Row locks (`FOR UPDATE`, `FOR SHARE`). SQLite locks the whole database instead.
+    pub(crate) const fn has_row_locks(self) -> bool {
+        !matches!(self, Dialect::Sqlite)
+    }
+
+    /// A failed statement aborts the whole transaction (PostgreSQL), so a statement that may fail
+    /// inside the caller's transaction runs under a savepoint.
+    pub(crate) const fn error_aborts_transaction(self) -> bool {
+        matches!(self, Dialect::Postgres)
+    }
+
+    /// The most bind parameters one statement may carry.
+    pub(crate) const fn bind_limit(self) -> usize {
+        match self {
+            Dialect::Sqlite => 32_766,
+            Dialect::Postgres | Dialect::MySql => 65_535,
+        }
+    }
+
+    /// The driver can leave a connection in a state nobody knows when a call is cut off part-way
+    /// (sqlx 0.9's MySQL and PostgreSQL drivers: a `BEGIN` sent but not answered), so such a
+    /// connection the library acquired is closed rather than handed back. SQLite's driver runs
+    /// each step on its worker thread to the end, and closing an in-memory database's only
+    /// connection would throw the database away.
+    pub(crate) const fn closes_cut_connections(self) -> bool {
+        !matches!(self, Dialect::Sqlite)
+    }
+
+    /// The character that quotes an identifier.
+    pub(crate) const fn identifier_quote(self) -> char {
+        match self {
+            Dialect::MySql => '`',
+            Dialect::Sqlite | Dialect::Postgres => '"',
+        }
+    }
+}
+
 impl Dialect {
     /// The statements that open a transaction at `isolation`: one to run before `BEGIN` (MySQL sets
     /// the next transaction's level with a statement of its own), and the `BEGIN` itself.
@@ -111,9 +163,14 @@ pub struct ExecOutcome {
     pub rows_affected: u64,
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
 /// A database the runtime can execute statements on. Implemented for sqlx's `Sqlite`, `Postgres` and
-/// `MySql`; not meant to be implemented elsewhere.
-pub trait Backend: sqlx::Database {
+/// `MySql` (each behind the cargo feature of that name), and sealed: it cannot be implemented
+/// elsewhere.
+pub trait Backend: sqlx::Database + sealed::Sealed {
     /// The SQL dialect.
     const DIALECT: Dialect;
 
@@ -164,6 +221,9 @@ pub trait Backend: sqlx::Database {
 
 macro_rules! impl_backend {
     ($feature:literal, $db:ty, $dialect:ident, $variant:ident) => {
+        #[cfg(feature = $feature)]
+        impl sealed::Sealed for $db {}
+
         #[cfg(feature = $feature)]
         impl Backend for $db {
             const DIALECT: Dialect = Dialect::$dialect;

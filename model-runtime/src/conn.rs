@@ -1,6 +1,51 @@
-//! How the library releases a connection it acquired when a call is cut off part-way.
+//! What an operation runs on ([`Conn`]), and how the library releases a connection it acquired when
+//! a call is cut off part-way.
 
 use sqlx::pool::PoolConnection;
+
+use crate::backend::Backend;
+
+/// What every operation takes: the caller's pool (`&Pool<DB>`), connection (`&mut DB::Connection`,
+/// `&mut PoolConnection<DB>`) or transaction (`&mut Transaction<DB>`), for an enabled backend.
+///
+/// It is [`sqlx::Acquire`] with the bounds the library needs, implemented for everything that
+/// satisfies them: write `conn: impl Conn<'c>` in a function of your own that passes a connection on.
+///
+/// ```
+/// use model_runtime::{Conn, Error, Model};
+///
+/// #[derive(Model)]
+/// struct Tag {
+///     #[model(primary_key, auto_increment)]
+///     id: i64,
+///     #[unique]
+///     name: String,
+/// }
+///
+/// /// Works on a pool, a connection or a transaction of any backend.
+/// async fn tag<'c>(conn: impl Conn<'c>, name: &str) -> Result<Tag, Error> {
+///     let candidate = Tag { id: 0, name: name.into() };
+///     Ok(Tag::get_or_create_by_name(conn, &candidate).await?.0)
+/// }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Tag>().create(&pool).await?;
+/// let mut tx = pool.begin().await?;
+/// let first = tag(&mut *tx, "rust").await?;
+/// let again = tag(&mut *tx, "rust").await?;
+/// tx.commit().await?;
+/// assert_eq!(first.id, again.id);
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
+pub trait Conn<'c>: sqlx::Acquire<'c, Database: Backend, Connection: Release> + Send {}
+
+impl<'c, A> Conn<'c> for A
+where
+    A: sqlx::Acquire<'c> + Send,
+    A::Database: Backend,
+    A::Connection: Release,
+{
+}
 
 mod sealed {
     pub trait Sealed {}
@@ -52,8 +97,17 @@ impl<C: Release> CloseUnlessClean<C> {
     pub(crate) fn held(conn: C, dialect: crate::Dialect) -> Self {
         CloseUnlessClean {
             conn,
-            close: dialect != crate::Dialect::Sqlite,
+            close: dialect.closes_cut_connections(),
         }
+    }
+
+    /// Acquires the connection an operation works on, held as [`CloseUnlessClean::held`] holds it.
+    pub(crate) async fn acquire<'c, A>(conn: A) -> Result<Self, crate::Error>
+    where
+        A: Conn<'c, Connection = C>,
+    {
+        let dialect = <A::Database as Backend>::DIALECT;
+        Ok(Self::held(conn.acquire().await?, dialect))
     }
 
     /// The operation returned: its connection's state is known.

@@ -65,10 +65,10 @@ mod violation;
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
-pub use conn::Release;
+pub use conn::{Conn, Release};
 pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};
-pub use model::{Key, Model};
+pub use model::{Key, KeyOf, Model};
 pub use ops::{
     Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
     get_or_create_with, insert, update, update_or_create, validate_unique, validate_unique_new,
@@ -93,11 +93,16 @@ pub mod __private {
 
     pub use crate::backend::{Dialect, RowRef};
     pub use crate::column::{Column, IntegerColumn, TextColumn};
-    pub use crate::conn::Release;
+    pub use crate::conn::Conn;
+    pub use crate::error::Error;
     pub use crate::meta::{
         ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, KeyId, ModelMeta, UniqueConstraint,
     };
-    pub use crate::model::{Key, Model};
+    pub use crate::model::{Key, KeyOf, Model};
+    pub use crate::ops::{
+        Changes, Outcome, exists, get, get_for_update, get_or_create, update_or_create,
+    };
+    pub use crate::tx::BoxFuture;
 
     /// Compiles only when `F`'s base type equals the primary key type of `M`, so that a foreign key
     /// column has the type of the key it references.

@@ -27,8 +27,10 @@ use sea_query::{Value, Values};
 
 use crate::backend::{Backend, Dialect, RowRef};
 use crate::column::SqlType;
+use crate::conn::Conn;
 use crate::error::Error;
 use crate::meta::{ColumnKind, ModelMeta};
+use crate::ops::Op;
 use crate::query::quote;
 use crate::schema::{self, Schema};
 
@@ -289,34 +291,13 @@ impl Schema {
     /// Reads the live catalog of every model's table and compares it with the models: a
     /// [`Plan`] of the steps that bring the database's unique constraints to the models', and the
     /// columns that differ.
-    pub async fn diff<'c, A>(&self, conn: A) -> Result<Plan, Error>
-    where
-        A: sqlx::Acquire<'c>,
-        A::Database: Backend,
-    {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let models = self.ordered()?;
-        let mut conn = conn.acquire().await?;
-        let mut live = Vec::with_capacity(models.len());
-        for meta in &models {
-            live.push(inspect::<A::Database>(&mut conn, meta.table).await?);
-        }
-        Ok(plan(dialect, &models, &live))
+    pub async fn diff<'c>(&self, conn: impl Conn<'c>) -> Result<Plan, Error> {
+        crate::ops::run(conn, Diff(self)).await
     }
 
     /// Drops every model's table, if it exists, tables that reference others first.
-    pub async fn drop<'c, A>(&self, conn: A) -> Result<(), Error>
-    where
-        A: sqlx::Acquire<'c>,
-        A::Database: Backend,
-    {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = conn.acquire().await?;
-        for meta in self.ordered()?.into_iter().rev() {
-            let sql = format!("DROP TABLE IF EXISTS {}", quote(dialect, meta.table));
-            <A::Database as Backend>::execute(&mut conn, sql.into(), Values(Vec::new())).await?;
-        }
-        Ok(())
+    pub async fn drop<'c>(&self, conn: impl Conn<'c>) -> Result<(), Error> {
+        crate::ops::run(conn, DropTables(self)).await
     }
 }
 
@@ -799,13 +780,12 @@ impl Plan {
     /// The rows that would make each constraint the plan adds fail: for each group of rows that
     /// share its values (none of them NULL: NULLs never collide), the values, the count and up to
     /// `cap` primary keys; at most `cap` groups per constraint. Empty when nothing blocks the plan.
-    pub async fn duplicates<'c, A>(&self, conn: A, cap: usize) -> Result<Vec<DuplicateGroup>, Error>
-    where
-        A: sqlx::Acquire<'c>,
-        A::Database: Backend,
-    {
-        let mut conn = conn.acquire().await?;
-        self.duplicates_on::<A::Database>(&mut conn, cap).await
+    pub async fn duplicates<'c>(
+        &self,
+        conn: impl Conn<'c>,
+        cap: usize,
+    ) -> Result<Vec<DuplicateGroup>, Error> {
+        crate::ops::run(conn, Duplicates(self, cap)).await
     }
 
     async fn duplicates_on<DB: Backend>(
@@ -876,23 +856,12 @@ impl Plan {
     /// Deletes, for each constraint the plan adds, every row of a duplicate group but the one
     /// `keep` names, in one transaction, and reports what it deleted. Never called by
     /// [`Plan::apply`]: a choice the caller makes.
-    pub async fn resolve_duplicates<'c, A>(
+    pub async fn resolve_duplicates<'c>(
         &self,
-        conn: A,
+        conn: impl Conn<'c>,
         keep: Keep,
-    ) -> Result<Vec<Deleted>, Error>
-    where
-        A: sqlx::Acquire<'c>,
-        A::Database: Backend,
-        A::Connection: crate::Release,
-    {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let result = self
-            .resolve_duplicates_on::<A::Database>(&mut conn, keep)
-            .await;
-        conn.done();
-        result
+    ) -> Result<Vec<Deleted>, Error> {
+        crate::ops::run(conn, ResolveDuplicates(self, keep)).await
     }
 
     async fn resolve_duplicates_on<DB: Backend>(
@@ -963,17 +932,8 @@ impl Plan {
     /// DDL statement, one step at a time, and a failure is [`Error::Migration`] with the steps
     /// applied before it. Refuses, before any change, while [`Plan::duplicates`] finds rows that
     /// would block a constraint it adds ([`Error::Migration`] naming the groups).
-    pub async fn apply<'c, A>(&self, conn: A) -> Result<(), Error>
-    where
-        A: sqlx::Acquire<'c>,
-        A::Database: Backend,
-        A::Connection: crate::Release,
-    {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let result = self.apply_on::<A::Database>(&mut conn).await;
-        conn.done();
-        result
+    pub async fn apply<'c>(&self, conn: impl Conn<'c>) -> Result<(), Error> {
+        crate::ops::run(conn, Apply(self)).await
     }
 
     async fn apply_on<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<(), Error> {
@@ -1405,6 +1365,70 @@ fn placeholder(d: Dialect, n: usize) -> String {
     match d {
         Dialect::Postgres => format!("${n}"),
         _ => "?".to_owned(),
+    }
+}
+
+/// [`Schema::diff`].
+struct Diff<'x>(&'x Schema);
+
+impl Op for Diff<'_> {
+    type Output = Plan;
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Plan, Error> {
+        let models = self.0.ordered()?;
+        let mut live = Vec::with_capacity(models.len());
+        for meta in &models {
+            live.push(inspect::<DB>(conn, meta.table).await?);
+        }
+        Ok(plan(DB::DIALECT, &models, &live))
+    }
+}
+
+/// [`Schema::drop`].
+struct DropTables<'x>(&'x Schema);
+
+impl Op for DropTables<'_> {
+    type Output = ();
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<(), Error> {
+        for meta in self.0.ordered()?.into_iter().rev() {
+            let sql = format!("DROP TABLE IF EXISTS {}", quote(DB::DIALECT, meta.table));
+            crate::ops::execute_plain::<DB>(conn, &sql).await?;
+        }
+        Ok(())
+    }
+}
+
+/// [`Plan::duplicates`].
+struct Duplicates<'x>(&'x Plan, usize);
+
+impl Op for Duplicates<'_> {
+    type Output = Vec<DuplicateGroup>;
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
+        self.0.duplicates_on::<DB>(conn, self.1).await
+    }
+}
+
+/// [`Plan::resolve_duplicates`].
+struct ResolveDuplicates<'x>(&'x Plan, Keep);
+
+impl Op for ResolveDuplicates<'_> {
+    type Output = Vec<Deleted>;
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
+        self.0.resolve_duplicates_on::<DB>(conn, self.1).await
+    }
+}
+
+/// [`Plan::apply`].
+struct Apply<'x>(&'x Plan);
+
+impl Op for Apply<'_> {
+    type Output = ();
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<(), Error> {
+        self.0.apply_on::<DB>(conn).await
     }
 }
 

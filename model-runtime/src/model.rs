@@ -1,10 +1,10 @@
 //! The traits `#[derive(Model)]` implements.
 
 use sea_query::Value;
-use sqlx::Acquire;
 
-use crate::backend::{Backend, Dialect, RowRef};
+use crate::backend::{Dialect, RowRef};
 use crate::column::Column;
+use crate::conn::Conn;
 use crate::error::Error;
 use crate::meta::{KeyId, ModelMeta};
 use crate::tx::BoxFuture;
@@ -36,83 +36,81 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
     /// Inserts this row on the caller's pool, connection or transaction and returns it as stored,
     /// with its database-assigned primary key. The value of an auto-increment primary key field is
     /// ignored. A duplicate key is an error.
-    fn insert<'a, 'c: 'a, A>(&'a self, conn: A) -> BoxFuture<'a, Result<Self, Error>>
-    where
-        A: Acquire<'c> + Send + 'a,
-        A::Database: Backend,
-        A::Connection: crate::Release,
-    {
+    fn insert<'a, 'c: 'a>(
+        &'a self,
+        conn: impl Conn<'c> + 'a,
+    ) -> BoxFuture<'a, Result<Self, Error>> {
         crate::ops::insert(conn, self)
     }
 
     /// Writes every column but the primary key to the row with this primary key, and returns the row
     /// as stored; [`Error::NotFound`] when there is none.
-    fn update<'a, 'c: 'a, A>(&'a self, conn: A) -> BoxFuture<'a, Result<Self, Error>>
-    where
-        A: Acquire<'c> + Send + 'a,
-        A::Database: Backend,
-        A::Connection: crate::Release,
-    {
+    fn update<'a, 'c: 'a>(
+        &'a self,
+        conn: impl Conn<'c> + 'a,
+    ) -> BoxFuture<'a, Result<Self, Error>> {
         crate::ops::update(conn, self)
     }
 
     /// Checks every unique constraint against the stored rows in one query: see
     /// [`crate::validate_unique`].
-    fn validate_unique<'a, 'c: 'a, A>(
+    fn validate_unique<'a, 'c: 'a>(
         &'a self,
-        conn: A,
-    ) -> BoxFuture<'a, Result<Vec<crate::UniqueViolation>, Error>>
-    where
-        A: Acquire<'c> + Send + 'a,
-        A::Database: Backend,
-        A::Connection: crate::Release,
-    {
+        conn: impl Conn<'c> + 'a,
+    ) -> BoxFuture<'a, Result<Vec<crate::UniqueViolation>, Error>> {
         crate::ops::validate_unique(conn, self)
     }
 
     /// Checks every unique constraint, and the primary key unless it is `auto_increment`, against
     /// the stored rows, for a row about to be inserted: see [`crate::validate_unique_new`].
-    fn validate_unique_new<'a, 'c: 'a, A>(
+    fn validate_unique_new<'a, 'c: 'a>(
         &'a self,
-        conn: A,
-    ) -> BoxFuture<'a, Result<Vec<crate::UniqueViolation>, Error>>
-    where
-        A: Acquire<'c> + Send + 'a,
-        A::Database: Backend,
-        A::Connection: crate::Release,
-    {
+        conn: impl Conn<'c> + 'a,
+    ) -> BoxFuture<'a, Result<Vec<crate::UniqueViolation>, Error>> {
         crate::ops::validate_unique_new(conn, self)
     }
 
     /// Deletes the row with this primary key; `false` when there was none.
-    fn delete<'a, 'c: 'a, A>(&'a self, conn: A) -> BoxFuture<'a, Result<bool, Error>>
-    where
-        A: Acquire<'c> + Send + 'a,
-        A::Database: Backend,
-        A::Connection: crate::Release,
-    {
+    fn delete<'a, 'c: 'a>(
+        &'a self,
+        conn: impl Conn<'c> + 'a,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
         crate::ops::delete(conn, self)
     }
 }
 
-/// The values of a key that identifies at most one row of `M`: its primary key or one of its declared
-/// unique constraints.
+/// The values of a key that identifies at most one row of its [`Key::Model`]: its primary key or one
+/// of its declared unique constraints.
 ///
 /// `#[derive(Model)]` generates one key type per constraint (`ProductBySku`, `ProductById`, …) and
-/// nothing else implements it, so an operation that takes a `Key<M>` cannot be called with columns
-/// that no unique constraint covers: the compiler checks it.
+/// nothing else implements it, so an operation that takes a `Key` cannot be called with columns
+/// that no unique constraint covers: the compiler checks it. The key names its model, so calls
+/// need no turbofish for it: `model_runtime::get(&pool, ProductBySku { sku })` returns a `Product`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a unique key of `{M}`",
-    label = "not a key generated for a unique constraint of `{M}`",
-    note = "lookups take a key type that #[derive(Model)] generates for the primary key and for each declared unique constraint (`{M}By…`); to look up by other columns, declare them unique with #[unique] or #[unique_together(…)]"
+    message = "`{Self}` is not a unique key of a model",
+    label = "not a key generated for a unique constraint",
+    note = "lookups take a key type that #[derive(Model)] generates for the primary key and for each declared unique constraint (`ProductBySku`, …); to look up by other columns, declare them unique with #[unique] or #[unique_together(…)]"
 )]
-pub trait Key<M: Model>: Send + Sync {
-    /// Which key of `M` this is.
+pub trait Key: Send + Sync {
+    /// The model whose rows this key identifies.
+    type Model: Model;
+
+    /// Which key of the model this is.
     const KEY: KeyId;
 
     /// The key's values, in the order of the constraint's columns.
     fn values(&self, dialect: Dialect) -> Vec<Value>;
 
     /// The key of an existing model value.
-    fn of(model: &M) -> Self;
+    fn of(model: &Self::Model) -> Self;
 }
+
+/// A [`Key`] of `M` (whose [`Key::Model`] is `M`): the bound where the model is already known
+/// ([`crate::BulkInsert`]'s conflict modes), so that a key of another model is refused with this
+/// message. `#[derive(Model)]` implements it next to [`Key`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a unique key of `{M}`",
+    label = "not a key generated for a unique constraint of `{M}`",
+    note = "each model has its own key types (`{M}By…`), generated by #[derive(Model)] for its primary key and each declared unique constraint"
+)]
+pub trait KeyOf<M: Model>: Key {}

@@ -1,16 +1,19 @@
 //! Model-level operations, written once over [`Backend`].
 //!
 //! Each takes what the caller already holds (`&Pool`, `&mut Connection`, `&mut Transaction`) as a
-//! [`sqlx::Acquire`], and works on the one connection it acquires from it.
+//! [`Conn`], and works on the one connection it acquires from it. Every public operation is a few
+//! lines over one [`Op`], which [`run`] runs: check the arguments, acquire, run (again, on a
+//! retryable failure in autocommit, where the operation allows it), release, name the error.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use sea_query::Values;
-use sqlx::{Acquire, Connection};
+use sqlx::Connection;
 
 use crate::backend::{Backend, Dialect};
 use crate::check;
-use crate::conn::Release;
+use crate::conn::{CloseUnlessClean, Conn};
 use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{Key, Model};
@@ -93,45 +96,132 @@ async fn select<M: Model, DB: Backend>(
     .await
 }
 
+/// One operation, as [`run`] runs it.
+pub(crate) trait Op: Send + Sync {
+    /// What the operation returns.
+    type Output: Send;
+
+    /// Whether a retryable failure is retried when the connection is outside any transaction.
+    ///
+    /// Each statement is then a transaction of its own, which the library owns, so a retryable
+    /// failure (a PostgreSQL REPEATABLE READ session meeting a concurrent insert, a deadlock) is
+    /// retried with the policy of [`crate::transaction`] (a budget by time, jittered backoff). Inside
+    /// the caller's transaction only the caller can retry, so the error is returned.
+    const RETRY_IN_AUTOCOMMIT: bool = false;
+
+    /// Checks the arguments before a connection is taken; `Some` answers without the database.
+    fn check(&self, _dialect: Dialect) -> Result<Option<Self::Output>, Error> {
+        Ok(None)
+    }
+
+    /// The operation's statements, on the connection it holds.
+    fn run<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+    ) -> impl Future<Output = Result<Self::Output, Error>> + Send;
+
+    /// The error as the caller sees it: a write's duplicate key named by its constraint and values
+    /// ([`violation::classify`]).
+    fn classify(&self, error: Error, _dialect: Dialect) -> Error {
+        error
+    }
+}
+
+/// Runs an operation on a connection acquired from `conn`, which is closed rather than handed back
+/// if the call is cut off part-way (see [`crate::Release`]).
+pub(crate) fn run<'a, 'c: 'a, O: Op + 'a>(
+    conn: impl Conn<'c> + 'a,
+    op: O,
+) -> BoxFuture<'a, Result<O::Output, Error>> {
+    Box::pin(run_on(conn, op))
+}
+
+async fn run_on<'c, A: Conn<'c>, O: Op>(conn: A, op: O) -> Result<O::Output, Error> {
+    let dialect = <A::Database as Backend>::DIALECT;
+    if let Some(answer) = op.check(dialect)? {
+        return Ok(answer);
+    }
+    let mut conn = CloseUnlessClean::acquire(conn).await?;
+    let in_transaction = conn.is_in_transaction();
+    let mut retry = Retry::new(RetryPolicy::default());
+    let result = loop {
+        match op.run::<A::Database>(&mut conn).await {
+            Err(error)
+                if O::RETRY_IN_AUTOCOMMIT && !in_transaction && retry.again(&error).await => {}
+            result => break result,
+        }
+    };
+    conn.done();
+    result.map_err(|error| op.classify(error, dialect))
+}
+
 /// Inserts one row and returns it as stored (with its database-assigned primary key).
 ///
 /// A duplicate key is an error; to tolerate one, use the generated `get_or_create_by_…` methods.
-pub fn insert<'a, 'c: 'a, M, A>(conn: A, row: &'a M) -> BoxFuture<'a, Result<M, Error>>
-where
-    M: Model,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
-        check::check_row(row, dialect)?;
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let result: Result<_, Error> = async {
-            write_model::<M, A::Database>(
-                &mut conn,
-                query::insert_returning(row, None, false, dialect),
-            )
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// assert!(stored.id > 0); // the id the database chose
+/// // The same as `Product { … }.insert(&pool)`.
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn insert<'a, 'c: 'a, M: Model>(
+    conn: impl Conn<'c> + 'a,
+    row: &'a M,
+) -> BoxFuture<'a, Result<M, Error>> {
+    run(conn, Insert(row))
+}
+
+struct Insert<'x, M>(&'x M);
+
+impl<M: Model> Op for Insert<'_, M> {
+    type Output = M;
+
+    fn check(&self, dialect: Dialect) -> Result<Option<M>, Error> {
+        check::check_row(self.0, dialect).map(|()| None)
+    }
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<M, Error> {
+        let statement = query::insert_returning(self.0, None, false, DB::DIALECT);
+        write_model::<M, DB>(conn, statement)
             .await?
             .ok_or(Error::Database(sqlx::Error::RowNotFound))
-        }
-        .await;
-        conn.done();
-        result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
-    })
+    }
+
+    fn classify(&self, error: Error, dialect: Dialect) -> Error {
+        violation::classify::<M>(error, Some(self.0), dialect)
+    }
 }
 
 /// Finds the row with this key, if any. A key with a NULL value finds nothing: NULLs never collide
 /// in a unique constraint, so such a key does not identify a row.
-pub fn get<'a, 'c: 'a, M, K, A>(conn: A, key: K) -> BoxFuture<'a, Result<Option<M>, Error>>
-where
-    M: Model,
-    K: Key<M> + 'a,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    get_locked(conn, key, Lock::None)
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// use model_runtime::get;
+///
+/// let found = get(&pool, ProductBySku { sku: "A-1".into() }).await?;
+/// assert_eq!(found.map(|p| p.price), Some(10));
+/// // The same as `Product::get_by_sku(&pool, "A-1")`.
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn get<'a, 'c: 'a, K: Key + 'a>(
+    conn: impl Conn<'c> + 'a,
+    key: K,
+) -> BoxFuture<'a, Result<Option<K::Model>, Error>> {
+    run(conn, Get(key, Lock::None))
 }
 
 /// Finds the row with this key and locks it until the transaction ends: Django's
@@ -140,113 +230,158 @@ where
 /// Call it inside a transaction; in autocommit the lock ends with the statement. SQLite has no row
 /// locks: there the equivalent is the whole-database write lock that [`crate::transaction`] takes
 /// with `BEGIN IMMEDIATE`, and this is a plain read.
-pub fn get_for_update<'a, 'c: 'a, M, K, A>(
-    conn: A,
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// let mut tx = pool.begin().await?;
+/// if let Some(product) = model_runtime::get_for_update(&mut *tx, ProductBySku { sku: "A-1".into() }).await? {
+///     Product { price: product.price + 1, ..product }.update(&mut *tx).await?;
+/// }
+/// tx.commit().await?;
+/// assert_eq!(Product::get_by_sku(&pool, "A-1").await?.unwrap().price, 11);
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn get_for_update<'a, 'c: 'a, K: Key + 'a>(
+    conn: impl Conn<'c> + 'a,
     key: K,
-) -> BoxFuture<'a, Result<Option<M>, Error>>
-where
-    M: Model,
-    K: Key<M> + 'a,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    get_locked(conn, key, Lock::Update)
+) -> BoxFuture<'a, Result<Option<K::Model>, Error>> {
+    run(conn, Get(key, Lock::Update))
 }
 
-fn get_locked<'a, 'c: 'a, M, K, A>(
-    conn: A,
-    key: K,
-    lock: Lock,
-) -> BoxFuture<'a, Result<Option<M>, Error>>
-where
-    M: Model,
-    K: Key<M> + 'a,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let found = select::<M, A::Database>(&mut conn, K::KEY, key.values(dialect), lock).await;
-        conn.done();
-        found
-    })
+struct Get<K>(K, Lock);
+
+impl<K: Key> Op for Get<K> {
+    type Output = Option<K::Model>;
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
+        let Get(key, lock) = self;
+        select::<K::Model, DB>(conn, K::KEY, key.values(DB::DIALECT), *lock).await
+    }
 }
 
 /// Whether a row with this key exists.
-pub fn exists<'a, 'c: 'a, M, K, A>(conn: A, key: K) -> BoxFuture<'a, Result<bool, Error>>
-where
-    M: Model,
-    K: Key<M> + 'a,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// assert!(model_runtime::exists(&pool, ProductBySku { sku: "A-1".into() }).await?);
+/// assert!(!Product::exists_by_sku(&pool, "B-2").await?);
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn exists<'a, 'c: 'a, K: Key + 'a>(
+    conn: impl Conn<'c> + 'a,
+    key: K,
+) -> BoxFuture<'a, Result<bool, Error>> {
+    run(conn, Exists(key))
+}
+
+struct Exists<K>(K);
+
+impl<K: Key> Op for Exists<K> {
+    type Output = bool;
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<bool, Error> {
         let Statement { sql, values } =
-            query::exists_by_key::<M>(K::KEY, key.values(dialect), dialect);
-        let found = <A::Database as Backend>::fetch_optional(&mut conn, sql, values).await;
-        conn.done();
-        Ok(found?.is_some())
-    })
+            query::exists_by_key::<K::Model>(K::KEY, self.0.values(DB::DIALECT), DB::DIALECT);
+        Ok(DB::fetch_optional(conn, sql, values).await?.is_some())
+    }
 }
 
 /// Writes every column of `row` but its primary key to the row with the same primary key, and returns
 /// the row as stored. [`Error::NotFound`] when there is no such row.
-pub fn update<'a, 'c: 'a, M, A>(conn: A, row: &'a M) -> BoxFuture<'a, Result<M, Error>>
-where
-    M: Model,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
-        check::check_row(row, dialect)?;
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let result: Result<_, Error> = async {
-            let meta = M::META;
-            let set = (0..meta.columns.len())
-                .filter(|&i| i != meta.primary_key)
-                .map(|i| (i, row.column_value(i, dialect)))
-                .collect();
-            let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
-            update_returning::<M, A::Database>(&mut conn, KeyId::PrimaryKey, key_values, set)
-                .await?
-                .ok_or(Error::NotFound { model: meta.name })
-        }
-        .await;
-        conn.done();
-        result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
-    })
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// let changed = model_runtime::update(&pool, &Product { price: 12, ..stored }).await?;
+/// assert_eq!(changed.price, 12);
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn update<'a, 'c: 'a, M: Model>(
+    conn: impl Conn<'c> + 'a,
+    row: &'a M,
+) -> BoxFuture<'a, Result<M, Error>> {
+    run(conn, Update(row))
+}
+
+struct Update<'x, M>(&'x M);
+
+impl<M: Model> Op for Update<'_, M> {
+    type Output = M;
+
+    fn check(&self, dialect: Dialect) -> Result<Option<M>, Error> {
+        check::check_row(self.0, dialect).map(|()| None)
+    }
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<M, Error> {
+        let (row, meta, dialect) = (self.0, M::META, DB::DIALECT);
+        let set = (0..meta.columns.len())
+            .filter(|&i| i != meta.primary_key)
+            .map(|i| (i, row.column_value(i, dialect)))
+            .collect();
+        let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
+        update_returning::<M, DB>(conn, KeyId::PrimaryKey, key_values, set)
+            .await?
+            .ok_or(Error::NotFound { model: meta.name })
+    }
+
+    fn classify(&self, error: Error, dialect: Dialect) -> Error {
+        violation::classify::<M>(error, Some(self.0), dialect)
+    }
 }
 
 /// Deletes the row with `row`'s primary key; `false` when there was none.
-pub fn delete<'a, 'c: 'a, M, A>(conn: A, row: &'a M) -> BoxFuture<'a, Result<bool, Error>>
-where
-    M: Model,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let result: Result<_, Error> = async {
-            let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
-            let Statement { sql, values } =
-                query::delete_by_key::<M>(KeyId::PrimaryKey, key_values, dialect);
-            let done = <A::Database as Backend>::execute(&mut conn, sql, values).await?;
-            Ok(done.rows_affected > 0)
-        }
-        .await;
-        conn.done();
-        result.map_err(|error| violation::classify::<M>(error, Some(row), dialect))
-    })
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// assert!(model_runtime::delete(&pool, &stored).await?);
+/// assert!(!stored.delete(&pool).await?); // already gone
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn delete<'a, 'c: 'a, M: Model>(
+    conn: impl Conn<'c> + 'a,
+    row: &'a M,
+) -> BoxFuture<'a, Result<bool, Error>> {
+    run(conn, Delete(row))
+}
+
+struct Delete<'x, M>(&'x M);
+
+impl<M: Model> Op for Delete<'_, M> {
+    type Output = bool;
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<bool, Error> {
+        let key_values = query::key_values_of(self.0, KeyId::PrimaryKey, DB::DIALECT);
+        let Statement { sql, values } =
+            query::delete_by_key::<M>(KeyId::PrimaryKey, key_values, DB::DIALECT);
+        Ok(DB::execute(conn, sql, values).await?.rows_affected > 0)
+    }
+
+    fn classify(&self, error: Error, dialect: Dialect) -> Error {
+        violation::classify::<M>(error, Some(self.0), dialect)
+    }
 }
 
 /// Returns the row whose key `K` equals the candidate's, inserting the candidate if there is none:
@@ -282,18 +417,29 @@ where
 /// Keyed by an auto-increment primary key, the candidate is inserted with its own id (a lookup by id
 /// must create that id). PostgreSQL's identity sequence does not advance past ids inserted that way,
 /// so later inserts that let the database choose can meet them: prefer a unique natural key.
-pub fn get_or_create<'a, 'c: 'a, M, K, A>(
-    conn: A,
-    candidate: &'a M,
-) -> BoxFuture<'a, Result<(M, Outcome), Error>>
-where
-    M: Model,
-    K: Key<M> + 'a,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    get_or_create_with::<M, K, A>(conn, candidate, Strategy::SelectFirst)
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// use model_runtime::{Outcome, get_or_create};
+///
+/// let candidate = Product { id: 0, sku: "A-1".into(), price: 10 };
+/// let (first, outcome) = get_or_create::<ProductBySku>(&pool, &candidate).await?;
+/// assert_eq!(outcome, Outcome::Created);
+/// // The generated method is the same call: `Product::get_or_create_by_sku(&pool, &candidate)`.
+/// let (again, outcome) = Product::get_or_create_by_sku(&pool, &candidate).await?;
+/// assert_eq!((again, outcome), (first, Outcome::Found));
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn get_or_create<'a, 'c: 'a, K: Key + 'a>(
+    conn: impl Conn<'c> + 'a,
+    candidate: &'a K::Model,
+) -> BoxFuture<'a, Result<(K::Model, Outcome), Error>> {
+    get_or_create_with::<K>(conn, candidate, Strategy::SelectFirst)
 }
 
 /// Which statement [`get_or_create_with`] sends first. Both are race-free; they differ in speed.
@@ -313,77 +459,57 @@ pub enum Strategy {
 }
 
 /// [`get_or_create`] with a chosen [`Strategy`].
-pub fn get_or_create_with<'a, 'c: 'a, M, K, A>(
-    conn: A,
-    candidate: &'a M,
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// use model_runtime::{Strategy, get_or_create_with};
+///
+/// let candidate = Product { id: 0, sku: "A-1".into(), price: 10 };
+/// let (row, outcome) =
+///     get_or_create_with::<ProductBySku>(&pool, &candidate, Strategy::InsertFirst).await?;
+/// assert!(outcome.created() && row.id > 0);
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn get_or_create_with<'a, 'c: 'a, K: Key + 'a>(
+    conn: impl Conn<'c> + 'a,
+    candidate: &'a K::Model,
     strategy: Strategy,
-) -> BoxFuture<'a, Result<(M, Outcome), Error>>
-where
-    M: Model,
-    K: Key<M> + 'a,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
-        check::check_row(candidate, dialect)?;
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let result: Result<_, Error> = async {
-            let call = Call::GetOrCreate {
-                candidate,
-                strategy,
-            };
-            with_autocommit_retry::<M, A::Database>(&mut conn, K::KEY, call).await
-        }
-        .await;
-        conn.done();
-        result.map_err(|error| violation::classify::<M>(error, Some(candidate), dialect))
-    })
+) -> BoxFuture<'a, Result<(K::Model, Outcome), Error>> {
+    run(
+        conn,
+        GetOrCreate::<K> {
+            candidate,
+            strategy,
+            key: std::marker::PhantomData,
+        },
+    )
 }
 
-/// One call of [`get_or_create`] or [`update_or_create`], as [`with_autocommit_retry`] runs it.
-#[derive(Clone, Copy)]
-enum Call<'x, M> {
-    GetOrCreate {
-        candidate: &'x M,
-        strategy: Strategy,
-    },
-    UpdateOrCreate {
-        create: &'x M,
-        key_values: &'x [sea_query::Value],
-        set: &'x [(usize, sea_query::Value)],
-    },
+struct GetOrCreate<'x, K: Key> {
+    candidate: &'x K::Model,
+    strategy: Strategy,
+    key: std::marker::PhantomData<fn() -> K>,
 }
 
-/// Runs the call, and runs it again on a retryable failure when the connection is outside any
-/// transaction: each statement is then a transaction of its own, which the library owns, so a
-/// retryable failure (a PostgreSQL REPEATABLE READ session meeting a concurrent insert, a deadlock)
-/// is retried with the policy of [`crate::transaction`] (a budget by time, jittered backoff). Inside
-/// the caller's transaction only the caller can retry, so the error is returned.
-async fn with_autocommit_retry<M: Model, DB: Backend>(
-    conn: &mut DB::Connection,
-    key: KeyId,
-    call: Call<'_, M>,
-) -> Result<(M, Outcome), Error> {
-    let in_transaction = conn.is_in_transaction();
-    let mut retry = Retry::new(RetryPolicy::default());
-    loop {
-        let result = match call {
-            Call::GetOrCreate {
-                candidate,
-                strategy,
-            } => get_or_create_on::<M, DB>(conn, candidate, key, strategy).await,
-            Call::UpdateOrCreate {
-                create,
-                key_values,
-                set,
-            } => update_or_create_on::<M, DB>(conn, create, key, key_values, set).await,
-        };
-        match result {
-            Err(error) if !in_transaction && retry.again(&error).await => {}
-            result => return result,
-        }
+impl<K: Key> Op for GetOrCreate<'_, K> {
+    type Output = (K::Model, Outcome);
+    const RETRY_IN_AUTOCOMMIT: bool = true;
+
+    fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
+        check::check_row(self.candidate, dialect).map(|()| None)
+    }
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
+        get_or_create_on::<K::Model, DB>(conn, self.candidate, K::KEY, self.strategy).await
+    }
+
+    fn classify(&self, error: Error, dialect: Dialect) -> Error {
+        violation::classify::<K::Model>(error, Some(self.candidate), dialect)
     }
 }
 
@@ -426,34 +552,61 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// insert of your own, not after this call.
 ///
 /// Errors as for [`get_or_create`]. With no fields to update, it is [`get_or_create`].
-pub fn update_or_create<'a, 'c: 'a, M, K, A>(
-    conn: A,
-    create: &'a M,
-    update: Changes<'a, M>,
-) -> BoxFuture<'a, Result<(M, Outcome), Error>>
-where
-    M: Model,
-    K: Key<M> + 'a,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    // A violation's values are read off the row only when one row holds everything this call writes.
-    let row_for_errors = (std::ptr::eq(create, update.values)
-        && violation::update_writes_whole_keys::<M>(K::KEY, update.fields))
-    .then_some(create);
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// use model_runtime::{Changes, Outcome, update_or_create};
+///
+/// let incoming = Product { id: 0, sku: "A-1".into(), price: 15 };
+/// let fields = [ProductField::Price];
+/// let (row, outcome) =
+///     update_or_create::<ProductBySku>(&pool, &incoming, Changes::new(&incoming, &fields)).await?;
+/// assert_eq!((row.id, row.price, outcome), (stored.id, 15, Outcome::Found));
+/// // The same as `Product::update_or_create_by_sku(&pool, &incoming, &[ProductField::Price])`.
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn update_or_create<'a, 'c: 'a, K: Key + 'a>(
+    conn: impl Conn<'c> + 'a,
+    create: &'a K::Model,
+    update: Changes<'a, K::Model>,
+) -> BoxFuture<'a, Result<(K::Model, Outcome), Error>> {
+    run(
+        conn,
+        UpdateOrCreate::<K> {
+            create,
+            update,
+            key: std::marker::PhantomData,
+        },
+    )
+}
+
+struct UpdateOrCreate<'x, K: Key> {
+    create: &'x K::Model,
+    update: Changes<'x, K::Model>,
+    key: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K: Key> Op for UpdateOrCreate<'_, K> {
+    type Output = (K::Model, Outcome);
+    const RETRY_IN_AUTOCOMMIT: bool = true;
+
+    fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
+        let (create, update, meta) = (self.create, self.update, K::Model::META);
         check::check_row(create, dialect)?;
         check::check_fields(update.values, update.fields, dialect)?;
         // A stored row's primary key is never rewritten (Django refuses a pk in `update_fields`),
         // unless it is the key itself, whose value already matches.
-        let meta = M::META;
         if K::KEY != KeyId::PrimaryKey
             && update
                 .fields
                 .iter()
-                .any(|&f| M::field_index(f) == meta.primary_key)
+                .any(|&f| K::Model::field_index(f) == meta.primary_key)
         {
             return Err(Error::InvalidArgument {
                 model: meta.name,
@@ -463,37 +616,35 @@ where
                 ),
             });
         }
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let result: Result<_, Error> = async {
-            let key = K::KEY;
-            let key_columns = M::META.key_columns(key);
+        Ok(None)
+    }
 
-            let mut set: Vec<(usize, sea_query::Value)> = Vec::with_capacity(update.fields.len());
-            for &field in update.fields {
-                let index = M::field_index(field);
-                if !key_columns.contains(&index) && !set.iter().any(|(i, _)| *i == index) {
-                    set.push((index, update.values.column_value(index, dialect)));
-                }
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
+        let (create, update, dialect) = (self.create, self.update, DB::DIALECT);
+        let key_columns = K::Model::META.key_columns(K::KEY);
+        let mut set: Vec<(usize, sea_query::Value)> = Vec::with_capacity(update.fields.len());
+        for &field in update.fields {
+            let index = K::Model::field_index(field);
+            if !key_columns.contains(&index) && !set.iter().any(|(i, _)| *i == index) {
+                set.push((index, update.values.column_value(index, dialect)));
             }
-            let key_values = query::key_values_of(create, key, dialect);
-            let call = if set.is_empty() {
-                Call::GetOrCreate {
-                    candidate: create,
-                    strategy: Strategy::SelectFirst,
-                }
-            } else {
-                Call::UpdateOrCreate {
-                    create,
-                    key_values: &key_values,
-                    set: &set,
-                }
-            };
-            with_autocommit_retry::<M, A::Database>(&mut conn, key, call).await
         }
-        .await;
-        conn.done();
-        result.map_err(|error| violation::classify::<M>(error, row_for_errors, dialect))
-    })
+        if set.is_empty() {
+            return get_or_create_on::<K::Model, DB>(conn, create, K::KEY, Strategy::SelectFirst)
+                .await;
+        }
+        let key_values = query::key_values_of(create, K::KEY, dialect);
+        update_or_create_on::<K::Model, DB>(conn, create, K::KEY, &key_values, &set).await
+    }
+
+    fn classify(&self, error: Error, dialect: Dialect) -> Error {
+        // A violation's values are read off the row only when one row holds everything this call
+        // writes.
+        let row = (std::ptr::eq(self.create, self.update.values)
+            && violation::update_writes_whole_keys::<K::Model>(K::KEY, self.update.fields))
+        .then_some(self.create);
+        violation::classify::<K::Model>(error, row, dialect)
+    }
 }
 
 async fn update_or_create_on<M: Model, DB: Backend>(
@@ -639,7 +790,7 @@ async fn update_returning<M: Model, DB: Backend>(
     set: Vec<(usize, sea_query::Value)>,
 ) -> Result<Option<M>, Error> {
     let statement = query::update_by_key::<M>(key, key_values.clone(), set, DB::DIALECT);
-    if DB::DIALECT != Dialect::MySql {
+    if DB::DIALECT.has_update_returning() {
         return write_model::<M, DB>(conn, statement).await;
     }
     if conn.is_in_transaction() {
@@ -694,7 +845,7 @@ async fn insert_or_find<M: Model, DB: Backend>(
 ) -> Result<Inserted<M>, Error> {
     let dialect = DB::DIALECT;
     let key_values = || query::key_values_of(candidate, key, dialect);
-    if dialect == Dialect::MySql {
+    if !dialect.has_on_conflict() {
         let Statement { sql, values } =
             query::insert_returning(candidate, Some(key), false, dialect);
         return match DB::fetch_write(conn, sql, values).await {
@@ -719,7 +870,7 @@ async fn insert_or_find<M: Model, DB: Backend>(
     }
     // A failed statement aborts a PostgreSQL transaction; a savepoint keeps the caller's transaction
     // usable after the error.
-    let guard = dialect == Dialect::Postgres && conn.is_in_transaction();
+    let guard = dialect.error_aborts_transaction() && conn.is_in_transaction();
     if guard {
         execute_plain::<DB>(conn, "SAVEPOINT model_runtime_insert").await?;
     }
@@ -764,17 +915,26 @@ pub(crate) async fn execute_plain<DB: Backend>(
 /// use [`crate::validate_unique_new`], which checks the primary key too), and a constraint is skipped where `row` has a NULL in it: NULLs never collide in a unique
 /// constraint. A check, not a guarantee: a concurrent writer can still take a value before the
 /// write. The write itself stays the arbiter, and reports [`Error::UniqueViolation`].
-pub fn validate_unique<'a, 'c: 'a, M, A>(
-    conn: A,
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// let edited = Product { id: 0, sku: "A-1".into(), price: 1 }; // another row, same sku
+/// let violations = model_runtime::validate_unique(&pool, &edited).await?;
+/// assert!(violations[0].is::<ProductBySku>());
+/// assert!(stored.validate_unique(&pool).await?.is_empty()); // a stored row against itself
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn validate_unique<'a, 'c: 'a, M: Model>(
+    conn: impl Conn<'c> + 'a,
     row: &'a M,
-) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>>
-where
-    M: Model,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    validate(conn, row, false)
+) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>> {
+    run(conn, Validate { row, new: false })
 }
 
 /// [`crate::validate_unique`] for a row that is **not stored yet**: Django's `validate_unique()`
@@ -786,55 +946,67 @@ where
 ///
 /// One query; a constraint with a NULL in `row` is skipped (NULLs never collide). A check, not a
 /// guarantee: the insert stays the arbiter.
-pub fn validate_unique_new<'a, 'c: 'a, M, A>(
-    conn: A,
+///
+/// ```
+/// # use model_runtime::Model;
+/// # #[derive(Model, Debug, Clone, PartialEq)]
+/// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+/// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+/// let new = Product { id: 0, sku: "A-1".into(), price: 1 };
+/// let violations = model_runtime::validate_unique_new(&pool, &new).await?;
+/// assert_eq!(violations.len(), 1);
+/// assert_eq!(violations[0].columns(), ["sku"]);
+/// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+/// ```
+pub fn validate_unique_new<'a, 'c: 'a, M: Model>(
+    conn: impl Conn<'c> + 'a,
     row: &'a M,
-) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>>
-where
-    M: Model,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    validate(conn, row, true)
+) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>> {
+    run(conn, Validate { row, new: true })
 }
 
 /// [`validate_unique`] and [`validate_unique_new`]: the declared constraints (and, for a new row
 /// that carries its own primary key, the primary key) without a NULL in `row`, in one query.
-fn validate<'a, 'c: 'a, M, A>(
-    conn: A,
-    row: &'a M,
+struct Validate<'x, M> {
+    row: &'x M,
     new: bool,
-) -> BoxFuture<'a, Result<Vec<UniqueViolation>, Error>>
-where
-    M: Model,
-    A: Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: Release,
-{
-    Box::pin(async move {
-        let dialect = <A::Database as Backend>::DIALECT;
+}
+
+impl<M: Model> Validate<'_, M> {
+    fn keys(&self, dialect: Dialect) -> Vec<KeyId> {
         let meta = M::META;
         let primary =
-            (new && !meta.primary_key_column().auto_increment).then_some(KeyId::PrimaryKey);
-        let keys: Vec<KeyId> = primary
+            (self.new && !meta.primary_key_column().auto_increment).then_some(KeyId::PrimaryKey);
+        primary
             .into_iter()
             .chain((0..meta.uniques.len()).map(KeyId::Unique))
             .filter(|&key| {
-                !query::key_values_of(row, key, dialect)
+                !query::key_values_of(self.row, key, dialect)
                     .iter()
                     .any(query::is_null)
             })
-            .collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = crate::conn::CloseUnlessClean::held(conn.acquire().await?, dialect);
-        let Statement { sql, values } = query::validate_keys(row, &keys, !new, dialect);
-        let flags = <A::Database as Backend>::fetch_optional(&mut conn, sql, values).await;
-        conn.done();
-        let flags = flags?.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
-        let flags = <A::Database as Backend>::row_ref(&flags);
+            .collect()
+    }
+}
+
+impl<M: Model> Op for Validate<'_, M> {
+    type Output = Vec<UniqueViolation>;
+
+    fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
+        Ok(self.keys(dialect).is_empty().then(Vec::new))
+    }
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
+        let (meta, dialect) = (M::META, DB::DIALECT);
+        let keys = self.keys(dialect);
+        let Statement { sql, values } = query::validate_keys(self.row, &keys, !self.new, dialect);
+        let flags = DB::fetch_optional(conn, sql, values)
+            .await?
+            .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+        let flags = DB::row_ref(&flags);
         let mut violations = Vec::new();
         for (index, &key) in keys.iter().enumerate() {
             let taken = <bool as crate::column::SqlType>::decode(flags, index)
@@ -844,9 +1016,9 @@ where
                 })?
                 .unwrap_or(false);
             if taken {
-                violations.push(UniqueViolation::predicted(row, key, dialect));
+                violations.push(UniqueViolation::predicted(self.row, key, dialect));
             }
         }
         Ok(violations)
-    })
+    }
 }

@@ -46,6 +46,20 @@ pub(crate) enum Lock {
     Update,
 }
 
+impl Lock {
+    /// The clause that ends a locking `SELECT` (with its leading space), or nothing where the
+    /// dialect has no row locks.
+    pub(crate) fn clause(self, dialect: Dialect) -> &'static str {
+        match self {
+            _ if !dialect.has_row_locks() => "",
+            Lock::None => "",
+            Lock::Share if dialect == Dialect::MySql => " LOCK IN SHARE MODE",
+            Lock::Share => " FOR SHARE",
+            Lock::Update => " FOR UPDATE",
+        }
+    }
+}
+
 /// What distinguishes one statement text from another of the same model and dialect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Shape {
@@ -144,7 +158,7 @@ fn reserve(bytes: usize) -> bool {
 
 /// Quotes an identifier for a dialect, doubling any quote character inside it.
 pub(crate) fn quote(dialect: Dialect, ident: &str) -> String {
-    let q = if dialect == Dialect::MySql { '`' } else { '"' };
+    let q = dialect.identifier_quote();
     let mut out = String::with_capacity(ident.len() + 2);
     out.push(q);
     for c in ident.chars() {
@@ -194,7 +208,7 @@ pub(crate) fn insert_returning<M: Model>(
 ) -> Statement {
     let meta = M::META;
     let explicit_pk = key == Some(KeyId::PrimaryKey);
-    let do_nothing = do_nothing && dialect != Dialect::MySql;
+    let do_nothing = do_nothing && dialect.has_on_conflict();
     let columns: Vec<usize> = (0..meta.columns.len())
         .filter(|&i| explicit_pk || !meta.columns[i].auto_increment)
         .collect();
@@ -243,12 +257,7 @@ pub(crate) fn select_by_key<M: Model>(
             .from(Alias::new(meta.table))
             .cond_where(key_condition(meta, key, values));
         let (mut sql, values) = render(&select, dialect);
-        match (dialect, lock) {
-            (Dialect::Sqlite, _) | (_, Lock::None) => {}
-            (Dialect::MySql, Lock::Share) => sql.push_str(" LOCK IN SHARE MODE"),
-            (Dialect::Postgres, Lock::Share) => sql.push_str(" FOR SHARE"),
-            (_, Lock::Update) => sql.push_str(" FOR UPDATE"),
-        }
+        sql.push_str(lock.clause(dialect));
         (sql, values)
     })
 }
@@ -301,7 +310,7 @@ pub(crate) fn update_by_key<M: Model>(
                 )
                 .cond_where(key_condition(meta, key, key_values));
             let (mut sql, values) = render(&update, dialect);
-            if dialect != Dialect::MySql {
+            if dialect.has_update_returning() {
                 sql.push_str(&returning_all(meta, dialect));
             }
             (sql, values)

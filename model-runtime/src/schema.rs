@@ -21,12 +21,14 @@
 //! );
 //! ```
 
-use sea_query::{Alias, ColumnDef, Expr, ForeignKey, Index, Table, TableCreateStatement};
+use sea_query::{Alias, ColumnDef, Expr, ForeignKey, Index, Table, TableCreateStatement, Values};
 
 use crate::backend::{Backend, Dialect};
+use crate::conn::Conn;
 use crate::error::{Error, SchemaError};
 use crate::meta::{ColumnKind, ColumnMeta, ModelMeta};
 use crate::model::Model;
+use crate::ops::Op;
 
 /// A set of models whose tables are created together, in foreign-key order.
 #[derive(Debug, Clone, Default)]
@@ -126,29 +128,28 @@ impl Schema {
     /// Key text columns compare bytes exactly on every backend. [`Schema::sql`] writes MariaDB's
     /// collation for that (`utf8mb4_nopad_bin`); on MySQL 8 this uses `utf8mb4_0900_bin`, and refuses
     /// MySQL before 8.0, which has no binary collation that keeps trailing spaces significant.
-    pub async fn create<'c, A>(&self, conn: A) -> Result<(), Error>
-    where
-        A: sqlx::Acquire<'c>,
-        A::Database: Backend,
-    {
-        let dialect = <A::Database as Backend>::DIALECT;
-        let mut statements = self.sql(dialect)?;
-        let mut conn = conn.acquire().await?;
+    pub async fn create<'c>(&self, conn: impl Conn<'c>) -> Result<(), Error> {
+        crate::ops::run(conn, Create(self)).await
+    }
+}
+
+/// [`Schema::create`].
+struct Create<'x>(&'x Schema);
+
+impl Op for Create<'_> {
+    type Output = ();
+
+    async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<(), Error> {
+        let dialect = DB::DIALECT;
+        let mut statements = self.0.sql(dialect)?;
         if dialect == Dialect::MySql && statements.iter().any(|s| s.contains(MARIADB_EXACT)) {
-            let row = <A::Database as Backend>::fetch_optional(
-                &mut conn,
-                "SELECT VERSION()".into(),
-                sea_query::Values(Vec::new()),
-            )
-            .await?;
+            let row =
+                DB::fetch_optional(conn, "SELECT VERSION()".into(), Values(Vec::new())).await?;
             let version = row
                 .and_then(|row| {
-                    <String as crate::column::SqlType>::decode(
-                        <A::Database as Backend>::row_ref(&row),
-                        0,
-                    )
-                    .ok()
-                    .flatten()
+                    <String as crate::column::SqlType>::decode(DB::row_ref(&row), 0)
+                        .ok()
+                        .flatten()
                 })
                 .unwrap_or_default();
             if let Some(collation) = exact_collation(&version)? {
@@ -158,8 +159,7 @@ impl Schema {
             }
         }
         for sql in statements {
-            <A::Database as Backend>::execute(&mut conn, sql.into(), sea_query::Values(Vec::new()))
-                .await?;
+            crate::ops::execute_plain::<DB>(conn, &sql).await?;
         }
         Ok(())
     }

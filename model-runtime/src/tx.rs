@@ -4,10 +4,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Pool, Transaction};
 
 use crate::backend::{Backend, Dialect, Isolation};
+use crate::conn::CloseUnlessClean;
 use crate::error::Error;
 
 /// A boxed, sendable future: what a [`transaction`] closure returns (`Box::pin(async move { … })`).
@@ -147,10 +147,8 @@ impl Retry {
 /// # async fn demo(pool: sqlx::SqlitePool) -> Result<(), model_runtime::Error> {
 /// let candidate = Product { id: 0, sku: "A-1".into() };
 /// let options = TxOptions::default().isolation(Isolation::RepeatableRead);
-/// let (product, outcome) = model_runtime::transaction(&pool, options, |tx| {
-///     // The future may not borrow from outside the closure: move a copy in.
-///     let candidate = candidate.clone();
-///     Box::pin(async move { Product::get_or_create_by_sku(&mut *tx, &candidate).await })
+/// let (product, outcome) = model_runtime::transaction(&pool, options, async |tx| {
+///     Product::get_or_create_by_sku(&mut *tx, &candidate).await
 /// })
 /// .await?;
 /// # Ok(()) }
@@ -162,7 +160,7 @@ pub async fn transaction<DB, T, F>(
 ) -> Result<T, Error>
 where
     DB: Backend,
-    F: for<'t, 'c> FnMut(&'t mut Transaction<'c, DB>) -> BoxFuture<'t, Result<T, Error>>,
+    F: AsyncFnMut(&mut Transaction<'_, DB>) -> Result<T, Error>,
 {
     let mut retry = Retry::new(options.retry);
     loop {
@@ -173,8 +171,8 @@ where
     }
 }
 
-/// A pooled connection that is closed, not returned to the pool, when its state cannot be proven
-/// clean.
+/// One attempt of [`transaction`], on a pooled connection that is closed, not returned to the pool,
+/// when its state cannot be proven clean ([`CloseUnlessClean`]).
 ///
 /// What it guards against is a connection that comes back to the pool inside a transaction that
 /// nobody will end, so that the next user's autocommit writes land in it and are never committed
@@ -200,19 +198,6 @@ where
 /// SQLite's driver runs `BEGIN` and its count together on its worker thread, and orders the queued
 /// rollback after it: its connections are not closed (closing one would also throw away an
 /// in-memory database).
-struct CloseUnlessClean<DB: sqlx::Database> {
-    conn: PoolConnection<DB>,
-    close: bool,
-}
-
-impl<DB: sqlx::Database> Drop for CloseUnlessClean<DB> {
-    fn drop(&mut self) {
-        if self.close {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
 async fn attempt_once<DB, T, F>(
     pool: &Pool<DB>,
     options: TxOptions,
@@ -220,15 +205,12 @@ async fn attempt_once<DB, T, F>(
 ) -> Result<T, Error>
 where
     DB: Backend,
-    F: for<'t, 'c> FnMut(&'t mut Transaction<'c, DB>) -> BoxFuture<'t, Result<T, Error>>,
+    F: AsyncFnMut(&mut Transaction<'_, DB>) -> Result<T, Error>,
 {
     // SQLite's driver runs `BEGIN` and counts it in one step on its worker thread, and orders a
     // dropped transaction's rollback after it: its connections are never left unknown, and closing
     // one would throw away an in-memory database.
-    let mut guard = CloseUnlessClean {
-        conn: pool.acquire().await?,
-        close: DB::DIALECT != Dialect::Sqlite,
-    };
+    let mut guard = CloseUnlessClean::held(pool.acquire().await?, DB::DIALECT);
     let (prepare, begin) = DB::DIALECT.begin_statements(options.isolation);
     if let Some(prepare) = prepare {
         DB::execute(

@@ -73,11 +73,10 @@ impl UniqueViolation {
     }
 
     /// Whether the violated constraint is the one behind key type `K`:
-    /// `violation.is::<Product, ProductBySku>()`.
-    pub fn is<M: Model, K: Key<M>>(&self) -> bool {
-        self.meta.name == M::META.name
-            && self.meta.table == M::META.table
-            && self.key == Some(K::KEY)
+    /// `violation.is::<ProductBySku>()`.
+    pub fn is<K: Key>(&self) -> bool {
+        let meta = <K::Model as Model>::META;
+        self.meta.name == meta.name && self.meta.table == meta.table && self.key == Some(K::KEY)
     }
 
     /// The constraint's columns, in its order.

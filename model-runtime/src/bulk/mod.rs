@@ -19,7 +19,7 @@ use sqlx::{Acquire, Connection};
 use crate::backend::{Backend, Dialect, Isolation};
 use crate::error::Error;
 use crate::meta::KeyId;
-use crate::model::{Key, Model};
+use crate::model::{KeyOf, Model};
 use crate::tx::{Retry, RetryPolicy};
 use crate::violation;
 
@@ -174,7 +174,7 @@ impl<M: Model> BulkInsert<M, NoConflictMode> {
 
     /// Skips rows whose key `K` is already stored, and all but the first of the input rows sharing
     /// a key. A conflict on any other unique constraint is still an error, never a silent skip.
-    pub fn skip_conflicts<K: Key<M>>(self) -> BulkInsert<M, ConflictModeSet> {
+    pub fn skip_conflicts<K: KeyOf<M>>(self) -> BulkInsert<M, ConflictModeSet> {
         self.with_mode(Mode::Skip(K::KEY))
     }
 
@@ -185,7 +185,7 @@ impl<M: Model> BulkInsert<M, NoConflictMode> {
     /// `fields` must name at least one field, and neither the primary key nor a field of `K` (the
     /// key's own values already match, and a primary key is never rewritten): [`BulkInsert::run`]
     /// refuses them with [`Error::InvalidArgument`] before any statement.
-    pub fn update_conflicts<K: Key<M>>(
+    pub fn update_conflicts<K: KeyOf<M>>(
         self,
         fields: &[M::Field],
     ) -> BulkInsert<M, ConflictModeSet> {
@@ -286,10 +286,7 @@ impl<M: Model, S> BulkInsert<M, S> {
     }
 
     fn rows_per_chunk(&self, action: &Action, dialect: Dialect) -> usize {
-        let limit = match dialect {
-            Dialect::Sqlite => 32_766,
-            Dialect::Postgres | Dialect::MySql => 65_535,
-        };
+        let limit = dialect.bind_limit();
         let columns = statements::insert_columns::<M>(action.explicit_pk()).len();
         let key_columns = action.key().map_or(0, |key| M::META.key_columns(key).len());
         // Binds per row in the widest statement of the chunk: the insert, the read of the stored
@@ -337,7 +334,7 @@ impl<M: Model, S> BulkInsert<M, S> {
         // the pooled connection is closed. A returned error leaves it known: a dropped transaction
         // has queued its rollback. SQLite's driver never leaves it unknown (and closing an
         // in-memory database's connection would throw the database away).
-        guard.close = !in_caller_tx && dialect != Dialect::Sqlite;
+        guard.close = !in_caller_tx && dialect.closes_cut_connections();
         let result = self
             .run_on::<A::Database, I>(&mut guard.conn, rows, action, chunk_rows, in_caller_tx)
             .await;

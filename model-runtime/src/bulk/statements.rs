@@ -167,12 +167,7 @@ pub(crate) fn existing<M: Model>(
                 select.force_index(Alias::new(index), IndexHintScope::All);
             }
             let (mut sql, values) = query::render(&select, dialect);
-            match (dialect, lock) {
-                (Dialect::Sqlite, _) | (_, Lock::None) => {}
-                (Dialect::MySql, Lock::Share) => sql.push_str(" LOCK IN SHARE MODE"),
-                (Dialect::Postgres, Lock::Share) => sql.push_str(" FOR SHARE"),
-                (_, Lock::Update) => sql.push_str(" FOR UPDATE"),
-            }
+            sql.push_str(lock.clause(dialect));
             (sql, values)
         },
     ))

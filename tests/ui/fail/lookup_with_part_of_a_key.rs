@@ -16,7 +16,7 @@ struct ByStore {
 }
 
 async fn lookup(pool: &sqlx::SqlitePool) {
-    let _ = model_runtime::get::<Product, _, _>(pool, ByStore { store_id: 1 }).await;
+    let _: Option<Product> = model_runtime::get(pool, ByStore { store_id: 1 }).await.unwrap();
 }
 
 fn main() {

@@ -17,7 +17,7 @@ struct ProductByName {
 
 async fn upsert(pool: &sqlx::SqlitePool, candidate: &Product) {
     let fields = [ProductField::Name];
-    let _ = model_runtime::update_or_create::<Product, ProductByName, _>(
+    let _ = model_runtime::update_or_create::<ProductByName>(
         pool,
         candidate,
         Changes::new(candidate, &fields),

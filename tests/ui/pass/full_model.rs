@@ -31,10 +31,10 @@ pub struct Product {
 
 fn main() {
     assert_eq!(Product::META.uniques.len(), 3);
-    assert_eq!(<ProductById as Key<Product>>::KEY, KeyId::PrimaryKey);
-    assert_eq!(<ProductBySku as Key<Product>>::KEY, KeyId::Unique(0));
-    assert_eq!(<ProductByProductNameAndStoreId as Key<Product>>::KEY, KeyId::Unique(1));
-    assert_eq!(<ProductByStoreIdAndCode as Key<Product>>::KEY, KeyId::Unique(2));
+    assert_eq!(<ProductById as Key>::KEY, KeyId::PrimaryKey);
+    assert_eq!(<ProductBySku as Key>::KEY, KeyId::Unique(0));
+    assert_eq!(<ProductByProductNameAndStoreId as Key>::KEY, KeyId::Unique(1));
+    assert_eq!(<ProductByStoreIdAndCode as Key>::KEY, KeyId::Unique(2));
     let _ = ProductBySku { sku: "A-1".into() };
     let _ = StoreByName { name: "Downtown".into() };
 }
