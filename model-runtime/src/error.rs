@@ -4,19 +4,24 @@ use crate::backend::Dialect;
 use crate::violation::{IntegrityKind, UniqueViolation};
 
 /// What went wrong in a runtime operation.
+///
+/// Each message (`Display`) is one line saying what happened. The error underneath, the sqlx error
+/// or the error inside a failed bulk insert or migration, is [`source()`](std::error::Error::source)
+/// and is not repeated in the message: log the chain to see the database's own text. What to do
+/// about a duplicate is [`UniqueViolation::advice`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The database or the driver reported an error; the sqlx error is the source.
-    #[error("database error: {0}")]
-    Database(sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
 
     /// The database gave up on the transaction so that a concurrent one could proceed: a
     /// serialization failure or deadlock (PostgreSQL SQLSTATE 40001 / 40P01, MySQL 1213), a lock
     /// wait timeout (MySQL 1205), or SQLite's "database is locked". Nothing of the failed transaction
     /// persists; running the whole transaction again is the correct answer, which
     /// [`crate::transaction`] does by itself.
-    #[error("{reason}; retry the transaction (database error: {source})")]
+    #[error("{reason}; retry the transaction")]
     Retryable {
         /// Why, in words.
         reason: &'static str,
@@ -42,7 +47,7 @@ pub enum Error {
     UniqueViolation(Box<UniqueViolation>),
 
     /// Another integrity error: NOT NULL, foreign key, CHECK, or a value too long for its column.
-    #[error("cannot write this `{model}`: {kind} (database error: {source})")]
+    #[error("cannot write this `{model}`: {kind}")]
     Integrity {
         /// Which rule.
         kind: IntegrityKind,
@@ -58,9 +63,7 @@ pub enum Error {
     /// time with nanoseconds where only microseconds are kept, a date outside the backend's range…
     /// The check runs on every write path (insert, update, get_or_create, update_or_create, bulk
     /// insert), so that no value changes silently and no half-encoded statement reaches the server.
-    #[error(
-        "cannot write this `{model}`: field `{field}`: {reason} on {dialect}; nothing was sent"
-    )]
+    #[error("cannot write this `{model}`: field `{field}`: {reason}; nothing was sent")]
     InvalidValue {
         /// The model's Rust name.
         model: &'static str,
@@ -68,14 +71,14 @@ pub enum Error {
         field: &'static str,
         /// The backend.
         dialect: Dialect,
-        /// Why the value cannot be stored, and what to do instead.
+        /// Why the value cannot be stored, naming the backend, and what to do instead.
         reason: &'static str,
     },
 
     /// A bulk insert failed. Nothing of it was kept, except, with
     /// [`commit_each_chunk`](crate::BulkInsert::commit_each_chunk), the chunks before the failed one.
     #[error(
-        "bulk insert failed{}; {}: {source}",
+        "bulk insert failed{}; {}",
         row.map(|r| format!(" at input row {r}")).unwrap_or_else(|| format!(" in the chunk starting at input row {first_row}")),
         if *committed_rows == 0 { "none of its rows were kept".to_owned() } else { format!("input rows 0..{committed_rows} were committed, none after") }
     )]
@@ -126,7 +129,7 @@ pub enum Error {
 
     /// A row came back that does not decode into the model: the table's columns do not match the
     /// struct (was the schema created from another version of the model?).
-    #[error("could not read a `{model}` from its row: {source}")]
+    #[error("could not read a `{model}` from its row")]
     Decode {
         /// The model's Rust name.
         model: &'static str,
@@ -278,7 +281,7 @@ mod tests {
 #[non_exhaustive]
 pub enum SchemaError {
     /// The backend cannot do what the model declares.
-    #[error("{model}.{column}: {reason} on {dialect}; {hint}")]
+    #[error("{model}.{column}: {reason}; {hint}")]
     Unsupported {
         /// The model's Rust name.
         model: &'static str,
@@ -286,7 +289,7 @@ pub enum SchemaError {
         column: &'static str,
         /// The backend.
         dialect: Dialect,
-        /// What the backend cannot do.
+        /// What the backend cannot do, naming it.
         reason: &'static str,
         /// What to change.
         hint: &'static str,
