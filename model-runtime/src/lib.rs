@@ -82,6 +82,44 @@ pub use violation::{IntegrityKind, UniqueViolation, Values as ViolationValues};
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+/// The README's Rust blocks are read on renderers that do not hide rustdoc's `# ` lines, and are
+/// copied from there: each block is a whole program as shown, run by the doc-test above.
+#[cfg(test)]
+mod readme {
+    #[test]
+    fn rust_blocks_are_complete_as_shown_and_run() {
+        let readme = include_str!("../../README.md");
+        let mut block: Option<(usize, &str)> = None;
+        let mut rust_blocks = 0;
+        for (n, line) in readme.lines().enumerate() {
+            let line_no = n + 1;
+            match (block, line.strip_prefix("```")) {
+                (None, Some(info)) => {
+                    block = Some((line_no, info));
+                    if info.starts_with("rust") {
+                        rust_blocks += 1;
+                        assert_eq!(
+                            info, "rust",
+                            "README.md:{line_no}: a Rust block runs as it is (no `no_run`, `ignore`, …)"
+                        );
+                    }
+                }
+                (Some(_), Some("")) => block = None,
+                (Some((start, "rust")), _) => {
+                    let hidden = line == "#" || line.starts_with("# ");
+                    assert!(
+                        !hidden,
+                        "README.md:{line_no} (block at {start}): a hidden line shows on every renderer but rustdoc: {line:?}"
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert!(block.is_none(), "README.md: a block is not closed");
+        assert!(rust_blocks > 0, "README.md: no Rust block found");
+    }
+}
+
 /// Derives [`Model`](trait@Model): metadata, named unique constraints and one typed key per constraint.
 pub use model_derive::Model;
 
