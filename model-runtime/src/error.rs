@@ -9,6 +9,62 @@ use crate::violation::{IntegrityKind, UniqueViolation};
 /// or the error inside a failed bulk insert or migration, is [`source()`](std::error::Error::source)
 /// and is not repeated in the message: log the chain to see the database's own text. What to do
 /// about a duplicate is [`UniqueViolation::advice`].
+///
+/// Match the variants you handle; [`Error::unique_violation`] and [`Error::is_retryable`] also see
+/// through a failed [bulk insert](Error::Bulk):
+///
+/// ```
+/// use model_runtime::{Error, Model, Schema};
+///
+/// #[derive(Model, Debug)]
+/// struct Product {
+///     #[model(primary_key, auto_increment)]
+///     id: i64,
+///     #[unique]
+///     sku: String,
+/// }
+///
+/// /// Inserts the product; a duplicate SKU is not an error here, only a message.
+/// async fn add(pool: &sqlx::SqlitePool, sku: &str) -> Result<Option<Product>, Error> {
+///     let row = Product { id: 0, sku: sku.into() };
+///     match row.insert(pool).await {
+///         Ok(stored) => Ok(Some(stored)),
+///         Err(Error::UniqueViolation(violation)) if violation.is::<Product, ProductBySku>() => {
+///             println!("skipped: {violation}");
+///             Ok(None)
+///         }
+///         Err(error) => Err(error),
+///     }
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Error> {
+///     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+///         .max_connections(1)
+///         .connect("sqlite::memory:")
+///         .await?;
+///     Schema::new().model::<Product>().create(&pool).await?;
+///     assert!(add(&pool, "A-1").await?.is_some());
+///     assert!(add(&pool, "A-1").await?.is_none());
+///
+///     // For a log: the one-line message, then each cause down to the database's own error.
+///     let error = Product { id: 0, sku: "A-1".into() }.insert(&pool).await.unwrap_err();
+///     assert_eq!(
+///         error.to_string(),
+///         r#"duplicate Product: unique constraint "product_sku_key" (sku) already has a row with sku = "A-1""#
+///     );
+///     let cause = std::error::Error::source(&error).expect("the database's error");
+///     assert!(cause.downcast_ref::<sqlx::Error>().is_some());
+///     assert!(cause.to_string().contains("UNIQUE constraint failed: product.sku"));
+///     assert!(!error.is_retryable());
+///
+///     // An error without a database behind it has no source.
+///     let error = Product { id: 41, sku: "B-2".into() }.update(&pool).await.unwrap_err();
+///     assert!(matches!(error, Error::NotFound { model: "Product" }));
+///     assert!(std::error::Error::source(&error).is_none());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

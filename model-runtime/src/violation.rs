@@ -20,6 +20,68 @@ use crate::model::{Key, Model};
 
 /// A write refused because a row with the same values of a unique constraint exists: the typed
 /// `IntegrityError: duplicate key value violates unique constraint`.
+///
+/// It comes as [`Error::UniqueViolation`] from a write, or from [`Error::unique_violation`] (which
+/// also looks inside a failed bulk insert), and as the list [`crate::validate_unique`] returns
+/// before writing. Its message is one line; [`UniqueViolation::advice`] says what to call instead.
+///
+/// ```
+/// use model_runtime::{KeyId, Model, Schema, ViolationValues};
+///
+/// #[derive(Model, Debug)]
+/// #[unique_together(product_name, store_id)]
+/// struct Product {
+///     #[model(primary_key, auto_increment)]
+///     id: i64,
+///     #[unique]
+///     sku: String,
+///     product_name: String,
+///     store_id: i64,
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), model_runtime::Error> {
+///     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+///         .max_connections(1)
+///         .connect("sqlite::memory:")
+///         .await?;
+///     Schema::new().model::<Product>().create(&pool).await?;
+///     let row = |sku: &str, name: &str| Product {
+///         id: 0,
+///         sku: sku.into(),
+///         product_name: name.into(),
+///         store_id: 7,
+///     };
+///     row("A-1", "Pixel 8").insert(&pool).await?;
+///
+///     let error = row("A-2", "Pixel 8").insert(&pool).await.unwrap_err();
+///     let violation = error.unique_violation().expect("a duplicate");
+///     // Which declared constraint, by its key type: no constraint name to compare.
+///     assert!(violation.is::<Product, ProductByProductNameAndStoreId>());
+///     assert!(!violation.is::<Product, ProductBySku>());
+///     assert_eq!(violation.key(), Some(KeyId::Unique(1))); // field-level `#[unique]` first
+///     assert_eq!(violation.constraint(), "product_product_name_store_id_key");
+///     assert_eq!(violation.columns(), ["product_name", "store_id"]);
+///     let values = ViolationValues::Known(vec!["Pixel 8".into(), "7".into()]);
+///     assert_eq!(violation.values(), &values);
+///     assert_eq!(
+///         violation.to_string(),
+///         r#"duplicate Product: unique constraint "product_product_name_store_id_key" (product_name, store_id) already has a row with product_name = "Pixel 8", store_id = "7""#
+///     );
+///     // For people, under the message.
+///     assert!(violation
+///         .advice()
+///         .starts_with("Product::get_or_create_by_product_name_and_store_id returns the existing row"));
+///     assert!(violation.database_error().is_some());
+///
+///     // The same check before writing, for every constraint at once.
+///     let found = row("A-1", "Pixel 8").validate_unique(&pool).await?;
+///     assert_eq!(found.len(), 2);
+///     assert!(found[0].is::<Product, ProductBySku>());
+///     assert!(found[0].database_error().is_none());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct UniqueViolation {
     meta: &'static ModelMeta,
