@@ -55,6 +55,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let Error::UniqueViolation(violation) = &error else {
         return Err(error.into());
     };
+    println!("   hint: {}", violation.advice());
     println!(
         "   constraint {:?}, columns {:?}, values {:?}, declared by the model: {}",
         violation.constraint(),
@@ -136,7 +137,13 @@ async fn main() -> std::process::ExitCode {
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
+            // Each error's message is one line; what caused it is in its source chain.
             eprintln!("error: {error}");
+            let mut cause = std::error::Error::source(&*error);
+            while let Some(inner) = cause {
+                eprintln!("  caused by: {inner}");
+                cause = inner.source();
+            }
             std::process::ExitCode::FAILURE
         }
     }

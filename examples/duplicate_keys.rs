@@ -154,6 +154,7 @@ async fn solution_4_catch_the_error<DB: Backend>(pool: &Pool<DB>) -> Result<(), 
         Err(Error::UniqueViolation(v)) if v.is::<ProductByProductName>() => {
             println!("  Product with this name already exists. Skipping.");
             println!("  ({v})");
+            println!("  Instead: {}", v.advice());
         }
         Err(other) => return Err(other),
     }
@@ -363,7 +364,13 @@ async fn main() -> std::process::ExitCode {
     match main_with(args.into_iter().next()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
+            // Each error's message is one line; what caused it is in its source chain.
             eprintln!("error: {error}");
+            let mut cause = std::error::Error::source(&*error);
+            while let Some(inner) = cause {
+                eprintln!("  caused by: {inner}");
+                cause = inner.source();
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -121,7 +121,13 @@ async fn main() -> std::process::ExitCode {
     match run(keep).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
+            // Each error's message is one line; what caused it is in its source chain.
             eprintln!("error: {error}");
+            let mut cause = std::error::Error::source(&*error);
+            while let Some(inner) = cause {
+                eprintln!("  caused by: {inner}");
+                cause = inner.source();
+            }
             std::process::ExitCode::FAILURE
         }
     }

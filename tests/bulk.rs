@@ -142,7 +142,7 @@ async fn skip_mode_does_not_hide_another_constraint<DB: TestBackend>(db: TestDb<
             "the database names the values, so the row is known: {error}"
         );
     }
-    model_integration::report(&format!("{} bulk error: {error}", DB::DIALECT));
+    model_integration::report(&format!("{} bulk error: {error}: {source}", DB::DIALECT));
     // All or nothing: N1 is not kept.
     assert_eq!(DB::count(&db.pool, "products").await, 1);
 }
@@ -323,19 +323,31 @@ async fn commit_each_chunk_keeps_the_chunks_before_a_failure<DB: TestBackend>(db
         .await
         .unwrap_err();
     let Error::Bulk {
+        row,
         first_row,
         committed_rows,
-        ..
+        source,
     } = &error
     else {
         panic!("{error:?}");
     };
     assert_eq!((*first_row, *committed_rows), (200, 200), "{error}");
+    let at = match row {
+        Some(row) => format!("at input row {row}"),
+        None => "in the chunk starting at input row 200".to_owned(),
+    };
+    // What failed is the source, not part of the message.
+    assert_eq!(
+        error.to_string(),
+        format!("bulk insert failed {at}; input rows 0..200 were committed, none after")
+    );
+    // The chain: the bulk error, the duplicate it met, the database's error.
+    let inner = std::error::Error::source(&error).expect("a source");
+    assert_eq!(inner.to_string(), source.to_string());
+    let database = inner.source().expect("the database's error");
     assert!(
-        error
-            .to_string()
-            .contains("input rows 0..200 were committed"),
-        "{error}"
+        database.downcast_ref::<sqlx::Error>().is_some(),
+        "{database:?}"
     );
     assert!(
         error.unique_violation().is_some(),

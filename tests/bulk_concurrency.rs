@@ -46,12 +46,11 @@ enum Mode {
 /// One call. Inside the caller's transaction the library cannot restart a chunk, and MariaDB reads
 /// and writes a chunk again within the transaction after a concurrent insert: there skip mode runs
 /// counts-only, the path that reports no rows and must still recognise that duplicate.
-async fn call<'c, A>(conn: A, mode: Mode, rows: Vec<Product>) -> Result<BulkReport<i64>, Error>
-where
-    A: sqlx::Acquire<'c>,
-    A::Database: model_runtime::Backend,
-    A::Connection: model_runtime::Release,
-{
+async fn call<'c>(
+    conn: impl model_runtime::Conn<'c>,
+    mode: Mode,
+    rows: Vec<Product>,
+) -> Result<BulkReport<i64>, Error> {
     let bulk = BulkInsert::<Product>::new();
     match mode {
         Mode::Skip => bulk.skip_conflicts::<ProductBySku>().run(conn, rows).await,

@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use model_integration::{Options, TestBackend, TestDb, backend_tests, report};
-use model_runtime::{Backend, Dialect, Isolation, Model, Outcome, Schema, TxOptions};
+use model_runtime::{Dialect, Isolation, Model, Outcome, Schema, TxOptions};
 use sqlx::Row;
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -83,16 +83,11 @@ impl Rng {
     }
 }
 
-fn call<'a, 'c: 'a, A>(
-    conn: A,
+fn call<'a, 'c: 'a>(
+    conn: impl model_runtime::Conn<'c> + 'a,
     op: Op,
     candidate: &'a Item,
-) -> model_runtime::BoxFuture<'a, Result<(Item, Outcome), model_runtime::Error>>
-where
-    A: sqlx::Acquire<'c> + Send + 'a,
-    A::Database: Backend,
-    A::Connection: model_runtime::Release,
-{
+) -> model_runtime::BoxFuture<'a, Result<(Item, Outcome), model_runtime::Error>> {
     match op {
         Op::GetOrCreate => Item::get_or_create_by_sku(conn, candidate),
         Op::UpdateOrCreate => Item::update_or_create_by_sku(conn, candidate, &[ItemField::Value]),

@@ -487,16 +487,11 @@ async fn race<DB: TestBackend>(db: TestDb<DB>, op: Op, mode: Mode, isolation: Is
     ));
 }
 
-fn call<'a, 'c: 'a, A>(
-    conn: A,
+fn call<'a, 'c: 'a>(
+    conn: impl model_runtime::Conn<'c> + 'a,
     op: Op,
     candidate: &'a Product,
-) -> model_runtime::BoxFuture<'a, Result<(Product, Outcome), model_runtime::Error>>
-where
-    A: sqlx::Acquire<'c> + Send + 'a,
-    A::Database: model_runtime::Backend,
-    A::Connection: model_runtime::Release,
-{
+) -> model_runtime::BoxFuture<'a, Result<(Product, Outcome), model_runtime::Error>> {
     match op {
         Op::GetOrCreate => Product::get_or_create_by_sku(conn, candidate),
         Op::UpdateOrCreate => {

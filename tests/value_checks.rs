@@ -341,7 +341,16 @@ fn assert_invalid(error: &Error, field: &str, case: &str) {
         matches!(error, Error::InvalidValue { model: "Valued", field: f, .. } if *f == field),
         "{case}: expected InvalidValue on {field}, got {error:?}"
     );
-    assert!(error.to_string().contains(field), "{error}");
+    // One line: the model, the field, the reason naming the backend; no database error (none
+    // was sent).
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("cannot write this `Valued`: field `{field}`: "))
+            && message.ends_with("; nothing was sent")
+            && !message.contains('\n'),
+        "{case}: {message}"
+    );
+    assert!(std::error::Error::source(error).is_none(), "{case}");
 }
 
 async fn read<DB: TestBackend>(db: &TestDb<DB>, id: i64) -> Valued {

@@ -1,6 +1,9 @@
 //! `#[derive(Model)]` for [`model_runtime`](https://docs.rs/model-runtime): unique constraints as a
-//! typed part of the model. Use it through `model_runtime::Model`; this crate's items are not meant to
-//! be used directly.
+//! typed part of the model. Use it through `model_runtime::Model` (depend on `model-runtime`, not on
+//! this crate): the generated code refers to `::model_runtime`. The attributes and what each model
+//! gets are documented on `model_runtime`'s front page:
+//! [Attributes](https://docs.rs/model-runtime/latest/model_runtime/#attributes),
+//! [What each model gets](https://docs.rs/model-runtime/latest/model_runtime/#what-each-model-gets).
 //!
 //! The derive works in four steps, each in its own module: `attr` parses what the user wrote, `ast`
 //! builds the model (table, columns, primary key, unique constraints with resolved names), `check`
@@ -15,7 +18,13 @@ mod naming;
 
 use proc_macro::TokenStream;
 
-/// Derives `model_runtime::Model`. See the `model_runtime` crate for the attributes.
+/// Derives `model_runtime::Model` for a struct with named fields: `#[model(table = "…")]` and
+/// `#[unique_together(a, b, name = "…")]` on the struct; `#[unique]`, `#[unique(name = "…")]` and
+/// `#[model(primary_key, auto_increment, column = "…", max_length = N, references = Model)]` on
+/// fields. What each attribute means and what the derive generates (`Model::META`, the `…Field`
+/// enum, one key type and `get_by_…`, `exists_by_…`, `get_for_update_by_…`, `get_or_create_by_…`,
+/// `update_or_create_by_…` per unique key) are on
+/// [`model_runtime`'s front page](https://docs.rs/model-runtime/latest/model_runtime/#attributes).
 #[proc_macro_derive(Model, attributes(model, unique, unique_together))]
 pub fn derive_model(input: TokenStream) -> TokenStream {
     derive_model_inner(input.into()).into()

@@ -161,7 +161,7 @@ fn check_time(time: chrono::NaiveTime, dialect: Dialect) -> Result<(), &'static 
     }
     if !nanos.is_multiple_of(1_000) {
         return Err(
-            "the time has nanoseconds, and only microseconds are kept; round it to microseconds first",
+            "PostgreSQL and MariaDB keep only microseconds of a time, and this one has nanoseconds; round it to microseconds first",
         );
     }
     Ok(())

@@ -4,19 +4,80 @@ use crate::backend::Dialect;
 use crate::violation::{IntegrityKind, UniqueViolation};
 
 /// What went wrong in a runtime operation.
+///
+/// Each message (`Display`) is one line saying what happened. The error underneath, the sqlx error
+/// or the error inside a failed bulk insert or migration, is [`source()`](std::error::Error::source)
+/// and is not repeated in the message: log the chain to see the database's own text. What to do
+/// about a duplicate is [`UniqueViolation::advice`].
+///
+/// Match the variants you handle; [`Error::unique_violation`] and [`Error::is_retryable`] also see
+/// through a failed [bulk insert](Error::Bulk):
+///
+/// ```
+/// use model_runtime::{Error, Model, Schema};
+///
+/// #[derive(Model, Debug)]
+/// struct Product {
+///     #[model(primary_key, auto_increment)]
+///     id: i64,
+///     #[unique]
+///     sku: String,
+/// }
+///
+/// /// Inserts the product; a duplicate SKU is not an error here, only a message.
+/// async fn add(pool: &sqlx::SqlitePool, sku: &str) -> Result<Option<Product>, Error> {
+///     let row = Product { id: 0, sku: sku.into() };
+///     match row.insert(pool).await {
+///         Ok(stored) => Ok(Some(stored)),
+///         Err(Error::UniqueViolation(violation)) if violation.is::<ProductBySku>() => {
+///             println!("skipped: {violation}");
+///             Ok(None)
+///         }
+///         Err(error) => Err(error),
+///     }
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Error> {
+///     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+///         .max_connections(1)
+///         .connect("sqlite::memory:")
+///         .await?;
+///     Schema::new().model::<Product>().create(&pool).await?;
+///     assert!(add(&pool, "A-1").await?.is_some());
+///     assert!(add(&pool, "A-1").await?.is_none());
+///
+///     // For a log: the one-line message, then each cause down to the database's own error.
+///     let error = Product { id: 0, sku: "A-1".into() }.insert(&pool).await.unwrap_err();
+///     assert_eq!(
+///         error.to_string(),
+///         r#"duplicate Product: unique constraint "product_sku_key" (sku) already has a row with sku = "A-1""#
+///     );
+///     let cause = std::error::Error::source(&error).expect("the database's error");
+///     assert!(cause.downcast_ref::<sqlx::Error>().is_some());
+///     assert!(cause.to_string().contains("UNIQUE constraint failed: product.sku"));
+///     assert!(!error.is_retryable());
+///
+///     // An error without a database behind it has no source.
+///     let error = Product { id: 41, sku: "B-2".into() }.update(&pool).await.unwrap_err();
+///     assert!(matches!(error, Error::NotFound { model: "Product" }));
+///     assert!(std::error::Error::source(&error).is_none());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The database or the driver reported an error; the sqlx error is the source.
-    #[error("database error: {0}")]
-    Database(sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
 
     /// The database gave up on the transaction so that a concurrent one could proceed: a
     /// serialization failure or deadlock (PostgreSQL SQLSTATE 40001 / 40P01, MySQL 1213), a lock
     /// wait timeout (MySQL 1205), or SQLite's "database is locked". Nothing of the failed transaction
     /// persists; running the whole transaction again is the correct answer, which
     /// [`crate::transaction`] does by itself.
-    #[error("{reason}; retry the transaction (database error: {source})")]
+    #[error("{reason}; retry the transaction")]
     Retryable {
         /// Why, in words.
         reason: &'static str,
@@ -42,7 +103,7 @@ pub enum Error {
     UniqueViolation(Box<UniqueViolation>),
 
     /// Another integrity error: NOT NULL, foreign key, CHECK, or a value too long for its column.
-    #[error("cannot write this `{model}`: {kind} (database error: {source})")]
+    #[error("cannot write this `{model}`: {kind}")]
     Integrity {
         /// Which rule.
         kind: IntegrityKind,
@@ -58,9 +119,7 @@ pub enum Error {
     /// time with nanoseconds where only microseconds are kept, a date outside the backend's range…
     /// The check runs on every write path (insert, update, get_or_create, update_or_create, bulk
     /// insert), so that no value changes silently and no half-encoded statement reaches the server.
-    #[error(
-        "cannot write this `{model}`: field `{field}`: {reason} on {dialect}; nothing was sent"
-    )]
+    #[error("cannot write this `{model}`: field `{field}`: {reason}; nothing was sent")]
     InvalidValue {
         /// The model's Rust name.
         model: &'static str,
@@ -68,14 +127,14 @@ pub enum Error {
         field: &'static str,
         /// The backend.
         dialect: Dialect,
-        /// Why the value cannot be stored, and what to do instead.
+        /// Why the value cannot be stored, naming the backend, and what to do instead.
         reason: &'static str,
     },
 
     /// A bulk insert failed. Nothing of it was kept, except, with
     /// [`commit_each_chunk`](crate::BulkInsert::commit_each_chunk), the chunks before the failed one.
     #[error(
-        "bulk insert failed{}; {}: {source}",
+        "bulk insert failed{}; {}",
         row.map(|r| format!(" at input row {r}")).unwrap_or_else(|| format!(" in the chunk starting at input row {first_row}")),
         if *committed_rows == 0 { "none of its rows were kept".to_owned() } else { format!("input rows 0..{committed_rows} were committed, none after") }
     )]
@@ -126,7 +185,7 @@ pub enum Error {
 
     /// A row came back that does not decode into the model: the table's columns do not match the
     /// struct (was the schema created from another version of the model?).
-    #[error("could not read a `{model}` from its row: {source}")]
+    #[error("could not read a `{model}` from its row")]
     Decode {
         /// The model's Rust name.
         model: &'static str,
@@ -278,7 +337,7 @@ mod tests {
 #[non_exhaustive]
 pub enum SchemaError {
     /// The backend cannot do what the model declares.
-    #[error("{model}.{column}: {reason} on {dialect}; {hint}")]
+    #[error("{model}.{column}: {reason}; {hint}")]
     Unsupported {
         /// The model's Rust name.
         model: &'static str,
@@ -286,7 +345,7 @@ pub enum SchemaError {
         column: &'static str,
         /// The backend.
         dialect: Dialect,
-        /// What the backend cannot do.
+        /// What the backend cannot do, naming it.
         reason: &'static str,
         /// What to change.
         hint: &'static str,

@@ -1,42 +1,174 @@
 //! Unique constraints as a typed, first-class part of your sqlx models.
 //!
-//! `#[derive(Model)]` reads `#[unique]` on fields and `#[unique_together(…)]` on the struct and
-//! generates the model's metadata ([`ModelMeta`]), named constraints in its DDL ([`Schema`]) and one
-//! typed [`Key`] per unique constraint, so that a lookup that no constraint covers does not compile.
+//! `#[derive(Model)]` reads `#[unique]` on fields and `#[unique_together(…)]` on the struct, and
+//! makes each unique constraint part of the type: a **named** constraint in the DDL ([`Schema`]),
+//! an entry in the model's metadata ([`Model::META`]), and a typed key with its lookups
+//! (`Product::get_by_sku`, `Product::get_or_create_by_sku`, …). A lookup on columns that no unique
+//! constraint covers does not compile, and a duplicate is a typed [`UniqueViolation`] that names the
+//! declared constraint, on SQLite, PostgreSQL and MySQL/MariaDB alike.
+//!
+//! # A first model
+//!
+//! On SQLite in memory (the default `sqlite` feature); the same calls take a PostgreSQL or
+//! MySQL/MariaDB pool, connection or transaction.
 //!
 //! ```
-//! use model_runtime::{Dialect, Model, Schema};
+//! use model_runtime::{Model, Outcome, Schema};
 //!
 //! #[derive(Model, Debug)]
-//! #[model(table = "stores")]
-//! struct Store {
-//!     #[model(primary_key, auto_increment)]
-//!     id: i64,
-//!     #[unique]
-//!     #[model(max_length = 100)]
-//!     name: String,
-//! }
-//!
-//! #[derive(Model, Debug)]
+//! #[model(table = "products")]
 //! #[unique_together(product_name, store_id, name = "unique_product_per_store")]
 //! struct Product {
 //!     #[model(primary_key, auto_increment)]
 //!     id: i64,
+//!     #[unique]
+//!     #[model(max_length = 40)]
+//!     sku: String,
 //!     #[model(max_length = 100)]
 //!     product_name: String,
-//!     #[model(references = Store)]
 //!     store_id: i64,
+//!     price_cents: i64,
 //! }
 //!
-//! for constraint in Product::META.unique_constraints() {
-//!     println!("{}", constraint.name); // unique_product_per_store
+//! #[tokio::main]
+//! async fn main() -> Result<(), model_runtime::Error> {
+//!     // One connection: each connection to `sqlite::memory:` would be a database of its own.
+//!     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+//!         .max_connections(1)
+//!         .connect("sqlite::memory:")
+//!         .await?;
+//!     // CREATE TABLE "products" ( …, CONSTRAINT "products_sku_key" UNIQUE ("sku"),
+//!     //   CONSTRAINT "unique_product_per_store" UNIQUE ("product_name", "store_id") )
+//!     Schema::new().model::<Product>().create(&pool).await?;
+//!
+//!     let phone = Product {
+//!         id: 0, // auto_increment: assigned by the database
+//!         sku: "IP-15".into(),
+//!         product_name: "iPhone 15".into(),
+//!         store_id: 1,
+//!         price_cents: 99_999,
+//!     };
+//!     // Race-free: the key's values select the row; the other fields are used only to create it.
+//!     let (stored, outcome) = Product::get_or_create_by_sku(&pool, &phone).await?;
+//!     assert_eq!(outcome, Outcome::Created);
+//!     let (again, outcome) = Product::get_or_create_by_sku(&pool, &phone).await?;
+//!     assert_eq!((again.id, outcome), (stored.id, Outcome::Found));
+//!
+//!     // One typed lookup per unique constraint.
+//!     let found = Product::get_by_product_name_and_store_id(&pool, "iPhone 15", 1).await?;
+//!     assert_eq!(found.map(|p| p.id), Some(stored.id));
+//!
+//!     // A plain insert of a duplicate is an error that names the declared constraint.
+//!     let other_name = Product { product_name: "iPhone 15 Pro".into(), ..phone };
+//!     let error = other_name.insert(&pool).await.unwrap_err();
+//!     let violation = error.unique_violation().expect("a duplicate");
+//!     assert!(violation.is::<ProductBySku>());
+//!     assert_eq!(violation.constraint(), "products_sku_key");
+//!     Ok(())
 //! }
-//! let ddl = Schema::new().model::<Product>().sql(Dialect::Sqlite).unwrap();
-//! assert_eq!(ddl.len(), 2); // `stores` first: `products` references it
 //! ```
 //!
+//! `product_name` alone is not unique, so there is no `get_by_product_name` to call:
+//!
+//! ```compile_fail,E0599
+//! use model_runtime::Model;
+//!
+//! #[derive(Model)]
+//! struct Product {
+//!     #[model(primary_key, auto_increment)]
+//!     id: i64,
+//!     #[unique]
+//!     sku: String,
+//!     product_name: String,
+//! }
+//!
+//! async fn lookup(pool: &sqlx::SqlitePool) -> Result<(), model_runtime::Error> {
+//!     Product::get_by_product_name(pool, "iPhone 15").await?; // no such function
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Attributes
+//!
+//! | where | attribute | meaning |
+//! |---|---|---|
+//! | struct | `#[model(table = "products")]` | the table; default: the struct's name in snake_case (`ProductVariant` → `product_variant`) |
+//! | struct | `#[unique_together(a, b)]` | a unique constraint over the fields listed, in that column order; repeatable |
+//! | struct | `#[unique_together(a, b, name = "…")]` | the same, with the constraint's name; default `{table}_{a}_{b}_key` |
+//! | field | `#[unique]`, `#[unique(name = "…")]` | a unique constraint on this field's column; default name `{table}_{column}_key` |
+//! | field | `#[model(primary_key)]` | the primary key: exactly one field, not an `Option` |
+//! | field | `#[model(primary_key, auto_increment)]` | a database-assigned integer key (`i16`, `i32`, `i64`); its value is ignored on insert |
+//! | field | `#[model(column = "db_name")]` | the column's name; default: the field's name |
+//! | field | `#[model(max_length = 100)]` | `VARCHAR(100)` instead of `TEXT`, enforced on every backend (`String` and `Option<String>` only) |
+//! | field | `#[model(references = Store)]` | a foreign key to `Store`'s primary key, named `{table}_{column}_fkey`; the field has that key's type, or an `Option` of it |
+//!
+//! Keys of `#[model(…)]` combine in one attribute or several. Table, column and constraint names
+//! are ASCII letters, digits and `_`, at most 63 bytes; a generated constraint name that would be
+//! longer keeps its first bytes and ends with a hash of the full name. Every mistake (an unknown
+//! key, a field `unique_together` does not have, a constraint that repeats the primary key, two
+//! primary keys, …) is a compile error on the offending token, all of them in one build.
+//!
+//! Field types: `i16`, `i32`, `i64`, `f32`, `f64`, `bool`, `String`, `Vec<u8>`, and with the cargo
+//! features `rust_decimal::Decimal`, `chrono::{NaiveDate, NaiveTime, NaiveDateTime, DateTime<Utc>}`,
+//! `uuid::Uuid` and `serde_json::Value`. `Option<T>` is a nullable column; every other field is
+//! `NOT NULL`. A value a backend cannot store exactly is refused before any statement is sent
+//! ([`Error::InvalidValue`]).
+//!
+//! # What each model gets
+//!
+//! For `struct Product` with `#[unique] sku` and `#[unique_together(product_name, store_id)]`:
+//!
+//! - **[`Model`]**: `Product::META`, the [`ModelMeta`] (table, [`ColumnMeta`] of each column,
+//!   primary key, [`UniqueConstraint`]s with their names and columns), and the methods
+//!   `row.insert(conn)` (returns the row as stored, with its assigned id), `row.update(conn)`,
+//!   `row.delete(conn)` by primary key, `row.validate_unique(conn)` and
+//!   `row.validate_unique_new(conn)` (every constraint a row would violate, in one query). They
+//!   are trait methods: `use model_runtime::Model`.
+//! - **`ProductField`**: an enum with one variant per field (`ProductField::PriceCents`), naming the
+//!   columns an `update_or_create` writes.
+//! - **One key type per key**, for the primary key and for each unique constraint: `ProductById`,
+//!   `ProductBySku`, `ProductByProductNameAndStoreId`, a struct of the key's fields implementing
+//!   [`Key`] with `Model = Product`, so a call names the key and the model follows
+//!   (`get_or_create::<ProductBySku>(…)`). Only these implement it, so every generic operation that takes a key
+//!   ([`get`], [`get_or_create`], [`update_or_create`], [`BulkInsert::skip_conflicts`], …) is
+//!   checked against the declared constraints.
+//! - **For each key, associated functions** (shown for `sku`):
+//!
+//! | function | returns | Django |
+//! |---|---|---|
+//! | `Product::get_by_sku(conn, sku)` | `Option<Product>` | `get()` |
+//! | `Product::exists_by_sku(conn, sku)` | `bool` | `filter().exists()` |
+//! | `Product::get_for_update_by_sku(conn, sku)` | `Option<Product>`, locked until the transaction ends | `select_for_update().get()` |
+//! | `Product::get_or_create_by_sku(conn, &candidate)` | `(Product, Outcome)` | `get_or_create()` |
+//! | `Product::update_or_create_by_sku(conn, &candidate, &[ProductField::PriceCents])` | `(Product, Outcome)` | `update_or_create()` |
+//!
+//! A composite key's functions take its values in the constraint's order
+//! (`get_by_product_name_and_store_id(conn, name, store_id)`). Every function and method takes
+//! what you hold, a `&Pool`, a `&mut` connection or a `&mut Transaction`, and returns a `Send`
+//! future of `Result<_, `[`Error`]`>`.
+//!
+//! - **DDL**: [`Schema`]`::new().model::<Product>()` (with the models it references, in dependency
+//!   order) renders `CREATE TABLE` with every constraint named, for each [`Dialect`]
+//!   ([`Schema::sql`]), creates the tables ([`Schema::create`]), and compares them with a live
+//!   database ([`Schema::diff`], a [`migrate::Plan`] to apply or render as a migration).
+//!
+//! Beyond the generated functions: [`get_or_create_with`] and [`Strategy`], [`update_or_create`]
+//! with different values for update and create ([`Changes`]), [`BulkInsert`] (insert many rows,
+//! skipping or updating duplicates, with a per-row report), and [`transaction`] (a transaction
+//! retried when the database asks for it).
+//!
+//! # Errors
+//!
+//! Every operation returns [`Error`]. A duplicate is [`Error::UniqueViolation`]: a
+//! [`UniqueViolation`] that says which declared key (`violation.is::<ProductBySku>()`),
+//! its columns and the conflicting values; its message is one line, and
+//! [`UniqueViolation::advice`] says what to call instead. Deadlocks and serialization failures are
+//! [`Error::is_retryable`]. Each error's cause, the sqlx error included, is its
+//! [`source()`](std::error::Error::source). See [`Error`] for an example.
+//!
 //! # Cargo features
-//! - `sqlite` (default), `postgres`, `mysql`: the backends (sqlx's `Sqlite`, `Postgres`, `MySql`).
+//! - `sqlite` (default), `postgres`, `mysql` (MySQL 8 and MariaDB 10.5+): the backends (sqlx's
+//!   `Sqlite`, `Postgres`, `MySql`).
 //! - `rust_decimal`, `chrono`, `uuid`, `json`: column types from those crates.
 
 #![warn(missing_docs)]
@@ -60,6 +192,7 @@ mod ops;
 mod query;
 pub mod schema;
 mod tx;
+mod value;
 mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
@@ -82,7 +215,46 @@ pub use violation::{IntegrityKind, UniqueViolation, Values as ViolationValues};
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
-/// Derives [`Model`](trait@Model): metadata, named unique constraints and one typed key per constraint.
+/// The README's Rust blocks are read on renderers that do not hide rustdoc's `# ` lines, and are
+/// copied from there: each block is a whole program as shown, run by the doc-test above.
+#[cfg(test)]
+mod readme {
+    #[test]
+    fn rust_blocks_are_complete_as_shown_and_run() {
+        let readme = include_str!("../../README.md");
+        let mut block: Option<(usize, &str)> = None;
+        let mut rust_blocks = 0;
+        for (n, line) in readme.lines().enumerate() {
+            let line_no = n + 1;
+            match (block, line.strip_prefix("```")) {
+                (None, Some(info)) => {
+                    block = Some((line_no, info));
+                    if info.starts_with("rust") {
+                        rust_blocks += 1;
+                        assert_eq!(
+                            info, "rust",
+                            "README.md:{line_no}: a Rust block runs as it is (no `no_run`, `ignore`, …)"
+                        );
+                    }
+                }
+                (Some(_), Some("")) => block = None,
+                (Some((start, "rust")), _) => {
+                    let hidden = line == "#" || line.starts_with("# ");
+                    assert!(
+                        !hidden,
+                        "README.md:{line_no} (block at {start}): a hidden line shows on every renderer but rustdoc: {line:?}"
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert!(block.is_none(), "README.md: a block is not closed");
+        assert!(rust_blocks > 0, "README.md: no Rust block found");
+    }
+}
+
+/// Derives [`Model`](trait@Model): metadata, named unique constraints and one typed key per
+/// constraint. The attributes and what each model gets are on the [crate's front page](crate#attributes).
 pub use model_derive::Model;
 
 /// Re-exports for the code `#[derive(Model)]` generates. Not public API: it may change in any release.

@@ -654,7 +654,7 @@ async fn update_or_create_on<M: Model, DB: Backend>(
     key_values: &[sea_query::Value],
     set: &[(usize, sea_query::Value)],
 ) -> Result<(M, Outcome), Error> {
-    if DB::DIALECT == Dialect::MySql && !key_values.iter().any(query::is_null) {
+    if DB::DIALECT == Dialect::MySql && !key_values.iter().any(crate::value::is_null) {
         match upsert_mysql::<M, DB>(conn, create, key, set).await? {
             Upserted::Created(row) => return Ok((row, Outcome::Created)),
             Upserted::Updated(row) => return Ok((row, Outcome::Found)),
@@ -986,7 +986,7 @@ impl<M: Model> Validate<'_, M> {
             .filter(|&key| {
                 !query::key_values_of(self.row, key, dialect)
                     .iter()
-                    .any(query::is_null)
+                    .any(crate::value::is_null)
             })
             .collect()
     }

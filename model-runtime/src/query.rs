@@ -377,35 +377,6 @@ pub(crate) fn validate_keys<M: Model>(
     )
 }
 
-/// Whether a value is SQL NULL. Covers every variant a [`crate::Column`] produces.
-pub(crate) fn is_null(value: &Value) -> bool {
-    match value {
-        Value::Bool(v) => v.is_none(),
-        Value::SmallInt(v) => v.is_none(),
-        Value::Int(v) => v.is_none(),
-        Value::BigInt(v) => v.is_none(),
-        Value::Float(v) => v.is_none(),
-        Value::Double(v) => v.is_none(),
-        Value::String(v) => v.is_none(),
-        Value::Bytes(v) => v.is_none(),
-        #[cfg(feature = "rust_decimal")]
-        Value::Decimal(v) => v.is_none(),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDate(v) => v.is_none(),
-        #[cfg(feature = "chrono")]
-        Value::ChronoTime(v) => v.is_none(),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDateTime(v) => v.is_none(),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDateTimeUtc(v) => v.is_none(),
-        #[cfg(feature = "uuid")]
-        Value::Uuid(v) => v.is_none(),
-        #[cfg(feature = "json")]
-        Value::Json(v) => v.is_none(),
-        _ => false,
-    }
-}
-
 /// The key's values taken from a model row.
 pub(crate) fn key_values_of<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Vec<Value> {
     M::META

@@ -361,7 +361,7 @@ fn check_indexable(
             model: meta.name,
             column: column.name,
             dialect,
-            reason: "MySQL cannot enforce a unique key or primary key on an unbounded TEXT, BLOB or JSON column",
+            reason: "MariaDB and MySQL cannot enforce a unique key or primary key on an unbounded TEXT, BLOB or JSON column",
             hint: "give the field #[model(max_length = N)] so that it becomes VARCHAR(N)",
         });
     }

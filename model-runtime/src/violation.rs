@@ -20,6 +20,68 @@ use crate::model::{Key, Model};
 
 /// A write refused because a row with the same values of a unique constraint exists: the typed
 /// `IntegrityError: duplicate key value violates unique constraint`.
+///
+/// It comes as [`Error::UniqueViolation`] from a write, or from [`Error::unique_violation`] (which
+/// also looks inside a failed bulk insert), and as the list [`crate::validate_unique`] returns
+/// before writing. Its message is one line; [`UniqueViolation::advice`] says what to call instead.
+///
+/// ```
+/// use model_runtime::{KeyId, Model, Schema, ViolationValues};
+///
+/// #[derive(Model, Debug)]
+/// #[unique_together(product_name, store_id)]
+/// struct Product {
+///     #[model(primary_key, auto_increment)]
+///     id: i64,
+///     #[unique]
+///     sku: String,
+///     product_name: String,
+///     store_id: i64,
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), model_runtime::Error> {
+///     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+///         .max_connections(1)
+///         .connect("sqlite::memory:")
+///         .await?;
+///     Schema::new().model::<Product>().create(&pool).await?;
+///     let row = |sku: &str, name: &str| Product {
+///         id: 0,
+///         sku: sku.into(),
+///         product_name: name.into(),
+///         store_id: 7,
+///     };
+///     row("A-1", "Pixel 8").insert(&pool).await?;
+///
+///     let error = row("A-2", "Pixel 8").insert(&pool).await.unwrap_err();
+///     let violation = error.unique_violation().expect("a duplicate");
+///     // Which declared constraint, by its key type: no constraint name to compare.
+///     assert!(violation.is::<ProductByProductNameAndStoreId>());
+///     assert!(!violation.is::<ProductBySku>());
+///     assert_eq!(violation.key(), Some(KeyId::Unique(1))); // field-level `#[unique]` first
+///     assert_eq!(violation.constraint(), "product_product_name_store_id_key");
+///     assert_eq!(violation.columns(), ["product_name", "store_id"]);
+///     let values = ViolationValues::Known(vec!["Pixel 8".into(), "7".into()]);
+///     assert_eq!(violation.values(), &values);
+///     assert_eq!(
+///         violation.to_string(),
+///         r#"duplicate Product: unique constraint "product_product_name_store_id_key" (product_name, store_id) already has a row with product_name = "Pixel 8", store_id = "7""#
+///     );
+///     // For people, under the message.
+///     assert!(violation
+///         .advice()
+///         .starts_with("Product::get_or_create_by_product_name_and_store_id returns the existing row"));
+///     assert!(violation.database_error().is_some());
+///
+///     // The same check before writing, for every constraint at once.
+///     let found = row("A-1", "Pixel 8").validate_unique(&pool).await?;
+///     assert_eq!(found.len(), 2);
+///     assert!(found[0].is::<ProductBySku>());
+///     assert!(found[0].database_error().is_none());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct UniqueViolation {
     meta: &'static ModelMeta,
@@ -94,6 +156,26 @@ impl UniqueViolation {
         self.source.as_ref()
     }
 
+    /// What to call instead of a plain insert, for people (a hint under the error message, a log
+    /// field): the generated `get_or_create_by_…` / `update_or_create_by_…` of the violated key and
+    /// the bulk insert that skips such rows; for a constraint the model does not declare, how to
+    /// declare it. Kept out of [`Display`](fmt::Display), which is one line saying what happened.
+    ///
+    /// ```text
+    /// Product::get_or_create_by_sku returns the existing row, Product::update_or_create_by_sku updates it, and BulkInsert::skip_conflicts::<ProductBySku>() passes over it
+    /// ```
+    pub fn advice(&self) -> String {
+        let m = self.meta.name;
+        match (self.method_suffix(), self.key_type()) {
+            (Some(suffix), Some(key)) => format!(
+                "{m}::get_or_create_by_{suffix} returns the existing row, {m}::update_or_create_by_{suffix} updates it, and BulkInsert::skip_conflicts::<{key}>() passes over it"
+            ),
+            _ => format!(
+                "{m} does not declare this constraint: declare it with #[unique] or #[unique_together(…)] for a typed key, get_or_create and update_or_create"
+            ),
+        }
+    }
+
     /// A violation of declared key `key` by `row`, found before writing.
     pub(crate) fn predicted<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Self {
         let meta = M::META;
@@ -109,39 +191,76 @@ impl UniqueViolation {
             values: Values::Known(
                 columns
                     .iter()
-                    .map(|&i| value_text(&row.column_value(i, dialect)))
+                    .map(|&i| crate::value::text(&row.column_value(i, dialect)))
                     .collect(),
             ),
             source: None,
         }
     }
 
+    /// The key's field names, as the derive spells them in generated names.
+    fn key_fields(&self) -> Option<Vec<&'static str>> {
+        let key = self.key?;
+        Some(
+            self.meta
+                .key_columns(key)
+                .iter()
+                .map(|&i| self.meta.columns[i].field.trim_start_matches("r#"))
+                .collect(),
+        )
+    }
+
     /// `sku`, `product_name_and_store_id`: the suffix of the generated methods for this key.
     fn method_suffix(&self) -> Option<String> {
-        let key = self.key?;
-        let fields: Vec<&str> = self
-            .meta
-            .key_columns(key)
-            .iter()
-            .map(|&i| self.meta.columns[i].field.trim_start_matches("r#"))
-            .collect();
-        Some(fields.join("_and_"))
+        Some(self.key_fields()?.join("_and_"))
+    }
+
+    /// `ProductBySku`, `ProductByProductNameAndStoreId`: the generated key type (the derive's
+    /// `naming::camel_case` of each field).
+    fn key_type(&self) -> Option<String> {
+        let camel = |field: &str| -> String {
+            field
+                .split('_')
+                .filter(|part| !part.is_empty())
+                .map(|part| {
+                    let mut chars = part.chars();
+                    chars
+                        .next()
+                        .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                        .unwrap_or_default()
+                })
+                .collect()
+        };
+        let parts: Vec<String> = self.key_fields()?.into_iter().map(camel).collect();
+        Some(format!("{}By{}", self.meta.name, parts.join("And")))
     }
 }
 
 impl fmt::Display for UniqueViolation {
+    /// One line, for logs and for people: the model, the constraint, its columns and the values.
+    /// Control characters in names and values are escaped, so the text never spans lines. What to
+    /// call instead is [`UniqueViolation::advice`]; the database's own error is
+    /// [`source()`](std::error::Error::source).
+    ///
     /// ```text
-    /// duplicate Product: unique constraint "products_sku_key" (sku) already has a row with sku = "A-1"; Product::get_or_create_by_sku returns that row, Product::update_or_create_by_sku updates it, and a skip-duplicates bulk insert passes over it
+    /// duplicate Product: unique constraint "products_sku_key" (sku) already has a row with sku = "A-1"
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "duplicate {}: ", self.meta.name)?;
         match self.key {
             Some(KeyId::PrimaryKey) => f.write_str("the primary key")?,
             _ if self.constraint.is_empty() => f.write_str("a unique constraint")?,
-            _ => write!(f, "unique constraint \"{}\"", self.constraint)?,
+            _ => write!(f, "unique constraint \"{}\"", OneLine(&self.constraint))?,
         }
         if !self.columns.is_empty() {
-            write!(f, " ({})", self.columns.join(", "))?;
+            f.write_str(" (")?;
+            for (n, column) in self.columns.iter().enumerate() {
+                if n > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{}", OneLine(column))?;
+            }
+            f.write_str(")")?;
         }
         f.write_str(" already has a row with ")?;
         match &self.values {
@@ -150,24 +269,31 @@ impl fmt::Display for UniqueViolation {
                     if n > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{column} = {value:?}")?;
+                    // `Debug` quotes the value and escapes its control characters.
+                    write!(f, "{} = {value:?}", OneLine(column))?;
                 }
             }
             Values::Ambiguous(raw) => write!(f, "the values the database reported as {raw:?}")?,
             Values::Unknown => f.write_str("these values")?,
         }
-        match self.method_suffix() {
-            Some(suffix) => write!(
-                f,
-                "; {m}::get_or_create_by_{suffix} returns that row, {m}::update_or_create_by_{suffix} updates it, and a skip-duplicates bulk insert passes over it",
-                m = self.meta.name
-            ),
-            None => write!(
-                f,
-                "; the model does not declare this constraint: declare it on {} with #[unique] or #[unique_together(…)] for typed lookups and get_or_create",
-                self.meta.name
-            ),
+        Ok(())
+    }
+}
+
+/// A name from the database or the model, written with its control characters (line breaks
+/// included) escaped, so that a message stays on one line.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -325,7 +451,7 @@ async fn culprit<M: Model, DB: Backend>(
     });
     // NULLs collide with nothing: such rows cannot be behind a duplicate.
     let candidates: Vec<usize> = (0..rows.len())
-        .filter(|&p| !keys[p].iter().any(crate::query::is_null))
+        .filter(|&p| !keys[p].iter().any(crate::value::is_null))
         .filter(|&p| match dialect {
             // Kinds whose rendering is not reproduced (decimals, dates, …) leave every row a
             // candidate; the stored-or-repeated rule below then decides, exactly, as no text
@@ -489,7 +615,7 @@ fn unique_violation<M: Model>(
         (None, Some(row), Some(indexes)) => Values::Known(
             indexes
                 .iter()
-                .map(|&i| value_text(&row.column_value(i, dialect)))
+                .map(|&i| crate::value::text(&row.column_value(i, dialect)))
                 .collect(),
         ),
         _ => match report.values {
@@ -795,7 +921,7 @@ pub(crate) fn row_values<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Vec
     M::META
         .key_columns(key)
         .iter()
-        .map(|&i| value_text(&row.column_value(i, dialect)))
+        .map(|&i| crate::value::text(&row.column_value(i, dialect)))
         .collect()
 }
 
@@ -810,42 +936,6 @@ fn split_exactly(text: &str, separator: &str, count: usize) -> Values {
         Values::Known(parts)
     } else {
         Values::Ambiguous(text.to_owned())
-    }
-}
-
-/// A bound value as text, for messages.
-fn value_text(value: &Value) -> String {
-    fn show<T: fmt::Display>(v: &Option<T>) -> String {
-        v.as_ref()
-            .map_or_else(|| "NULL".to_owned(), |v| v.to_string())
-    }
-    match value {
-        Value::Bool(v) => show(v),
-        Value::SmallInt(v) => show(v),
-        Value::Int(v) => show(v),
-        Value::BigInt(v) => show(v),
-        Value::Float(v) => show(v),
-        Value::Double(v) => show(v),
-        Value::String(v) => show(v),
-        Value::Bytes(v) => v.as_ref().map_or_else(
-            || "NULL".to_owned(),
-            |b| b.iter().map(|x| format!("{x:02x}")).collect::<String>(),
-        ),
-        #[cfg(feature = "rust_decimal")]
-        Value::Decimal(v) => show(v),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDate(v) => show(v),
-        #[cfg(feature = "chrono")]
-        Value::ChronoTime(v) => show(v),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDateTime(v) => show(v),
-        #[cfg(feature = "chrono")]
-        Value::ChronoDateTimeUtc(v) => show(v),
-        #[cfg(feature = "uuid")]
-        Value::Uuid(v) => show(v),
-        #[cfg(feature = "json")]
-        Value::Json(v) => show(v),
-        other => format!("{other:?}"),
     }
 }
 
@@ -986,6 +1076,47 @@ mod tests {
         // MariaDB's own float formatting is not the value.
         assert_eq!(mysql_values("0.1", at, 1), Values::Ambiguous("0.1".into()));
         assert_eq!(mysql_values("x", None, 1), Values::Ambiguous("x".into()));
+    }
+
+    #[test]
+    fn display_is_one_line_and_advice_is_separate() {
+        let row = Thing {
+            id: 1,
+            name: "two\nlines\r\u{2028}".into(),
+            n: 7,
+            at: 0.5,
+        };
+        let pair = UniqueViolation::predicted(&row, KeyId::Unique(2), Dialect::Sqlite);
+        assert_eq!(
+            pair.to_string(),
+            r#"duplicate Thing: unique constraint "things_pair" (name, n) already has a row with name = "two\nlines\r\u{2028}", n = "7""#
+        );
+        assert_eq!(
+            pair.advice(),
+            "Thing::get_or_create_by_name_and_n returns the existing row, Thing::update_or_create_by_name_and_n updates it, and BulkInsert::skip_conflicts::<ThingByNameAndN>() passes over it"
+        );
+        assert!(std::error::Error::source(&pair).is_none());
+
+        // Names from the database (a constraint made by hand) are escaped too.
+        let by_hand = UniqueViolation {
+            meta: Thing::META,
+            key: None,
+            constraint: "odd\nname".into(),
+            columns: vec!["a\tb".into()],
+            values: Values::Ambiguous("x\ny".into()),
+            source: None,
+        };
+        let text = by_hand.to_string();
+        assert_eq!(
+            text,
+            r#"duplicate Thing: unique constraint "odd\nname" (a\tb) already has a row with the values the database reported as "x\ny""#
+        );
+        assert!(!text.contains(['\n', '\t']), "{text}");
+        assert!(
+            by_hand
+                .advice()
+                .starts_with("Thing does not declare this constraint")
+        );
     }
 
     #[test]

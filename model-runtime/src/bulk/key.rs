@@ -11,6 +11,7 @@ use crate::backend::Dialect;
 use crate::meta::KeyId;
 use crate::model::Model;
 use crate::query;
+use crate::value;
 
 /// A key's values, normalized as the database compares them: decimals without trailing zeros (the
 /// databases return them with their column's scale), `-0.0` as `0.0`.
@@ -29,10 +30,10 @@ impl KeyValues {
     /// A key's bound values; `None` when one is NULL.
     pub(crate) fn from_values(mut values: Vec<Value>) -> Option<Self> {
         for value in &mut values {
-            if query::is_null(value) {
+            if value::is_null(value) {
                 return None;
             }
-            normalize(value);
+            value::normalize(value);
         }
         Some(KeyValues(values))
     }
@@ -51,15 +52,6 @@ impl KeyValues {
     }
 }
 
-/// Whether two bound values are the same once normalized as the database compares them (decimals
-/// without trailing zeros, `-0.0` as `0.0`): how a row read back is checked against the row sent.
-pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
-    let (mut a, mut b) = (a.clone(), b.clone());
-    normalize(&mut a);
-    normalize(&mut b);
-    a == b || compare(&a, &b).is_eq()
-}
-
 /// Two randomly keyed hashers, chosen once per bulk call.
 pub(crate) struct Hashers(RandomState, RandomState);
 
@@ -69,45 +61,10 @@ impl Hashers {
     }
 }
 
-fn normalize(value: &mut Value) {
-    match value {
-        Value::Float(Some(f)) if *f == 0.0 => *f = 0.0,
-        Value::Double(Some(f)) if *f == 0.0 => *f = 0.0,
-        #[cfg(feature = "rust_decimal")]
-        Value::Decimal(Some(d)) => *d = d.normalize(),
-        _ => {}
-    }
-}
-
 impl Hash for KeyValues {
     fn hash<H: Hasher>(&self, state: &mut H) {
         for value in &self.0 {
-            std::mem::discriminant(value).hash(state);
-            match value {
-                Value::Bool(v) => v.hash(state),
-                Value::SmallInt(v) => v.hash(state),
-                Value::Int(v) => v.hash(state),
-                Value::BigInt(v) => v.hash(state),
-                Value::Float(v) => v.map(f32::to_bits).hash(state),
-                Value::Double(v) => v.map(f64::to_bits).hash(state),
-                Value::String(v) => v.hash(state),
-                Value::Bytes(v) => v.hash(state),
-                #[cfg(feature = "rust_decimal")]
-                Value::Decimal(v) => v.hash(state),
-                #[cfg(feature = "chrono")]
-                Value::ChronoDate(v) => v.hash(state),
-                #[cfg(feature = "chrono")]
-                Value::ChronoTime(v) => v.hash(state),
-                #[cfg(feature = "chrono")]
-                Value::ChronoDateTime(v) => v.hash(state),
-                #[cfg(feature = "chrono")]
-                Value::ChronoDateTimeUtc(v) => v.hash(state),
-                #[cfg(feature = "uuid")]
-                Value::Uuid(v) => v.hash(state),
-                // Every other kind hashes by its full text, so that distinct values never share a
-                // fingerprint by construction.
-                other => format!("{other:?}").hash(state),
-            }
+            crate::value::hash(value, state);
         }
     }
 }
@@ -126,43 +83,9 @@ impl Ord for KeyValues {
         self.0
             .iter()
             .zip(&other.0)
-            .map(|(a, b)| compare(a, b))
+            .map(|(a, b)| value::compare(a, b))
             .find(|o| o.is_ne())
             .unwrap_or_else(|| self.0.len().cmp(&other.0.len()))
-    }
-}
-
-fn compare(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
-        (Value::SmallInt(a), Value::SmallInt(b)) => a.cmp(b),
-        (Value::Int(a), Value::Int(b)) => a.cmp(b),
-        (Value::BigInt(a), Value::BigInt(b)) => a.cmp(b),
-        (Value::Float(a), Value::Float(b)) => cmp_option(a, b, f32::total_cmp),
-        (Value::Double(a), Value::Double(b)) => cmp_option(a, b, f64::total_cmp),
-        (Value::String(a), Value::String(b)) => a.cmp(b),
-        (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
-        #[cfg(feature = "rust_decimal")]
-        (Value::Decimal(a), Value::Decimal(b)) => a.cmp(b),
-        #[cfg(feature = "chrono")]
-        (Value::ChronoDate(a), Value::ChronoDate(b)) => a.cmp(b),
-        #[cfg(feature = "chrono")]
-        (Value::ChronoTime(a), Value::ChronoTime(b)) => a.cmp(b),
-        #[cfg(feature = "chrono")]
-        (Value::ChronoDateTime(a), Value::ChronoDateTime(b)) => a.cmp(b),
-        #[cfg(feature = "chrono")]
-        (Value::ChronoDateTimeUtc(a), Value::ChronoDateTimeUtc(b)) => a.cmp(b),
-        #[cfg(feature = "uuid")]
-        (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
-        // One column always holds one kind; anything else is ordered by its text.
-        (a, b) => format!("{a:?}").cmp(&format!("{b:?}")),
-    }
-}
-
-fn cmp_option<T>(a: &Option<T>, b: &Option<T>, f: impl Fn(&T, &T) -> Ordering) -> Ordering {
-    match (a, b) {
-        (Some(a), Some(b)) => f(a, b),
-        (a, b) => a.is_some().cmp(&b.is_some()),
     }
 }
 
@@ -172,7 +95,7 @@ mod tests {
 
     fn key(values: Vec<Value>) -> KeyValues {
         let mut values = values;
-        values.iter_mut().for_each(normalize);
+        values.iter_mut().for_each(value::normalize);
         KeyValues(values)
     }
 

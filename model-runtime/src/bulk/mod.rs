@@ -14,7 +14,9 @@ pub(crate) mod write;
 
 use std::marker::PhantomData;
 
-use sqlx::{Acquire, Connection};
+use sqlx::Connection;
+
+use crate::conn::Conn;
 
 use crate::backend::{Backend, Dialect, Isolation};
 use crate::error::Error;
@@ -316,9 +318,7 @@ impl<M: Model, S> BulkInsert<M, S> {
     /// would be unknown.
     pub async fn run<'c, A, I>(&self, conn: A, rows: I) -> Result<BulkReport<M::PrimaryKey>, Error>
     where
-        A: Acquire<'c>,
-        A::Database: Backend,
-        A::Connection: crate::Release,
+        A: Conn<'c>,
         I: IntoIterator<Item = M>,
     {
         let dialect = <A::Database as Backend>::DIALECT;

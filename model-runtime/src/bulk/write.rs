@@ -355,7 +355,7 @@ async fn insert_ignored<M: Model, DB: Backend>(
         {
             Some((stored_row, pk)) => {
                 let same = columns.iter().all(|&c| {
-                    super::key::same_value(
+                    crate::value::same_value(
                         &stored_row.column_value(c, dialect),
                         &batch.rows[i].column_value(c, dialect),
                     )
