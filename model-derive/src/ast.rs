@@ -49,6 +49,18 @@ pub struct Unique {
     /// Where each column was named (the field for `#[unique]`), parallel to `columns`.
     pub column_spans: Vec<Span>,
     pub origin: Origin,
+    /// Indexes into `Model::fields` of the columns compared case-insensitively, with where each
+    /// was named.
+    pub folded: Vec<(usize, Span)>,
+    /// `nulls_not_distinct`: a NULL collides with a NULL.
+    pub nulls_not_distinct: bool,
+}
+
+/// The options of a unique constraint besides its columns.
+#[derive(Default)]
+pub struct Kind {
+    pub case_insensitive: Vec<(usize, Span)>,
+    pub nulls_not_distinct: bool,
 }
 
 impl<'a> Model<'a> {
@@ -126,11 +138,20 @@ impl<'a> Model<'a> {
 
         for (index, unique) in field_uniques {
             let span = model.fields[index].span();
+            let kind = Kind {
+                case_insensitive: unique
+                    .case_insensitive
+                    .map(|span| (index, span))
+                    .into_iter()
+                    .collect(),
+                nulls_not_distinct: unique.nulls_not_distinct.is_some(),
+            };
             model.add_unique(
                 vec![(index, span)],
                 unique.name,
                 unique.tokens,
                 Origin::Field,
+                kind,
             );
         }
         for together in struct_attrs.together {
@@ -165,8 +186,30 @@ impl<'a> Model<'a> {
                 );
                 continue;
             }
+            let mut kind = Kind {
+                case_insensitive: Vec::new(),
+                nulls_not_distinct: together.nulls_not_distinct.is_some(),
+            };
+            for name in &together.case_insensitive {
+                match together.fields.iter().position(|f| f == name) {
+                    Some(at) if at < columns.len() => {
+                        kind.case_insensitive.push((columns[at].0, name.span()))
+                    }
+                    Some(_) => {}
+                    None => cx.error_spanned_by(
+                        name,
+                        format_args!("`case_insensitive({name})` names a field this constraint does not cover; list it among the constraint's fields first"),
+                    ),
+                }
+            }
             if columns.len() == together.fields.len() {
-                model.add_unique(columns, together.name, together.tokens, Origin::Together);
+                model.add_unique(
+                    columns,
+                    together.name,
+                    together.tokens,
+                    Origin::Together,
+                    kind,
+                );
             }
         }
         Some(model)
@@ -178,6 +221,7 @@ impl<'a> Model<'a> {
         name: Option<syn::LitStr>,
         tokens: TokenStream,
         origin: Origin,
+        kind: Kind,
     ) {
         let (columns, column_spans): (Vec<usize>, Vec<Span>) = named.into_iter().unzip();
         let (name, name_span) = match name {
@@ -194,6 +238,8 @@ impl<'a> Model<'a> {
             columns,
             column_spans,
             origin,
+            folded: kind.case_insensitive,
+            nulls_not_distinct: kind.nulls_not_distinct,
         });
     }
 }

@@ -21,6 +21,11 @@ pub const COLUMN: &str = "column";
 pub const MAX_LENGTH: &str = "max_length";
 pub const REFERENCES: &str = "references";
 pub const NAME: &str = "name";
+pub const CASE_INSENSITIVE: &str = "case_insensitive";
+pub const NULLS_NOT_DISTINCT: &str = "nulls_not_distinct";
+pub const DEFERRABLE: &str = "deferrable";
+
+const UNIQUE_KEYS: &[&str] = &[NAME, CASE_INSENSITIVE, NULLS_NOT_DISTINCT];
 
 const STRUCT_KEYS: &[&str] = &[TABLE];
 const FIELD_KEYS: &[&str] = &[PRIMARY_KEY, AUTO_INCREMENT, COLUMN, MAX_LENGTH, REFERENCES];
@@ -54,18 +59,34 @@ impl<T> Once<T> {
     }
 }
 
-/// `#[unique_together(a, b, name = "…")]`.
+/// `#[unique_together(a, b, name = "…", case_insensitive(b), nulls_not_distinct)]`.
 pub struct Together {
     /// The attribute as a whole, for errors about it.
     pub tokens: TokenStream,
     pub fields: Vec<Ident>,
     pub name: Option<LitStr>,
+    /// The fields listed in `case_insensitive(…)`.
+    pub case_insensitive: Vec<Ident>,
+    pub nulls_not_distinct: Option<Span>,
 }
 
-/// `#[unique]` or `#[unique(name = "…")]` on a field.
+/// `#[unique]` or `#[unique(name = "…", case_insensitive, nulls_not_distinct)]` on a field.
 pub struct FieldUnique {
     pub tokens: TokenStream,
     pub name: Option<LitStr>,
+    pub case_insensitive: Option<Span>,
+    pub nulls_not_distinct: Option<Span>,
+}
+
+/// `deferrable` is refused wherever it is written, with the reason.
+fn refuse_deferrable(cx: &Ctxt, meta: &ParseNestedMeta) {
+    cx.error_spanned_by(
+        &meta.path,
+        "`deferrable` is not supported: PostgreSQL refuses `INSERT … ON CONFLICT` on a table with a deferrable unique constraint, and every get_or_create, update_or_create and bulk call relies on it",
+    );
+    if meta.input.peek(Token![=]) {
+        let _ = meta.value().and_then(|v| v.parse::<syn::Expr>());
+    }
 }
 
 #[derive(Default)]
@@ -172,6 +193,8 @@ fn parse_together(cx: &Ctxt, attr: &syn::Attribute) -> Option<Together> {
         tokens: attr.to_token_stream(),
         fields: Vec::new(),
         name: None,
+        case_insensitive: Vec::new(),
+        nulls_not_distinct: None,
     };
     if let syn::Meta::Path(_) = attr.meta {
         cx.error_spanned_by(
@@ -189,8 +212,31 @@ fn parse_together(cx: &Ctxt, attr: &syn::Attribute) -> Option<Together> {
                 }
                 together.name = Some(string_value(&meta, NAME)?);
             } else {
-                unknown_key(cx, &meta, &[NAME], (&[], ""));
+                unknown_key(cx, &meta, UNIQUE_KEYS, (&[], ""));
             }
+            return Ok(());
+        }
+        if meta.path.is_ident(DEFERRABLE) {
+            refuse_deferrable(cx, &meta);
+            return Ok(());
+        }
+        if meta.path.is_ident(CASE_INSENSITIVE) {
+            if !meta.input.peek(syn::token::Paren) {
+                return Err(meta.error(
+                    "name the text fields that compare case-insensitively: `case_insensitive(email)`",
+                ));
+            }
+            return meta.parse_nested_meta(|inner| match inner.path.get_ident() {
+                Some(ident) => {
+                    together.case_insensitive.push(ident.clone());
+                    Ok(())
+                }
+                None => Err(inner.error("expected a field name")),
+            });
+        }
+        if meta.path.is_ident(NULLS_NOT_DISTINCT) {
+            flag(&meta, NULLS_NOT_DISTINCT)?;
+            together.nulls_not_distinct = Some(meta.path.span());
             return Ok(());
         }
         match meta.path.get_ident() {
@@ -204,7 +250,7 @@ fn parse_together(cx: &Ctxt, attr: &syn::Attribute) -> Option<Together> {
     if let Err(e) = result {
         cx.push(malformed(
             e,
-            "#[unique_together(field_a, field_b)] or #[unique_together(field_a, field_b, name = \"…\")]",
+            "#[unique_together(field_a, field_b)], with optional `name = \"…\"`, `case_insensitive(field_b)`, `nulls_not_distinct`",
         ));
         return None;
     }
@@ -258,27 +304,42 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
                 syn::Meta::Path(_) => Some(FieldUnique {
                     tokens: attr.to_token_stream(),
                     name: None,
+                    case_insensitive: None,
+                    nulls_not_distinct: None,
                 }),
                 syn::Meta::List(_) => {
-                    let mut name = None;
+                    let mut unique = FieldUnique {
+                        tokens: attr.to_token_stream(),
+                        name: None,
+                        case_insensitive: None,
+                        nulls_not_distinct: None,
+                    };
                     let result = attr.parse_nested_meta(|meta| {
                         if meta.path.is_ident(NAME) {
-                            if name.is_some() {
+                            if unique.name.is_some() {
                                 cx.error_spanned_by(&meta.path, "duplicate `name`: give it once");
                             }
-                            name = Some(string_value(&meta, NAME)?);
+                            unique.name = Some(string_value(&meta, NAME)?);
+                        } else if meta.path.is_ident(CASE_INSENSITIVE) {
+                            flag(&meta, CASE_INSENSITIVE)?;
+                            unique.case_insensitive = Some(meta.path.span());
+                        } else if meta.path.is_ident(NULLS_NOT_DISTINCT) {
+                            flag(&meta, NULLS_NOT_DISTINCT)?;
+                            unique.nulls_not_distinct = Some(meta.path.span());
+                        } else if meta.path.is_ident(DEFERRABLE) {
+                            refuse_deferrable(cx, &meta);
                         } else {
-                            unknown_key(cx, &meta, &[NAME], (&[], ""));
+                            unknown_key(cx, &meta, UNIQUE_KEYS, (&[], ""));
                         }
                         Ok(())
                     });
                     match result {
-                        Ok(()) => Some(FieldUnique {
-                            tokens: attr.to_token_stream(),
-                            name,
-                        }),
+                        Ok(()) => Some(unique),
                         Err(e) => {
-                            cx.push(malformed(e, "#[unique] or #[unique(name = \"…\")]"));
+                            cx.push(malformed(
+                                e,
+                                "#[unique], with optional `name = \"…\"`, `case_insensitive`, `nulls_not_distinct`",
+                            ));
                             None
                         }
                     }

@@ -88,7 +88,21 @@ pub fn expand(model: &Model) -> TokenStream {
             Origin::Field => quote!(#p::ConstraintOrigin::Field),
             Origin::Together => quote!(#p::ConstraintOrigin::Together),
         };
-        quote!(#p::UniqueConstraint::__new(#name, &[#(#columns),*], #origin))
+        let folded = unique.folded.iter().map(|(i, _)| i);
+        let nulls_distinct = !unique.nulls_not_distinct;
+        quote!(#p::UniqueConstraint::__new(
+            #name,
+            &[#(#columns),*],
+            #origin,
+            &[#(#folded),*],
+            #nulls_distinct,
+        ))
+    });
+    let folded_assertions = model.uniques.iter().flat_map(|unique| {
+        unique.folded.iter().map(|&(index, span)| {
+            let ty = model.fields[index].ty;
+            quote_spanned!(span=> const _: () = #p::assert_case_insensitive::<#ty>();)
+        })
     });
 
     let value_arms = model.fields.iter().enumerate().map(|(index, field)| {
@@ -184,6 +198,7 @@ pub fn expand(model: &Model) -> TokenStream {
 
         const _: () = {
             #(#assertions)*
+            #(#folded_assertions)*
         };
 
         #[doc = #field_enum_doc]

@@ -225,6 +225,15 @@ pub trait TextColumn {}
 impl TextColumn for String {}
 impl TextColumn for Option<String> {}
 
+/// Fields that `case_insensitive` applies to: text, whose ASCII letters the constraint folds.
+#[diagnostic::on_unimplemented(
+    message = "`case_insensitive` applies only to `String` fields, not to `{Self}`",
+    label = "only text compares case-insensitively",
+    note = "remove the field from `case_insensitive`, or change its type to `String`"
+)]
+pub trait CaseInsensitiveColumn {}
+impl<T: TextColumn> CaseInsensitiveColumn for T {}
+
 /// Fields that `#[model(auto_increment)]` applies to.
 #[diagnostic::on_unimplemented(
     message = "`auto_increment` applies only to `i16`, `i32` or `i64` fields, not to `{Self}`",

@@ -288,6 +288,9 @@ pub mod __private {
     /// Compiles only for `String` fields (`max_length`).
     pub const fn assert_text<F: TextColumn>() {}
 
+    /// Compiles only for text fields (`case_insensitive`).
+    pub const fn assert_case_insensitive<F: crate::column::CaseInsensitiveColumn>() {}
+
     /// Compiles only for integer fields (`auto_increment`).
     pub const fn assert_integer<F: IntegerColumn>() {}
 

@@ -158,6 +158,13 @@ pub struct UniqueConstraint {
     pub columns: &'static [usize],
     /// Where it was declared.
     pub origin: ConstraintOrigin,
+    /// `case_insensitive`: the columns (indexes into [`ModelMeta::columns`], all text) whose ASCII
+    /// letters the constraint folds before comparing, `A`–`Z` as `a`–`z` and nothing else, the
+    /// same on every backend. Empty for an exact constraint.
+    pub folded: &'static [usize],
+    /// `false` for `nulls_not_distinct`: a NULL collides with a NULL, so a key with NULLs identifies
+    /// a row. `true` (SQL's default) otherwise: rows with a NULL in the key never collide.
+    pub nulls_distinct: bool,
 }
 
 impl UniqueConstraint {
@@ -166,12 +173,27 @@ impl UniqueConstraint {
         name: &'static str,
         columns: &'static [usize],
         origin: ConstraintOrigin,
+        folded: &'static [usize],
+        nulls_distinct: bool,
     ) -> Self {
         UniqueConstraint {
             name,
             columns,
             origin,
+            folded,
+            nulls_distinct,
         }
+    }
+
+    /// Whether the constraint compares column `column` case-insensitively.
+    pub fn folds(&self, column: usize) -> bool {
+        self.folded.contains(&column)
+    }
+
+    /// Whether the database enforces it with something other than a plain list of columns: an
+    /// index over expressions (PostgreSQL, SQLite) or over generated columns (MariaDB).
+    pub fn is_plain(&self) -> bool {
+        self.folded.is_empty() && self.nulls_distinct
     }
 }
 
@@ -248,6 +270,14 @@ impl ModelMeta {
             // `primary_key` is an index into `columns`; slice a one-element window of a static table.
             KeyId::PrimaryKey => &COLUMN_INDEXES[self.primary_key..=self.primary_key],
             KeyId::Unique(i) => self.uniques[i].columns,
+        }
+    }
+
+    /// The declared constraint behind a key; `None` for the primary key.
+    pub fn key_constraint(&self, key: KeyId) -> Option<&'static UniqueConstraint> {
+        match key {
+            KeyId::PrimaryKey => None,
+            KeyId::Unique(i) => Some(&self.uniques[i]),
         }
     }
 

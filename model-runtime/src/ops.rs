@@ -740,9 +740,19 @@ async fn upsert_mysql<M: Model, DB: Backend>(
         vec!["?"; columns.len()].join(", ")
     );
     values.extend(columns.iter().map(|&i| create.column_value(i, dialect)));
+    // A case-insensitive column compares its fold (the generated column) with the fold of ours.
     let ours_key = key_columns
         .iter()
-        .map(|&i| format!("{c} <=> VALUES({c})", c = q(i)))
+        .map(|&i| {
+            let column = meta.columns[i].name;
+            if meta.key_constraint(key).is_some_and(|c| c.folds(i)) {
+                let stored = query::quote(dialect, &query::folded_column(column));
+                let incoming = query::fold_of(&format!("VALUES({})", q(i)), dialect);
+                format!("{stored} <=> {incoming}")
+            } else {
+                format!("{c} <=> VALUES({c})", c = q(i))
+            }
+        })
         .collect::<Vec<_>>()
         .join(" AND ");
     let first = q(key_columns[0]);
@@ -984,9 +994,10 @@ impl<M: Model> Validate<'_, M> {
             .into_iter()
             .chain((0..meta.uniques.len()).map(KeyId::Unique))
             .filter(|&key| {
-                !query::key_values_of(self.row, key, dialect)
-                    .iter()
-                    .any(crate::value::is_null)
+                query::null_identifies(meta, key)
+                    || !query::key_values_of(self.row, key, dialect)
+                        .iter()
+                        .any(crate::value::is_null)
             })
             .collect()
     }

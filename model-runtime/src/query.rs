@@ -184,14 +184,156 @@ pub(crate) fn returning_all(meta: &ModelMeta, dialect: Dialect) -> String {
     sql
 }
 
-/// `WHERE k1 = ? AND k2 = ?` for a key. A NULL value matches nothing, as in the unique constraint
-/// itself: NULLs never collide, so a key with a NULL identifies no row.
-fn key_condition(meta: &ModelMeta, key: KeyId, values: Vec<Value>) -> Condition {
+/// `WHERE k1 = ? AND k2 = ?` for a key, compared as the constraint compares: through
+/// [`key_expr`] (a case-insensitive column's ASCII fold, against the value folded by
+/// [`compared_values`] before the statement is looked up in the cache), and with a
+/// NULL-safe equality where the constraint makes NULLs collide (`nulls_not_distinct`). Elsewhere a
+/// NULL value matches nothing, as in the unique constraint itself: NULLs never collide, so a key
+/// with a NULL identifies no row.
+pub(crate) fn key_condition(
+    meta: &ModelMeta,
+    key: KeyId,
+    values: Vec<Value>,
+    dialect: Dialect,
+) -> Condition {
+    // The values come compared already (folded where the key folds): a cached statement's later
+    // uses bind their values without coming here.
     let mut condition = Condition::all();
     for (&column, value) in meta.key_columns(key).iter().zip(values) {
-        condition = condition.add(Expr::col(Alias::new(meta.columns[column].name)).eq(value));
+        condition = condition.add(key_eq(meta, key, column, value, dialect));
     }
     condition
+}
+
+/// `(k1, k2) IN ((?, ?), …)` for `count` keys whose compared values come from `values` in order,
+/// each column through [`key_expr`]; where the key's constraint makes NULLs collide, the OR of
+/// each key's [`key_eq`]s instead (a tuple `IN` never matches a NULL).
+pub(crate) fn keys_in(
+    meta: &ModelMeta,
+    key: KeyId,
+    count: usize,
+    values: &mut impl Iterator<Item = Value>,
+    dialect: Dialect,
+) -> Condition {
+    let columns = meta.key_columns(key);
+    if columns.iter().any(|&c| nulls_collide(meta, key, c)) {
+        let mut any = Condition::any();
+        for _ in 0..count {
+            let mut all = Condition::all();
+            for &c in columns {
+                let value = values.next().expect("a value per key column");
+                all = all.add(key_eq(meta, key, c, value, dialect));
+            }
+            any = any.add(all);
+        }
+        return any;
+    }
+    let target = Expr::tuple(columns.iter().map(|&c| key_expr(meta, key, c, dialect)));
+    let tuples: Vec<Expr> = (0..count)
+        .map(|_| Expr::tuple(values.by_ref().take(columns.len()).map(Expr::val)))
+        .collect();
+    Condition::all().add(target.is_in(tuples))
+}
+
+/// `expr = value` for one column of a key, or the dialect's NULL-safe equality where the key's
+/// constraint makes NULLs collide and the column can hold one.
+pub(crate) fn key_eq(
+    meta: &ModelMeta,
+    key: KeyId,
+    column: usize,
+    value: impl Into<Expr>,
+    dialect: Dialect,
+) -> Expr {
+    let expr = key_expr(meta, key, column, dialect);
+    if !nulls_collide(meta, key, column) {
+        return expr.eq(value);
+    }
+    let template = match dialect {
+        Dialect::Sqlite => "? IS ?",
+        Dialect::Postgres => "$1 IS NOT DISTINCT FROM $2",
+        Dialect::MySql => "? <=> ?",
+    };
+    Expr::cust_with_exprs(template, [expr, value.into()])
+}
+
+/// Whether a NULL in column `column` of key `key` is a value that collides with another NULL.
+pub(crate) fn nulls_collide(meta: &ModelMeta, key: KeyId, column: usize) -> bool {
+    meta.columns[column].nullable
+        && meta
+            .key_constraint(key)
+            .is_some_and(|constraint| !constraint.nulls_distinct)
+}
+
+/// Whether a key whose values include a NULL identifies a row: never under SQL's default (NULLs
+/// never collide), always under `nulls_not_distinct`.
+pub(crate) fn null_identifies(meta: &ModelMeta, key: KeyId) -> bool {
+    meta.key_constraint(key)
+        .is_some_and(|constraint| !constraint.nulls_distinct)
+}
+
+/// The expression key `key` compares for its column `column`: the column itself, or for a
+/// `case_insensitive` column its ASCII fold, spelt as the constraint's index spells it (so that the
+/// database uses that index): `lower("c")` on SQLite (whose `lower()` folds ASCII only),
+/// `lower("c" COLLATE "C")` on PostgreSQL (the C collation folds ASCII only, whatever the
+/// database's locale), and the generated column `c__ci` on MariaDB, which has no expression indexes.
+pub(crate) fn key_expr(meta: &ModelMeta, key: KeyId, column: usize, dialect: Dialect) -> Expr {
+    let name = meta.columns[column].name;
+    let folds = meta
+        .key_constraint(key)
+        .is_some_and(|constraint| constraint.folds(column));
+    if !folds {
+        return Expr::col(Alias::new(name));
+    }
+    match dialect {
+        Dialect::MySql => Expr::col(Alias::new(folded_column(name))),
+        _ => Expr::cust(fold_sql(name, dialect)),
+    }
+}
+
+/// The SQL text of a column's ASCII fold on SQLite and PostgreSQL (see [`key_expr`]), and on
+/// MariaDB the expression of its generated column: `A`–`Z` replaced one by one (`REPLACE` compares
+/// bytes), so that nothing else folds, as on the other two.
+pub(crate) fn fold_sql(column: &str, dialect: Dialect) -> String {
+    fold_of(&quote(dialect, column), dialect)
+}
+
+/// The ASCII fold of an SQL expression (see [`fold_sql`]).
+pub(crate) fn fold_of(expr: &str, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("lower({expr})"),
+        Dialect::Postgres => format!("lower({expr} COLLATE \"C\")"),
+        Dialect::MySql => {
+            let mut sql = expr.to_owned();
+            for upper in b'A'..=b'Z' {
+                let (upper, lower) = (upper as char, upper.to_ascii_lowercase() as char);
+                sql = format!("replace({sql}, '{upper}', '{lower}')");
+            }
+            sql
+        }
+    }
+}
+
+/// The name of the generated column that holds a case-insensitive key column's fold on MariaDB.
+pub(crate) fn folded_column(column: &str) -> String {
+    format!("{column}__ci")
+}
+
+/// A key's values as its constraint compares them: the text of a `case_insensitive` column with its
+/// ASCII letters folded, as the database folds the column ([`key_expr`]). Folding twice changes
+/// nothing.
+pub(crate) fn compared_values(meta: &ModelMeta, key: KeyId, mut values: Vec<Value>) -> Vec<Value> {
+    if let Some(constraint) = meta.key_constraint(key)
+        && !constraint.folded.is_empty()
+    {
+        for (&column, value) in meta.key_columns(key).iter().zip(&mut values) {
+            if constraint.folds(column)
+                && let Value::String(Some(text)) = value
+            {
+                text.make_ascii_lowercase();
+            }
+        }
+    }
+    values
 }
 
 /// `INSERT INTO t (…) VALUES (…) RETURNING <all columns>` for one row.
@@ -250,12 +392,13 @@ pub(crate) fn select_by_key<M: Model>(
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
+    let values = compared_values(meta, key, values);
     cached::<M>(dialect, Shape::Select(key, lock), values, |values| {
         let mut select = Query::select();
         select
             .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
             .from(Alias::new(meta.table))
-            .cond_where(key_condition(meta, key, values));
+            .cond_where(key_condition(meta, key, values, dialect));
         let (mut sql, values) = render(&select, dialect);
         sql.push_str(lock.clause(dialect));
         (sql, values)
@@ -269,12 +412,13 @@ pub(crate) fn exists_by_key<M: Model>(
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
+    let values = compared_values(meta, key, values);
     cached::<M>(dialect, Shape::Exists(key), values, |values| {
         let mut select = Query::select();
         select
             .expr(Expr::cust("1"))
             .from(Alias::new(meta.table))
-            .cond_where(key_condition(meta, key, values));
+            .cond_where(key_condition(meta, key, values, dialect));
         let (mut sql, values) = render(&select, dialect);
         sql.push_str(" LIMIT 1");
         (sql, values)
@@ -290,6 +434,7 @@ pub(crate) fn update_by_key<M: Model>(
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
+    let key_values = compared_values(meta, key, key_values);
     let columns: Vec<usize> = set.iter().map(|(i, _)| *i).collect();
     let key_count = key_values.len();
     let values: Vec<Value> = set.into_iter().map(|(_, v)| v).chain(key_values).collect();
@@ -308,7 +453,7 @@ pub(crate) fn update_by_key<M: Model>(
                         .zip(values)
                         .map(|(&i, v)| (Alias::new(meta.columns[i].name), Expr::val(v))),
                 )
-                .cond_where(key_condition(meta, key, key_values));
+                .cond_where(key_condition(meta, key, key_values, dialect));
             let (mut sql, values) = render(&update, dialect);
             if dialect.has_update_returning() {
                 sql.push_str(&returning_all(meta, dialect));
@@ -325,11 +470,12 @@ pub(crate) fn delete_by_key<M: Model>(
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
+    let key_values = compared_values(meta, key, key_values);
     cached::<M>(dialect, Shape::Delete(key), key_values, |key_values| {
         let mut delete = Query::delete();
         delete
             .from_table(Alias::new(meta.table))
-            .cond_where(key_condition(meta, key, key_values));
+            .cond_where(key_condition(meta, key, key_values, dialect));
         render(&delete, dialect)
     })
 }
@@ -365,7 +511,7 @@ pub(crate) fn validate_keys<M: Model>(
                 let mut sub = Query::select();
                 sub.expr(Expr::cust("1"))
                     .from(Alias::new(meta.table))
-                    .cond_where(key_condition(meta, key, key_values));
+                    .cond_where(key_condition(meta, key, key_values, dialect));
                 if exclude_own {
                     let pk_value = values.next().expect("a primary key value per key");
                     sub.and_where(Expr::col(Alias::new(meta.columns[pk].name)).ne(pk_value));
@@ -377,13 +523,15 @@ pub(crate) fn validate_keys<M: Model>(
     )
 }
 
-/// The key's values taken from a model row.
+/// The key's values taken from a model row, as the key's constraint compares them
+/// ([`compared_values`]).
 pub(crate) fn key_values_of<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Vec<Value> {
-    M::META
+    let values = M::META
         .key_columns(key)
         .iter()
         .map(|&i| row.column_value(i, dialect))
-        .collect()
+        .collect();
+    compared_values(M::META, key, values)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use sea_query::{Alias, ColumnDef, Expr, ForeignKey, Index, Table, TableCreateSta
 use crate::backend::{Backend, Dialect};
 use crate::conn::Conn;
 use crate::error::{Error, SchemaError};
-use crate::meta::{ColumnKind, ColumnMeta, ModelMeta};
+use crate::meta::{ColumnKind, ColumnMeta, ModelMeta, UniqueConstraint};
 use crate::model::Model;
 use crate::ops::Op;
 
@@ -111,13 +111,21 @@ impl Schema {
             .collect()
     }
 
-    /// The DDL text, one `CREATE TABLE` per model, in foreign-key order.
+    /// The DDL text, in foreign-key order: per model its `CREATE TABLE`, then a `CREATE UNIQUE INDEX`
+    /// for each constraint that a table constraint cannot express on `dialect` (a case-insensitive
+    /// one on PostgreSQL and SQLite, which is an index over expressions; a `nulls_not_distinct` one
+    /// on SQLite). [`Schema::statements`] gives the `CREATE TABLE`s alone.
     pub fn sql(&self, dialect: Dialect) -> Result<Vec<String>, SchemaError> {
-        Ok(self
-            .statements(dialect)?
-            .iter()
-            .map(|statement| render_table(statement, dialect))
-            .collect())
+        let mut out = Vec::new();
+        for meta in self.ordered()? {
+            let mut statement = create_table(meta, dialect)?;
+            if self.if_not_exists {
+                statement.if_not_exists();
+            }
+            out.push(render_table(&statement, dialect));
+            out.extend(expression_indexes(meta, dialect, self.if_not_exists));
+        }
+        Ok(out)
     }
 
     /// Creates the tables on the caller's pool, connection or transaction, in foreign-key order.
@@ -217,11 +225,32 @@ pub fn create_table(
         table.col(&mut def);
     }
 
+    if dialect == Dialect::MySql {
+        for generated in generated_columns(meta) {
+            let mut def = ColumnDef::new(Alias::new(&generated.name));
+            def.custom(Alias::new(generated.sql_type))
+                .extra(format!("AS ({}) PERSISTENT", generated.expr));
+            table.col(&mut def);
+        }
+    }
+
     for constraint in meta.uniques {
+        if !is_table_constraint(meta, constraint, dialect) {
+            continue;
+        }
         let mut index = Index::create();
         index.name(constraint.name).unique();
-        for &column in constraint.columns {
-            index.col(Alias::new(meta.columns[column].name));
+        if dialect == Dialect::MySql {
+            for part in index_parts(meta, constraint, dialect) {
+                index.col(Alias::new(part.column));
+            }
+        } else {
+            for &column in constraint.columns {
+                index.col(Alias::new(meta.columns[column].name));
+            }
+            if !constraint.nulls_distinct {
+                index.nulls_not_distinct();
+            }
         }
         table.index(&mut index);
     }
@@ -241,6 +270,212 @@ pub fn create_table(
         }
     }
     Ok(table)
+}
+
+/// Whether a unique constraint is a table constraint in the `CREATE TABLE` on `dialect`, rather than
+/// an index of its own ([`expression_indexes`]). MariaDB indexes generated columns, so its are all
+/// table constraints; PostgreSQL has `NULLS NOT DISTINCT` but needs an index for expressions;
+/// SQLite needs an index for either.
+pub(crate) fn is_table_constraint(
+    meta: &ModelMeta,
+    constraint: &UniqueConstraint,
+    dialect: Dialect,
+) -> bool {
+    let collides =
+        !constraint.nulls_distinct && constraint.columns.iter().any(|&c| meta.columns[c].nullable);
+    match dialect {
+        Dialect::MySql => true,
+        Dialect::Postgres => constraint.folded.is_empty(),
+        Dialect::Sqlite => constraint.folded.is_empty() && !collides,
+    }
+}
+
+/// One part of a unique constraint's index: the SQL expression indexed (on MariaDB always a column,
+/// generated or not), which is also what an `ON CONFLICT` target names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexPart {
+    /// The SQL text of the expression, identifiers quoted.
+    pub(crate) sql: String,
+    /// The column it is, when it is a column (a generated one on MariaDB).
+    pub(crate) column: String,
+}
+
+/// The parts of a unique constraint's index, in order, as the database compares them:
+/// - a `case_insensitive` column is its ASCII fold ([`crate::query::fold_sql`]), on MariaDB the
+///   generated column `c__ci`;
+/// - under `nulls_not_distinct`, a nullable column on SQLite is the pair `ifnull(c, 0)`,
+///   `c IS NULL` (SQLite compares across types, so the 0 that stands for NULL is told from a
+///   stored 0 by the second part), and on MariaDB the generated pair `c__nn`, `c__null`, the same
+///   idea with a zero of the column's type; PostgreSQL 15 has `NULLS NOT DISTINCT` itself;
+/// - anything else is the column.
+pub(crate) fn index_parts(
+    meta: &ModelMeta,
+    constraint: &UniqueConstraint,
+    dialect: Dialect,
+) -> Vec<IndexPart> {
+    let q = |name: &str| crate::query::quote(dialect, name);
+    let mut parts = Vec::with_capacity(constraint.columns.len());
+    for &c in constraint.columns {
+        let column = &meta.columns[c];
+        let folds = constraint.folds(c);
+        let collides = !constraint.nulls_distinct && column.nullable;
+        let plain = || IndexPart {
+            sql: q(column.name),
+            column: column.name.to_owned(),
+        };
+        match dialect {
+            Dialect::MySql if collides => {
+                for name in [nulls_column(column.name), is_null_column(column.name)] {
+                    parts.push(IndexPart {
+                        sql: q(&name),
+                        column: name,
+                    });
+                }
+            }
+            Dialect::MySql if folds => {
+                let name = crate::query::folded_column(column.name);
+                parts.push(IndexPart {
+                    sql: q(&name),
+                    column: name,
+                });
+            }
+            Dialect::Sqlite if collides => {
+                let value = if folds {
+                    crate::query::fold_sql(column.name, dialect)
+                } else {
+                    q(column.name)
+                };
+                parts.push(IndexPart {
+                    sql: format!("ifnull({value}, 0)"),
+                    column: column.name.to_owned(),
+                });
+                parts.push(IndexPart {
+                    sql: format!("({} IS NULL)", q(column.name)),
+                    column: column.name.to_owned(),
+                });
+            }
+            Dialect::Sqlite | Dialect::Postgres if folds => parts.push(IndexPart {
+                sql: format!("({})", crate::query::fold_sql(column.name, dialect)),
+                column: column.name.to_owned(),
+            }),
+            _ => parts.push(plain()),
+        }
+    }
+    parts
+}
+
+/// `CREATE UNIQUE INDEX` for each constraint of `meta` that is not a table constraint on `dialect`
+/// ([`is_table_constraint`]).
+pub(crate) fn expression_indexes(
+    meta: &ModelMeta,
+    dialect: Dialect,
+    if_not_exists: bool,
+) -> Vec<String> {
+    meta.uniques
+        .iter()
+        .filter(|constraint| !is_table_constraint(meta, constraint, dialect))
+        .map(|constraint| expression_index(meta, constraint, dialect, if_not_exists))
+        .collect()
+}
+
+/// The `CREATE UNIQUE INDEX` of one constraint (see [`index_parts`]).
+pub(crate) fn expression_index(
+    meta: &ModelMeta,
+    constraint: &UniqueConstraint,
+    dialect: Dialect,
+    if_not_exists: bool,
+) -> String {
+    let q = |name: &str| crate::query::quote(dialect, name);
+    let parts = index_parts(meta, constraint, dialect)
+        .into_iter()
+        .map(|part| part.sql)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let nulls = if dialect == Dialect::Postgres && !constraint.nulls_distinct {
+        " NULLS NOT DISTINCT"
+    } else {
+        ""
+    };
+    format!(
+        "CREATE UNIQUE INDEX {}{} ON {} ({parts}){nulls}",
+        if if_not_exists { "IF NOT EXISTS " } else { "" },
+        q(constraint.name),
+        q(meta.table),
+    )
+}
+
+/// A generated column MariaDB indexes for a constraint kind it has no native form of.
+pub(crate) struct Generated {
+    pub(crate) name: String,
+    pub(crate) sql_type: String,
+    pub(crate) expr: String,
+}
+
+/// The generated columns of `meta` on MariaDB, each once: `c__ci`, the ASCII fold of a
+/// case-insensitive column; `c__nn` and `c__null` for a nullable column of a `nulls_not_distinct`
+/// constraint, its value (folded where the constraint folds it) with NULL replaced by a zero of its
+/// type, and whether it is NULL.
+pub(crate) fn generated_columns(meta: &ModelMeta) -> Vec<Generated> {
+    let dialect = Dialect::MySql;
+    let mut out: Vec<Generated> = Vec::new();
+    let mut push = |generated: Generated| {
+        if !out.iter().any(|g| g.name == generated.name) {
+            out.push(generated);
+        }
+    };
+    for constraint in meta.uniques {
+        for &c in constraint.columns {
+            let column = &meta.columns[c];
+            let folds = constraint.folds(c);
+            let value = if folds {
+                crate::query::fold_sql(column.name, dialect)
+            } else {
+                crate::query::quote(dialect, column.name)
+            };
+            if folds {
+                push(Generated {
+                    name: crate::query::folded_column(column.name),
+                    sql_type: declared_type(column, true, dialect),
+                    expr: value.clone(),
+                });
+            }
+            if !constraint.nulls_distinct && column.nullable {
+                push(Generated {
+                    name: nulls_column(column.name),
+                    sql_type: declared_type(column, true, dialect),
+                    expr: format!("ifnull({value}, {})", zero_of(column.kind)),
+                });
+                push(Generated {
+                    name: is_null_column(column.name),
+                    sql_type: "tinyint(1)".to_owned(),
+                    expr: format!("{} IS NULL", crate::query::quote(dialect, column.name)),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// MariaDB's generated column for a `nulls_not_distinct` column's value.
+fn nulls_column(column: &str) -> String {
+    format!("{column}__nn")
+}
+
+/// MariaDB's generated column for whether a `nulls_not_distinct` column is NULL.
+fn is_null_column(column: &str) -> String {
+    format!("{column}__null")
+}
+
+/// A value of the kind that stands for NULL in `c__nn`; a stored value equal to it is told apart by
+/// `c__null`.
+fn zero_of(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Text | ColumnKind::Bytes | ColumnKind::Uuid | ColumnKind::Json => "''",
+        ColumnKind::Date => "'1000-01-01'",
+        ColumnKind::Time => "'00:00:00'",
+        ColumnKind::DateTime | ColumnKind::TimestampTz => "'1000-01-01 00:00:00'",
+        _ => "0",
+    }
 }
 
 /// Sets the concrete SQL type of a column for a dialect.

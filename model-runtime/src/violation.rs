@@ -449,9 +449,11 @@ async fn culprit<M: Model, DB: Backend>(
         }
         _ => None,
     });
-    // NULLs collide with nothing: such rows cannot be behind a duplicate.
+    // NULLs collide with nothing (unless the constraint says they do): such rows cannot be behind a
+    // duplicate.
+    let null_identifies = crate::query::null_identifies(M::META, key);
     let candidates: Vec<usize> = (0..rows.len())
-        .filter(|&p| !keys[p].iter().any(crate::value::is_null))
+        .filter(|&p| null_identifies || !keys[p].iter().any(crate::value::is_null))
         .filter(|&p| match dialect {
             // Kinds whose rendering is not reproduced (decimals, dates, …) leave every row a
             // candidate; the stored-or-repeated rule below then decides, exactly, as no text
@@ -461,7 +463,8 @@ async fn culprit<M: Model, DB: Backend>(
                 None => !has_text(M::META, key),
             },
             Dialect::Postgres => {
-                let text = row_values(rows[p].1, key, dialect);
+                // As the constraint compares (a case-insensitive index reports the fold).
+                let text: Vec<String> = keys[p].iter().map(crate::value::text).collect();
                 match &violation.values {
                     Values::Known(values) => text == *values,
                     Values::Ambiguous(raw) => text.join(", ") == *raw,
@@ -494,7 +497,12 @@ async fn culprit<M: Model, DB: Backend>(
         // Equal keys render alike, so a repeat of a candidate's key is itself a candidate.
         let mut seen = std::collections::HashSet::with_capacity(candidates.len());
         for (n, &p) in candidates.iter().enumerate() {
-            if stored[n] || !seen.insert(KeyValues::from_values(keys[p].clone())) {
+            if stored[n]
+                || !seen.insert(KeyValues::from_values(
+                    keys[p].clone(),
+                    crate::query::null_identifies(M::META, key),
+                ))
+            {
                 return (Some(rows[p].0), exact(p));
             }
         }
@@ -525,7 +533,9 @@ async fn stored_among<M: Model, DB: Backend>(
     if dialect == Dialect::Sqlite || !has_text(meta, key) {
         let wanted: Vec<Option<KeyValues>> = candidates
             .iter()
-            .map(|&p| KeyValues::from_values(keys[p].clone()))
+            .map(|&p| {
+                KeyValues::from_values(keys[p].clone(), crate::query::null_identifies(M::META, key))
+            })
             .collect();
         let stored = crate::bulk::write::stored_keys::<M, DB>(
             conn,
@@ -817,8 +827,19 @@ fn mysql_report(message: &str) -> Report {
     }
 }
 
-/// `UNIQUE constraint failed: t.a, t.b` (2067) or, for a primary key, the same with code 1555.
+/// `UNIQUE constraint failed: t.a, t.b` (2067) or, for a primary key, the same with code 1555; for
+/// an index over expressions, `UNIQUE constraint failed: index 'name'`.
 fn sqlite_report(message: &str, _code: Option<&str>) -> Report {
+    if let Some(name) = message
+        .strip_prefix("UNIQUE constraint failed: index '")
+        .and_then(|rest| rest.strip_suffix('\''))
+    {
+        return Report {
+            name: Some(name.to_owned()),
+            columns: Vec::new(),
+            values: Values::Unknown,
+        };
+    }
     let columns = message
         .strip_prefix("UNIQUE constraint failed: ")
         .map(|list| {

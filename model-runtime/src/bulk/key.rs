@@ -22,15 +22,20 @@ pub(crate) struct KeyValues(Vec<Value>);
 impl Eq for KeyValues {}
 
 impl KeyValues {
-    /// The key's values taken from a row; `None` when one is NULL (such a key collides with nothing).
+    /// The key's values taken from a row, as its constraint compares them; `None` when one is NULL
+    /// and NULLs never collide in the constraint (such a key collides with nothing).
     pub(crate) fn of<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Option<Self> {
-        Self::from_values(query::key_values_of(row, key, dialect))
+        Self::from_values(
+            query::key_values_of(row, key, dialect),
+            query::null_identifies(M::META, key),
+        )
     }
 
-    /// A key's bound values; `None` when one is NULL.
-    pub(crate) fn from_values(mut values: Vec<Value>) -> Option<Self> {
+    /// A key's compared values; `None` when one is NULL, unless `null_identifies`
+    /// (`nulls_not_distinct`).
+    pub(crate) fn from_values(mut values: Vec<Value>, null_identifies: bool) -> Option<Self> {
         for value in &mut values {
-            if value::is_null(value) {
+            if value::is_null(value) && !null_identifies {
                 return None;
             }
             value::normalize(value);

@@ -2,7 +2,7 @@
 //! columns) and cached: model metadata and values in, SQL text and values out. Nothing here knows of
 //! connections.
 
-use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, Value};
+use sea_query::{Alias, Expr, OnConflict, Query, Value};
 
 use crate::backend::Dialect;
 use crate::meta::KeyId;
@@ -64,23 +64,34 @@ pub(crate) fn multi_insert<M: Model>(
                 .values(values.by_ref().take(columns.len()).map(Expr::val))
                 .expect("one value per column by construction");
         }
-        let target = |key: KeyId| {
-            meta.key_columns(key)
-                .iter()
-                .map(|&i| Alias::new(meta.columns[i].name))
+        // The conflict target names the key's index as the database spells it: its columns, or
+        // for a case-insensitive or (SQLite) nulls-not-distinct constraint its expressions.
+        let target = |key: KeyId| -> OnConflict {
+            match meta.key_constraint(key) {
+                Some(constraint) if !constraint.is_plain() => {
+                    let mut target = OnConflict::new();
+                    target.exprs(
+                        crate::schema::index_parts(meta, constraint, dialect)
+                            .into_iter()
+                            .map(|part| Expr::cust(part.sql)),
+                    );
+                    target
+                }
+                _ => OnConflict::columns(
+                    meta.key_columns(key)
+                        .iter()
+                        .map(|&i| Alias::new(meta.columns[i].name)),
+                ),
+            }
         };
         match on_key {
             None => {}
             Some(OnKey::DoNothing(key)) => {
-                insert.on_conflict(OnConflict::columns(target(key)).do_nothing().to_owned());
+                insert.on_conflict(target(key).do_nothing().to_owned());
             }
             Some(OnKey::DoUpdate(key, set)) => {
                 let set = set.iter().map(|&i| Alias::new(meta.columns[i].name));
-                insert.on_conflict(
-                    OnConflict::columns(target(key))
-                        .update_columns(set)
-                        .to_owned(),
-                );
+                insert.on_conflict(target(key).update_columns(set).to_owned());
             }
         }
         let (mut sql, values) = query::render(&insert, dialect);
@@ -137,25 +148,23 @@ pub(crate) fn existing<M: Model>(
         shape,
         keys.concat(),
         |values| {
+            let count = values.len() / per_key;
             let mut values = values.into_iter();
-            let tuples: Vec<Expr> = (0..values.len() / per_key)
-                .map(|_| Expr::tuple(values.by_ref().take(per_key).map(Expr::val)))
-                .collect();
-            let target = Expr::tuple(
-                key_columns
-                    .iter()
-                    .map(|&i| Expr::col(Alias::new(meta.columns[i].name))),
-            );
+            let condition = query::keys_in(meta, key, count, &mut values, dialect);
             let mut select = Query::select();
             if whole_rows {
                 select.columns(meta.columns.iter().map(|c| Alias::new(c.name)));
             } else {
                 select.expr(Expr::cust("1"));
             }
-            select
-                .from(Alias::new(meta.table))
-                .and_where(target.is_in(tuples));
-            if dialect == Dialect::MySql {
+            select.from(Alias::new(meta.table)).cond_where(condition);
+            // (Not for a key whose NULLs collide: its index is over generated columns that the
+            // NULL-safe comparison of the plain columns does not use.)
+            if dialect == Dialect::MySql
+                && !key_columns
+                    .iter()
+                    .any(|&c| query::nulls_collide(meta, key, c))
+            {
                 // Through the key's own index: for a long key list MariaDB may prefer a scan of the
                 // table, which in a locking read locks every row and the end of the primary key,
                 // on which concurrent inserters deadlock.
@@ -214,17 +223,14 @@ pub(crate) fn update_by_case<M: Model>(
             for _ in 0..rows.len() {
                 let mut condition = sea_query::Condition::all();
                 for &i in key_columns {
-                    condition = condition.add(col(i).eq(values.next().expect("a key value")));
+                    let value = values.next().expect("a key value");
+                    condition = condition.add(query::key_eq(meta, key, i, value, dialect));
                 }
                 case = case.case(condition, Expr::val(values.next().expect("a new value")));
             }
             update.value(Alias::new(meta.columns[c].name), case.finally(col(c)));
         }
-        let target = Expr::tuple(key_columns.iter().map(|&i| col(i)));
-        let tuples: Vec<Expr> = (0..rows.len())
-            .map(|_| Expr::tuple(values.by_ref().take(key_columns.len()).map(Expr::val)))
-            .collect();
-        update.and_where(target.is_in(tuples));
+        update.cond_where(query::keys_in(meta, key, rows.len(), &mut values, dialect));
         query::render(&update, dialect)
     })
 }

@@ -1,0 +1,592 @@
+//! The constraint kinds beyond a plain column list, on every backend: `case_insensitive` (ASCII
+//! letters fold, nothing else does, on all three) and `nulls_not_distinct` (a NULL collides with a
+//! NULL). Each through the DDL and the catalog, every typed operation, both bulk modes, violation
+//! mapping and `validate_unique`, and a race of 64 tasks on one key.
+
+use std::collections::HashSet;
+
+use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::{BulkInsert, Dialect, Error, Model, Outcome, Schema, SqlType};
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "ci_users")]
+#[unique_together(tenant, handle, case_insensitive(handle))]
+struct User {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique(case_insensitive)]
+    #[model(max_length = 100)]
+    email: String,
+    tenant: i64,
+    #[model(max_length = 50)]
+    handle: String,
+    score: i64,
+}
+
+fn user(email: &str, tenant: i64, handle: &str, score: i64) -> User {
+    User {
+        id: 0,
+        email: email.into(),
+        tenant,
+        handle: handle.into(),
+        score,
+    }
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "nnd_slots")]
+#[unique_together(room, day, nulls_not_distinct)]
+struct Slot {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    room: i64,
+    day: Option<i64>,
+    #[unique(nulls_not_distinct, case_insensitive)]
+    #[model(max_length = 20)]
+    code: Option<String>,
+    note: String,
+}
+
+fn slot(room: i64, day: Option<i64>, code: Option<&str>, note: &str) -> Slot {
+    Slot {
+        id: 0,
+        room,
+        day,
+        code: code.map(Into::into),
+        note: note.into(),
+    }
+}
+
+async fn create<DB: TestBackend>(db: &TestDb<DB>) {
+    Schema::new()
+        .model::<User>()
+        .model::<Slot>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+}
+
+/// The first column of every row of a catalog query, as text.
+async fn texts<DB: TestBackend>(db: &TestDb<DB>, sql: &str, table: &str) -> Vec<String> {
+    let mut conn = db.pool.acquire().await.unwrap();
+    let rows = DB::fetch_all(
+        &mut conn,
+        sql.into(),
+        model_runtime::__private::Values(vec![table.into()]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter()
+        .map(|row| String::decode(DB::row_ref(row), 0).unwrap().unwrap())
+        .collect()
+}
+
+/// Each database's own catalog holds the constraints under their names, over what they compare.
+async fn the_catalog_holds_each_kind<DB: TestBackend>(db: TestDb<DB>) {
+    create(&db).await;
+    let (users, slots) = match DB::DIALECT {
+        Dialect::Postgres => {
+            let sql = "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname <> tablename || '_pkey' ORDER BY indexname";
+            (
+                texts(&db, sql, "ci_users").await,
+                texts(&db, sql, "nnd_slots").await,
+            )
+        }
+        Dialect::Sqlite => {
+            let sql = "SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name";
+            (
+                texts(&db, sql, "ci_users").await,
+                texts(&db, sql, "nnd_slots").await,
+            )
+        }
+        Dialect::MySql => {
+            let sql = "SELECT CAST(CONCAT(INDEX_NAME, ': ', GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX)) AS CHAR) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' GROUP BY INDEX_NAME ORDER BY INDEX_NAME";
+            (
+                texts(&db, sql, "ci_users").await,
+                texts(&db, sql, "nnd_slots").await,
+            )
+        }
+    };
+    let expected: [(&str, &[&str]); 4] = match DB::DIALECT {
+        Dialect::Postgres => [
+            (
+                "ci_users_email_key",
+                &["UNIQUE INDEX", "lower(((email)::text COLLATE \"C\"))"],
+            ),
+            (
+                "ci_users_tenant_handle_key",
+                &[
+                    "UNIQUE INDEX",
+                    "tenant",
+                    "lower(((handle)::text COLLATE \"C\"))",
+                ],
+            ),
+            (
+                "nnd_slots_code_key",
+                &[
+                    "UNIQUE INDEX",
+                    "lower(((code)::text COLLATE \"C\"))",
+                    "NULLS NOT DISTINCT",
+                ],
+            ),
+            (
+                "nnd_slots_room_day_key",
+                &["UNIQUE INDEX", "(room, day) NULLS NOT DISTINCT"],
+            ),
+        ],
+        Dialect::Sqlite => [
+            ("ci_users_email_key", &["UNIQUE INDEX", "lower(\"email\")"]),
+            (
+                "ci_users_tenant_handle_key",
+                &["UNIQUE INDEX", "\"tenant\", (lower(\"handle\"))"],
+            ),
+            (
+                "nnd_slots_code_key",
+                &[
+                    "UNIQUE INDEX",
+                    "ifnull(lower(\"code\"), 0), (\"code\" IS NULL)",
+                ],
+            ),
+            (
+                "nnd_slots_room_day_key",
+                &[
+                    "UNIQUE INDEX",
+                    "\"room\", ifnull(\"day\", 0), (\"day\" IS NULL)",
+                ],
+            ),
+        ],
+        Dialect::MySql => [
+            ("ci_users_email_key", &["email__ci"]),
+            ("ci_users_tenant_handle_key", &["tenant,handle__ci"]),
+            ("nnd_slots_code_key", &["code__nn,code__null"]),
+            ("nnd_slots_room_day_key", &["room,day__nn,day__null"]),
+        ],
+    };
+    let found: Vec<&String> = users.iter().chain(&slots).collect();
+    assert_eq!(found.len(), 4, "{}: {found:#?}", DB::DIALECT);
+    for ((name, parts), line) in expected.iter().zip(&found) {
+        assert!(
+            line.starts_with(&format!("{name}: ")),
+            "{}: {line}",
+            DB::DIALECT
+        );
+        for part in *parts {
+            assert!(line.contains(part), "{}: {line} lacks {part}", DB::DIALECT);
+        }
+    }
+}
+
+/// ASCII letters fold; nothing else does (accents, `ß`, trailing spaces, other scripts), on every
+/// backend, through every single-row operation.
+async fn case_insensitive_keys_fold_ascii_only<DB: TestBackend>(db: TestDb<DB>) {
+    create(&db).await;
+    let (alice, outcome) =
+        User::get_or_create_by_email(&db.pool, &user("Alice@Example.COM", 1, "a", 1))
+            .await
+            .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    for variant in [
+        "alice@example.com",
+        "ALICE@EXAMPLE.COM",
+        "aLiCe@eXaMpLe.cOm",
+    ] {
+        let found = User::get_by_email(&db.pool, variant).await.unwrap();
+        assert_eq!(
+            found.as_ref().map(|u| u.id),
+            Some(alice.id),
+            "{}: {variant}",
+            DB::DIALECT
+        );
+        assert!(User::exists_by_email(&db.pool, variant).await.unwrap());
+        let (row, outcome) = User::get_or_create_by_email(&db.pool, &user(variant, 2, "b", 2))
+            .await
+            .unwrap();
+        assert_eq!(
+            (outcome, row.id, row.email.as_str()),
+            (Outcome::Found, alice.id, "Alice@Example.COM")
+        );
+    }
+    // Not folded: another key each, on every backend alike.
+    for other in [
+        "alice@example.com ",
+        "Älice@Example.COM",
+        "älice@example.com",
+        "ALİCE@EXAMPLE.COM",
+        "alice@exampl\u{0435}.com",
+    ] {
+        assert_eq!(
+            User::get_by_email(&db.pool, other).await.unwrap(),
+            None,
+            "{}: {other:?}",
+            DB::DIALECT
+        );
+        let (row, outcome) = User::get_or_create_by_email(&db.pool, &user(other, 3, other, 3))
+            .await
+            .unwrap();
+        assert_eq!(
+            (outcome, row.email.as_str()),
+            (Outcome::Created, other),
+            "{}",
+            DB::DIALECT
+        );
+    }
+    // "Ä" and "ä" are distinct keys too: non-ASCII letters never fold.
+    let (upper, _) = User::get_or_create_by_email(&db.pool, &user("Ä@x", 4, "u", 0))
+        .await
+        .unwrap();
+    let (lower, outcome) = User::get_or_create_by_email(&db.pool, &user("ä@x", 4, "l", 0))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created, "{}", DB::DIALECT);
+    assert_ne!(upper.id, lower.id);
+
+    // update_or_create through a case variant updates the stored row and keeps its spelling.
+    let (row, outcome) = User::update_or_create_by_email(
+        &db.pool,
+        &user("ALICE@example.com", 9, "zz", 42),
+        &[UserField::Score],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (outcome, row.id, row.score, row.email.as_str()),
+        (Outcome::Found, alice.id, 42, "Alice@Example.COM")
+    );
+
+    // The composite key folds only the column it lists: `handle`, not the tenant.
+    let (t1, _) = User::get_or_create_by_tenant_and_handle(&db.pool, &user("t1@x", 7, "Bob", 0))
+        .await
+        .unwrap();
+    let found = User::get_by_tenant_and_handle(&db.pool, 7, "BOB")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|u| u.id), Some(t1.id));
+    assert_eq!(
+        User::get_by_tenant_and_handle(&db.pool, 8, "bob")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A plain insert of a case variant is the constraint's duplicate-key error, named.
+    let error = user("ALICE@EXAMPLE.com", 5, "c", 0)
+        .insert(&db.pool)
+        .await
+        .unwrap_err();
+    let violation = error
+        .unique_violation()
+        .unwrap_or_else(|| panic!("{error:?}"));
+    assert!(
+        violation.is::<UserByEmail>(),
+        "{}: {violation}",
+        DB::DIALECT
+    );
+    assert_eq!(violation.constraint(), "ci_users_email_key");
+    assert_eq!(violation.columns(), ["email"]);
+
+    // validate_unique sees it before any write, as the database compares.
+    let found = user("alice@EXAMPLE.com", 5, "BoB", 0)
+        .validate_unique_new(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{}: {found:?}", DB::DIALECT);
+    assert!(found[0].is::<UserByEmail>());
+    let found = user("new@x", 7, "bOb", 0)
+        .validate_unique_new(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        found.len() == 1 && found[0].is::<UserByTenantAndHandle>(),
+        "{}: {found:?}",
+        DB::DIALECT
+    );
+    assert!(
+        user("new@x", 7, "bób", 0)
+            .validate_unique_new(&db.pool)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Bulk skip and update modes compare keys as the database does: the in-input dedupe folds too.
+async fn case_insensitive_bulk<DB: TestBackend>(db: TestDb<DB>) {
+    create(&db).await;
+    User::get_or_create_by_email(&db.pool, &user("Stored@X", 1, "s", 0))
+        .await
+        .unwrap();
+    let rows = vec![
+        user("stored@x", 1, "a", 1), // stored, as folded
+        user("new@x", 1, "b", 2),    // new
+        user("NEW@X", 1, "c", 3),    // repeat of the one before
+        user("nëw@x", 1, "d", 4),    // another key: ë does not fold
+        user("NËW@X", 1, "e", 5),    // another key again: Ë is not ë
+    ];
+    let report = BulkInsert::<User>::new()
+        .skip_conflicts::<UserByEmail>()
+        .run(&db.pool, rows.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert_eq!(
+        (
+            report.inserted,
+            report.skipped_existing,
+            report.skipped_in_input
+        ),
+        (3, 1, 1),
+        "{}",
+        DB::DIALECT
+    );
+    assert_eq!(DB::count(&db.pool, "ci_users").await, 4);
+
+    // Update mode: the last of the repeats wins, the stored row keeps its spelling.
+    let report = BulkInsert::<User>::new()
+        .update_conflicts::<UserByEmail>(&[UserField::Score])
+        .run(
+            &db.pool,
+            vec![
+                user("STORED@x", 1, "z", 70),
+                user("stored@X", 1, "y", 71),
+                user("fresh@x", 1, "f", 9),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert_eq!((report.inserted, report.updated), (1, 1), "{}", DB::DIALECT);
+    let stored = User::get_by_email(&db.pool, "stored@x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.email.as_str(), stored.score), ("Stored@X", 71));
+
+    // A plain bulk insert of a case variant fails on the constraint, named, at the right row.
+    let error = BulkInsert::<User>::new()
+        .run(
+            &db.pool,
+            vec![user("other@x", 1, "o", 0), user("FRESH@X", 1, "g", 0)],
+        )
+        .await
+        .unwrap_err();
+    let Error::Bulk { source, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let violation = source
+        .unique_violation()
+        .unwrap_or_else(|| panic!("{source:?}"));
+    assert!(
+        violation.is::<UserByEmail>(),
+        "{}: {violation}",
+        DB::DIALECT
+    );
+}
+
+/// Under `nulls_not_distinct` a key with NULLs identifies a row: lookups with `None` find it,
+/// get_or_create finds instead of creating, a second NULL row is a duplicate, and bulk dedupes it.
+async fn nulls_not_distinct_keys<DB: TestBackend>(db: TestDb<DB>) {
+    create(&db).await;
+    let (first, outcome) = Slot::get_or_create_by_room_and_day(&db.pool, &slot(1, None, None, "a"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    let (again, outcome) =
+        Slot::get_or_create_by_room_and_day(&db.pool, &slot(1, None, Some("x"), "b"))
+            .await
+            .unwrap();
+    assert_eq!(
+        (outcome, again.id),
+        (Outcome::Found, first.id),
+        "{}",
+        DB::DIALECT
+    );
+    assert_eq!(
+        Slot::get_by_room_and_day(&db.pool, 1, None)
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(first.id)
+    );
+    assert!(
+        Slot::exists_by_room_and_day(&db.pool, 1, None)
+            .await
+            .unwrap()
+    );
+    // A real 0 is not the NULL (the emulations stand for NULL with a 0 and a flag).
+    let (zero, outcome) =
+        Slot::get_or_create_by_room_and_day(&db.pool, &slot(1, Some(0), Some("z"), "c"))
+            .await
+            .unwrap();
+    assert_eq!(outcome, Outcome::Created, "{}", DB::DIALECT);
+    assert_ne!(zero.id, first.id);
+
+    // The code key: NULL collides with NULL, and case-folds.
+    let error = slot(2, Some(1), None, "d")
+        .insert(&db.pool)
+        .await
+        .unwrap_err();
+    let violation = error
+        .unique_violation()
+        .unwrap_or_else(|| panic!("{}: {error:?}", DB::DIALECT));
+    assert!(violation.is::<SlotByCode>(), "{}: {violation}", DB::DIALECT);
+    assert_eq!(violation.constraint(), "nnd_slots_code_key");
+    let (found, outcome) = Slot::get_or_create_by_code(&db.pool, &slot(3, Some(3), Some("Z"), "e"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome, found.id),
+        (Outcome::Found, zero.id),
+        "{}",
+        DB::DIALECT
+    );
+    // An empty string is not NULL.
+    let (empty, outcome) = Slot::get_or_create_by_code(&db.pool, &slot(4, Some(4), Some(""), "f"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created, "{}", DB::DIALECT);
+    assert_ne!(empty.id, first.id);
+
+    // update_or_create with a NULL key updates the NULL row.
+    let (row, outcome) = Slot::update_or_create_by_room_and_day(
+        &db.pool,
+        &slot(1, None, Some("q"), "updated"),
+        &[SlotField::Note],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (outcome, row.id, row.note.as_str()),
+        (Outcome::Found, first.id, "updated"),
+        "{}",
+        DB::DIALECT
+    );
+
+    // validate_unique_new reports the NULL key as taken.
+    let found = slot(1, None, Some("new"), "g")
+        .validate_unique_new(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        found.len() == 1 && found[0].is::<SlotByRoomAndDay>(),
+        "{}: {found:?}",
+        DB::DIALECT
+    );
+
+    // Bulk: NULL keys are keys, in the input and against the stored rows.
+    let report = BulkInsert::<Slot>::new()
+        .skip_conflicts::<SlotByRoomAndDay>()
+        .run(
+            &db.pool,
+            vec![
+                slot(1, None, Some("b1"), "stored"),
+                slot(9, None, Some("b2"), "new"),
+                slot(9, None, Some("b3"), "repeat"),
+                slot(9, Some(0), Some("b4"), "zero"),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert_eq!(
+        (
+            report.inserted,
+            report.skipped_existing,
+            report.skipped_in_input
+        ),
+        (2, 1, 1),
+        "{}",
+        DB::DIALECT
+    );
+    let report = BulkInsert::<Slot>::new()
+        .update_conflicts::<SlotByRoomAndDay>(&[SlotField::Note])
+        .run(
+            &db.pool,
+            vec![
+                slot(9, None, Some("c1"), "bulk-updated"),
+                slot(10, None, Some("c2"), "new"),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert_eq!((report.inserted, report.updated), (1, 1), "{}", DB::DIALECT);
+    let row = Slot::get_by_room_and_day(&db.pool, 9, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.note, "bulk-updated");
+}
+
+/// 64 tasks race on the same key in its case variants, and on the same NULL key: one row each.
+async fn races_leave_one_row_per_key<DB: TestBackend>(db: TestDb<DB>) {
+    create(&db).await;
+    let mut tasks = Vec::new();
+    for task in 0..64i64 {
+        let pool = db.pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let email = if task % 2 == 0 { "Race@X" } else { "rAcE@x" };
+            let (u, _) = User::get_or_create_by_email(&pool, &user(email, task, "h", task))
+                .await
+                .unwrap();
+            let (s, _) = Slot::get_or_create_by_room_and_day(
+                &pool,
+                &slot(5, None, Some(&format!("r{task}")), "race"),
+            )
+            .await
+            .unwrap();
+            // And update_or_create on the same keys, each writing its own value.
+            let email = if task % 3 == 0 { "RACE@x" } else { "race@X" };
+            let (v, _) = User::update_or_create_by_email(
+                &pool,
+                &user(email, task, "h", task),
+                &[UserField::Score],
+            )
+            .await
+            .unwrap();
+            let (t, _) = Slot::update_or_create_by_room_and_day(
+                &pool,
+                &slot(5, None, Some(&format!("u{task}")), &format!("n{task}")),
+                &[SlotField::Note],
+            )
+            .await
+            .unwrap();
+            assert_eq!((v.id, t.id), (u.id, s.id));
+            (u.id, s.id)
+        }));
+    }
+    let mut users = HashSet::new();
+    let mut slots = HashSet::new();
+    for task in tasks {
+        let (u, s) = task.await.unwrap();
+        users.insert(u);
+        slots.insert(s);
+    }
+    assert_eq!((users.len(), slots.len()), (1, 1), "{}", DB::DIALECT);
+    assert_eq!(DB::count(&db.pool, "ci_users").await, 1);
+    assert_eq!(DB::count(&db.pool, "nnd_slots").await, 1);
+    // The stored values are ones some call wrote.
+    let stored = User::get_by_email(&db.pool, "race@x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!((0..64).contains(&stored.score));
+    let stored = Slot::get_by_room_and_day(&db.pool, 5, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.note.starts_with('n'), "{}: {stored:?}", DB::DIALECT);
+}
+
+/// A schema made by `Schema::create` diffs clean against its models: the catalog readers see each
+/// kind as the model declares it.
+async fn a_created_schema_diffs_clean<DB: TestBackend>(db: TestDb<DB>) {
+    create(&db).await;
+    let schema = Schema::new().model::<User>().model::<Slot>();
+    let plan = schema.diff(&db.pool).await.unwrap();
+    assert!(plan.is_empty(), "{}: {plan:?}", DB::DIALECT);
+}
+
+backend_tests!(
+    the_catalog_holds_each_kind,
+    case_insensitive_keys_fold_ascii_only,
+    case_insensitive_bulk,
+    nulls_not_distinct_keys,
+    races_leave_one_row_per_key,
+    a_created_schema_diffs_clean,
+);
