@@ -39,7 +39,10 @@ impl Visit for Concurrency<'_> {
                 let calls = opts.calls;
                 handles.push(tokio::spawn(async move {
                     let mut latencies = Vec::with_capacity(calls);
-                    let mut x = (t as u64 + 1) * 0x9e37_79b9_7f4a_7c15 + round as u64;
+                    // Wrapping, as the release build (which these figures come from) computes it.
+                    let mut x = (t as u64 + 1)
+                        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                        .wrapping_add(round as u64);
                     for _ in 0..calls {
                         x ^= x << 13;
                         x ^= x >> 7;
