@@ -444,7 +444,7 @@ pub fn get_or_create<'a, 'c: 'a, K: Key + 'a>(
 
 /// Which statement [`get_or_create_with`] sends first. Both are race-free; they differ in speed.
 ///
-/// Measured here (`cargo run --release --example bench_get_or_create`), one connection: reading
+/// Measured here (`cargo run --release -p model-bench -- single`), one connection: reading
 /// first makes the found path one `SELECT`, about twice as fast as an insert that does nothing
 /// followed by a read; inserting first makes the created path one statement instead of two, about
 /// 1.5× as fast. Choose by what most calls meet.
