@@ -582,6 +582,140 @@ async fn a_created_schema_diffs_clean<DB: TestBackend>(db: TestDb<DB>) {
     assert!(plan.is_empty(), "{}: {plan:?}", DB::DIALECT);
 }
 
+mod v1 {
+    use model_runtime::Model;
+
+    /// Before: an exact key on `email`, and no key on `(room, day)`.
+    #[derive(Model, Debug, Clone, PartialEq)]
+    #[model(table = "accounts")]
+    pub struct Account {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[unique]
+        #[model(max_length = 60)]
+        pub email: String,
+        pub room: i64,
+        pub day: Option<i64>,
+    }
+}
+
+mod v2 {
+    use model_runtime::Model;
+
+    /// After: `email` case-insensitive under a new name, `(room, day)` with NULLs colliding.
+    #[derive(Model, Debug, Clone, PartialEq)]
+    #[model(table = "accounts")]
+    #[unique_together(room, day, nulls_not_distinct)]
+    pub struct Account {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[unique(case_insensitive, name = "accounts_email_ci")]
+        #[model(max_length = 60)]
+        pub email: String,
+        pub room: i64,
+        pub day: Option<i64>,
+    }
+}
+
+/// A live database moves to the new kinds: the plan finds the rows that would block them as the
+/// new constraints compare (case variants, NULLs), resolves them when asked, and applies DDL that
+/// the catalog and the typed calls then agree with.
+async fn migrating_to_the_kinds<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<v1::Account>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let account = |email: &str, room, day| v1::Account {
+        id: 0,
+        email: email.into(),
+        room,
+        day,
+    };
+    for row in [
+        account("Ann@x", 1, None),
+        account("ann@X", 1, None),
+        account("bob@x", 2, Some(3)),
+        account("Ann@y", 3, Some(3)),
+    ] {
+        row.insert(&db.pool).await.unwrap();
+    }
+    let schema = Schema::new().model::<v2::Account>();
+    let plan = schema.diff(&db.pool).await.unwrap();
+    let groups = plan.duplicates(&db.pool, 10).await.unwrap();
+    let mut found: Vec<(String, u64)> = groups
+        .iter()
+        .map(|g| (g.constraint.clone(), g.count))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("accounts_email_ci".to_owned(), 2),
+            ("accounts_room_day_key".to_owned(), 2)
+        ],
+        "{}: {groups:?}",
+        DB::DIALECT
+    );
+    assert!(
+        plan.apply(&db.pool).await.is_err(),
+        "{}: the duplicates block it",
+        DB::DIALECT
+    );
+    let deleted = plan
+        .resolve_duplicates(&db.pool, model_runtime::migrate::Keep::LowestPrimaryKey)
+        .await
+        .unwrap();
+    // The two Ann rows are one group under each new constraint: one row goes.
+    assert_eq!(deleted.len(), 2, "{}: {deleted:?}", DB::DIALECT);
+    assert_eq!(DB::count(&db.pool, "accounts").await, 3);
+    plan.apply(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert!(
+        schema.diff(&db.pool).await.unwrap().is_empty(),
+        "{}",
+        DB::DIALECT
+    );
+
+    let found = v2::Account::get_by_email(&db.pool, "ANN@X").await.unwrap();
+    assert_eq!(
+        found.map(|a| a.email),
+        Some("Ann@x".to_owned()),
+        "{}",
+        DB::DIALECT
+    );
+    let (_, outcome) = v2::Account::get_or_create_by_room_and_day(
+        &db.pool,
+        &v2::Account {
+            id: 0,
+            email: "new@x".into(),
+            room: 1,
+            day: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, Outcome::Found, "{}", DB::DIALECT);
+    let error = v2::Account {
+        id: 0,
+        email: "BOB@X".into(),
+        room: 9,
+        day: None,
+    }
+    .insert(&db.pool)
+    .await
+    .unwrap_err();
+    let violation = error
+        .unique_violation()
+        .unwrap_or_else(|| panic!("{error:?}"));
+    assert!(
+        violation.is::<v2::AccountByEmail>(),
+        "{}: {violation}",
+        DB::DIALECT
+    );
+}
+
 backend_tests!(
     the_catalog_holds_each_kind,
     case_insensitive_keys_fold_ascii_only,
@@ -589,4 +723,5 @@ backend_tests!(
     nulls_not_distinct_keys,
     races_leave_one_row_per_key,
     a_created_schema_diffs_clean,
+    migrating_to_the_kinds,
 );

@@ -352,14 +352,15 @@ pub async fn inspect<DB: Backend>(
                  ORDER BY con.conname, k.ord";
             let mut uniques = grouped::<DB>(conn, sql, table, false).await?;
             // Unique indexes made with `CREATE UNIQUE INDEX`, which enforce the same but are no
-            // constraint (expression and partial indexes are left out: no column list says them).
-            let sql = "SELECT idx.relname::text, att.attname::text FROM pg_index i \
+            // constraint; an expression part (a case-insensitive key's fold) as PostgreSQL prints
+            // it (partial indexes are left out: no column list says them).
+            let sql = "SELECT idx.relname::text, COALESCE(att.attname::text, pg_get_indexdef(i.indexrelid, k.ord::int, true)) FROM pg_index i \
                  JOIN pg_class idx ON idx.oid = i.indexrelid \
                  JOIN pg_class rel ON rel.oid = i.indrelid \
                  JOIN pg_namespace ns ON ns.oid = rel.relnamespace \
                  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
-                 JOIN pg_attribute att ON att.attrelid = rel.oid AND att.attnum = k.attnum \
-                 WHERE i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL AND i.indexprs IS NULL \
+                 LEFT JOIN pg_attribute att ON att.attrelid = rel.oid AND att.attnum = k.attnum AND k.attnum <> 0 \
+                 WHERE i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL \
                  AND rel.relname = $1 AND ns.nspname = current_schema() \
                  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid) \
                  ORDER BY idx.relname, k.ord";
@@ -526,18 +527,22 @@ fn unique_steps(meta: &ModelMeta, live: &[LiveUnique]) -> (Vec<Step>, Vec<Step>,
             .iter()
             .map(|&i| meta.columns[i].name.to_owned())
             .collect();
+        // A case-insensitive or nulls-not-distinct constraint is an index over expressions or
+        // generated columns, which no column list says: it is known by its name (a change of
+        // kind under the same name is not seen; give the changed constraint a new name).
+        let plain = constraint.is_plain();
         if let Some(at) = unmatched
             .iter()
-            .position(|u| u.name == constraint.name && u.columns == wanted)
+            .position(|u| u.name == constraint.name && (!plain || u.columns == wanted))
         {
             unmatched.remove(at);
         } else {
-            missing.push((constraint.name, wanted));
+            missing.push((constraint.name, wanted, plain));
         }
     }
-    for (name, wanted) in missing {
+    for (name, wanted, plain) in missing {
         // Same columns under another name: a rename, not a drop and an add.
-        match unmatched.iter().position(|u| u.columns == wanted) {
+        match unmatched.iter().position(|u| plain && u.columns == wanted) {
             Some(at) => renames.push(Step::RenameUnique {
                 table: table.clone(),
                 from: unmatched.remove(at).clone(),
@@ -600,6 +605,10 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
                 .uniques
                 .iter()
                 .filter(|c| {
+                    // As in `unique_steps`: a constraint of another kind is known by its name.
+                    if !c.is_plain() {
+                        return !live.uniques.iter().any(|u| u.name == c.name);
+                    }
                     let cols: Vec<&str> = c.columns.iter().map(|&i| meta.columns[i].name).collect();
                     !live.uniques.iter().any(|u| {
                         u.columns
@@ -803,23 +812,27 @@ impl Plan {
         let mut groups: Vec<DuplicateGroup> = Vec::new();
         for (table, name, columns) in self.added() {
             let pk = quote(dialect, self.primary_key_of(table));
-            let cols: Vec<String> = columns.iter().map(|c| quote(dialect, c)).collect();
+            let (cols, not_null) = self.compared(table, name, columns, dialect);
             let list = cols.join(", ");
-            let not_null = cols
+            // The compared values under plain names, for the queries around the innermost.
+            let named: Vec<String> = (0..cols.len()).map(|i| format!("k{i}")).collect();
+            let aliased = cols
                 .iter()
-                .map(|c| format!("{c} IS NOT NULL"))
+                .zip(&named)
+                .map(|(c, k)| format!("{c} AS {k}"))
                 .collect::<Vec<_>>()
-                .join(" AND ");
+                .join(", ");
+            let keys = named.join(", ");
             // Groups and their rows in one query, compared as the constraint will compare them
             // (the columns' own types and collations), never through text: the number of rows
             // sharing the values, and a group number in value order.
             let sql = format!(
                 "SELECT CAST(g AS {bigint}), CAST(n AS {bigint}), {pk_text}, {values} FROM (\
-                 SELECT {pk}, {list}, n, DENSE_RANK() OVER (ORDER BY {list}) AS g FROM (\
-                 SELECT {pk}, {list}, COUNT(*) OVER (PARTITION BY {list}) AS n FROM {t} WHERE {not_null}\
+                 SELECT {pk}, {keys}, n, DENSE_RANK() OVER (ORDER BY {keys}) AS g FROM (\
+                 SELECT {pk}, {aliased}, COUNT(*) OVER (PARTITION BY {list}) AS n FROM {t} WHERE {not_null}\
                  ) counted WHERE n > 1) ranked WHERE g <= {cap} ORDER BY g, {pk}",
                 pk_text = cast_text(dialect, &pk),
-                values = cols
+                values = named
                     .iter()
                     .map(|c| cast_text(dialect, c))
                     .collect::<Vec<_>>()
@@ -874,12 +887,7 @@ impl Plan {
         let mut deleted = Vec::new();
         for (table, name, columns) in self.added() {
             let pk = quote(dialect, self.primary_key_of(table));
-            let cols: Vec<String> = columns.iter().map(|c| quote(dialect, c)).collect();
-            let not_null = cols
-                .iter()
-                .map(|c| format!("{c} IS NOT NULL"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
+            let (cols, not_null) = self.compared(table, name, columns, dialect);
             let order = match keep {
                 Keep::LowestPrimaryKey => "ASC",
                 Keep::HighestPrimaryKey => "DESC",
@@ -1157,7 +1165,12 @@ impl Plan {
                 table,
                 name,
                 columns,
-            } => vec![add_unique(d, table, name, columns)],
+            } => match self.constraint(table, name) {
+                Some((meta, constraint)) if !constraint.is_plain() => {
+                    add_unique_kind(d, meta, constraint)
+                }
+                _ => vec![add_unique(d, table, name, columns)],
+            },
             Step::RebuildTable {
                 table,
                 columns,
@@ -1207,6 +1220,8 @@ impl Plan {
                     q(&scratch),
                     q(table)
                 ));
+                // The indexes over expressions went with the old table.
+                statements.extend(schema::expression_indexes(meta, d, false));
                 statements
             }
             Step::DropUnique { table, unique } => vec![drop_unique(d, table, unique)?],
@@ -1296,6 +1311,54 @@ impl Plan {
         out
     }
 
+    /// The columns of an added constraint as it will compare them, and the condition that keeps
+    /// the rows it constrains: a case-insensitive column by its fold; NULLs left out unless the
+    /// constraint makes them collide (window partitions group NULLs together, as
+    /// `nulls_not_distinct` does).
+    fn compared(
+        &self,
+        table: &str,
+        name: &str,
+        columns: &[String],
+        dialect: Dialect,
+    ) -> (Vec<String>, String) {
+        let declared = self.constraint(table, name);
+        let mut compared = Vec::with_capacity(columns.len());
+        let mut not_null = Vec::with_capacity(columns.len());
+        for column in columns {
+            let quoted = quote(dialect, column);
+            let folds = declared.is_some_and(|(meta, constraint)| {
+                meta.column_named(column)
+                    .is_some_and(|i| constraint.folds(i))
+            });
+            if declared.is_none_or(|(_, constraint)| constraint.nulls_distinct) {
+                not_null.push(format!("{quoted} IS NOT NULL"));
+            }
+            compared.push(if folds {
+                crate::query::fold_sql(column, dialect)
+            } else {
+                quoted
+            });
+        }
+        let not_null = if not_null.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            not_null.join(" AND ")
+        };
+        (compared, not_null)
+    }
+
+    /// The declared constraint `name` of the model of `table`.
+    fn constraint(
+        &self,
+        table: &str,
+        name: &str,
+    ) -> Option<(&'static ModelMeta, &'static crate::meta::UniqueConstraint)> {
+        let meta = self.models.iter().find(|m| m.table == table)?;
+        let constraint = meta.uniques.iter().find(|u| u.name == name)?;
+        Some((*meta, constraint))
+    }
+
     fn primary_key_of(&self, table: &str) -> &'static str {
         self.models
             .iter()
@@ -1324,6 +1387,58 @@ fn add_unique(d: Dialect, table: &str, name: &str, columns: &[String]) -> String
             quote(d, name)
         ),
     }
+}
+
+/// Adds a constraint of a kind a column list does not say: an index over expressions on PostgreSQL
+/// and SQLite (or PostgreSQL's own `UNIQUE NULLS NOT DISTINCT`), the generated columns and a unique
+/// key over them on MariaDB, exactly as [`crate::Schema`] creates it.
+fn add_unique_kind(
+    d: Dialect,
+    meta: &ModelMeta,
+    constraint: &'static crate::meta::UniqueConstraint,
+) -> Vec<String> {
+    let q = |s: &str| quote(d, s);
+    if d != Dialect::MySql && !schema::is_table_constraint(meta, constraint, d) {
+        return vec![schema::expression_index(meta, constraint, d, false)];
+    }
+    let parts = schema::index_parts(meta, constraint, d);
+    let list = parts
+        .iter()
+        .map(|p| p.sql.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if d == Dialect::Postgres {
+        return vec![format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE NULLS NOT DISTINCT ({list})",
+            q(meta.table),
+            q(constraint.name)
+        )];
+    }
+    let mut out: Vec<String> = schema::generated_columns(meta)
+        .into_iter()
+        .filter(|g| {
+            parts.iter().any(|p| p.column == g.name)
+                || constraint
+                    .folded
+                    .iter()
+                    .any(|&c| crate::query::folded_column(meta.columns[c].name) == g.name)
+        })
+        .map(|g| {
+            format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {} AS ({}) PERSISTENT",
+                q(meta.table),
+                q(&g.name),
+                g.sql_type,
+                g.expr
+            )
+        })
+        .collect();
+    out.push(format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({list})",
+        q(meta.table),
+        q(constraint.name)
+    ));
+    out
 }
 
 fn drop_unique(d: Dialect, table: &str, unique: &LiveUnique) -> Result<String, Error> {
