@@ -84,6 +84,15 @@ async fn texts<DB: TestBackend>(db: &TestDb<DB>, sql: &str, table: &str) -> Vec<
 /// Each database's own catalog holds the constraints under their names, over what they compare.
 async fn the_catalog_holds_each_kind<DB: TestBackend>(db: TestDb<DB>) {
     create(&db).await;
+    let shown = format!("{}\n{}", User::META, Slot::META);
+    for line in [
+        "unique \"ci_users_email_key\" (email) case-insensitive (email)",
+        "unique \"ci_users_tenant_handle_key\" (tenant, handle) case-insensitive (handle)",
+        "unique \"nnd_slots_code_key\" (code) case-insensitive (code) nulls not distinct",
+        "unique \"nnd_slots_room_day_key\" (room, day) nulls not distinct",
+    ] {
+        assert!(shown.contains(line), "{shown}");
+    }
     let (users, slots) = match DB::DIALECT {
         Dialect::Postgres => {
             let sql = "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname <> tablename || '_pkey' ORDER BY indexname";
@@ -582,6 +591,287 @@ async fn a_created_schema_diffs_clean<DB: TestBackend>(db: TestDb<DB>) {
     assert!(plan.is_empty(), "{}: {plan:?}", DB::DIALECT);
 }
 
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "p_members")]
+#[unique_together(team, nick, case_insensitive(nick), condition(active == true), name = "p_members_live_nick")]
+struct Member {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    team: i64,
+    #[model(max_length = 40)]
+    nick: String,
+    active: bool,
+    #[unique(condition(deleted_at == None))]
+    #[model(max_length = 40)]
+    email: String,
+    deleted_at: Option<i64>,
+    #[unique(condition(kind == "it's \\ odd", level != -1))]
+    #[model(max_length = 40)]
+    badge: String,
+    #[model(max_length = 40)]
+    kind: String,
+    level: i64,
+}
+
+fn member(team: i64, nick: &str, active: bool, email: &str, deleted_at: Option<i64>) -> Member {
+    Member {
+        id: 0,
+        team,
+        nick: nick.into(),
+        active,
+        email: email.into(),
+        deleted_at,
+        badge: format!("{nick}-{email}-{team}"),
+        kind: "plain".into(),
+        level: 0,
+    }
+}
+
+/// Partial constraints ("unique among the rows not deleted"): the typed calls see only the rows the
+/// condition covers, refuse a candidate outside it before any statement, and bulk inserts rows
+/// outside it plainly; the literals are inline, quotes and backslashes included.
+async fn partial_keys<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<Member>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let shown = Member::META.to_string();
+    assert!(
+        shown.contains("unique \"p_members_email_key\" (email) where deleted_at IS NULL"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("where kind = 'it''s \\ odd' and level <> -1"),
+        "{shown}"
+    );
+
+    let (live, outcome) =
+        Member::get_or_create_by_email(&db.pool, &member(1, "ann", true, "a@x", None))
+            .await
+            .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    let (again, outcome) =
+        Member::get_or_create_by_email(&db.pool, &member(2, "bob", true, "a@x", None))
+            .await
+            .unwrap();
+    assert_eq!(
+        (outcome, again.id),
+        (Outcome::Found, live.id),
+        "{}",
+        DB::DIALECT
+    );
+    // Outside the condition: refused before any statement.
+    let error = Member::get_or_create_by_email(&db.pool, &member(3, "cy", true, "a@x", Some(5)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidArgument { .. }),
+        "{}: {error:?}",
+        DB::DIALECT
+    );
+    assert!(error.to_string().contains("p_members_email_key"), "{error}");
+
+    // Soft-delete the row: its email is free again, and lookups see only the live row.
+    Member {
+        deleted_at: Some(1),
+        ..live.clone()
+    }
+    .update(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        Member::get_by_email(&db.pool, "a@x").await.unwrap(),
+        None,
+        "{}",
+        DB::DIALECT
+    );
+    let fresh = member(4, "dee", true, "a@x", None)
+        .insert(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        Member::get_by_email(&db.pool, "a@x")
+            .await
+            .unwrap()
+            .map(|m| m.id),
+        Some(fresh.id)
+    );
+    // A second live one is the partial constraint's duplicate, named.
+    let error = member(5, "eve", true, "a@x", None)
+        .insert(&db.pool)
+        .await
+        .unwrap_err();
+    let violation = error
+        .unique_violation()
+        .unwrap_or_else(|| panic!("{}: {error:?}", DB::DIALECT));
+    assert!(
+        violation.is::<MemberByEmail>(),
+        "{}: {violation}",
+        DB::DIALECT
+    );
+    // validate_unique_new: a deleted candidate collides with nothing, a live one with the live row.
+    assert!(
+        member(6, "fay", true, "a@x", Some(9))
+            .validate_unique_new(&db.pool)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let found = member(6, "fay", true, "a@x", None)
+        .validate_unique_new(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        found.len() == 1 && found[0].is::<MemberByEmail>(),
+        "{}: {found:?}",
+        DB::DIALECT
+    );
+
+    // The composite partial key folds `nick` and covers active members only.
+    let (nick, _) =
+        Member::get_or_create_by_team_and_nick(&db.pool, &member(7, "Zed", true, "z@x", None))
+            .await
+            .unwrap();
+    let found = Member::get_by_team_and_nick(&db.pool, 7, "ZED")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|m| m.id), Some(nick.id), "{}", DB::DIALECT);
+    member(7, "zed", false, "z2@x", None)
+        .insert(&db.pool)
+        .await
+        .unwrap();
+    let (row, outcome) = Member::update_or_create_by_team_and_nick(
+        &db.pool,
+        &Member {
+            level: 3,
+            ..member(7, "ZeD", true, "z3@x", None)
+        },
+        &[MemberField::Level],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (outcome, row.id, row.level),
+        (Outcome::Found, nick.id, 3),
+        "{}",
+        DB::DIALECT
+    );
+
+    // The literal with a quote and a backslash is the one the index holds.
+    let odd = |badge: &str, level| Member {
+        badge: badge.into(),
+        kind: "it's \\ odd".into(),
+        level,
+        ..member(8, badge, false, &format!("{badge}@odd"), Some(1))
+    };
+    odd("b1", 0).insert(&db.pool).await.unwrap();
+    let error = odd("b1", 2).insert(&db.pool).await.unwrap_err();
+    assert!(
+        error
+            .unique_violation()
+            .is_some_and(|v| v.is::<MemberByBadge>()),
+        "{}: {error:?}",
+        DB::DIALECT
+    );
+    odd("b1", -1).insert(&db.pool).await.unwrap();
+    Member {
+        kind: "it's \\ odd ".into(),
+        ..odd("b1", 0)
+    }
+    .insert(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        Member::get_by_badge(&db.pool, "b1")
+            .await
+            .unwrap()
+            .map(|m| m.level),
+        Some(0),
+        "{}",
+        DB::DIALECT
+    );
+
+    // Bulk: rows outside the condition are plain inserts; those inside dedupe and skip.
+    let report = BulkInsert::<Member>::new()
+        .skip_conflicts::<MemberByEmail>()
+        .run(
+            &db.pool,
+            vec![
+                member(10, "g1", true, "a@x", None),    // live, stored
+                member(10, "g2", true, "a@x", Some(2)), // deleted: inserted
+                member(10, "g3", true, "a@x", Some(3)), // deleted: inserted
+                member(10, "g4", true, "new@x", None),  // live, new
+                member(10, "g5", true, "new@x", None),  // repeat
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert_eq!(
+        (
+            report.inserted,
+            report.skipped_existing,
+            report.skipped_in_input
+        ),
+        (3, 1, 1),
+        "{}",
+        DB::DIALECT
+    );
+    let report = BulkInsert::<Member>::new()
+        .update_conflicts::<MemberByEmail>(&[MemberField::Level])
+        .run(
+            &db.pool,
+            vec![
+                Member {
+                    level: 11,
+                    ..member(11, "h1", true, "new@x", None)
+                },
+                Member {
+                    level: 12,
+                    ..member(11, "h2", true, "new@x", Some(4))
+                },
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert_eq!((report.inserted, report.updated), (1, 1), "{}", DB::DIALECT);
+    assert_eq!(
+        Member::get_by_email(&db.pool, "new@x")
+            .await
+            .unwrap()
+            .map(|m| m.level),
+        Some(11)
+    );
+
+    // 64 tasks on one live key: one row.
+    let mut tasks = Vec::new();
+    for task in 0..64i64 {
+        let pool = db.pool.clone();
+        tasks.push(tokio::spawn(async move {
+            Member::get_or_create_by_email(
+                &pool,
+                &member(task, &format!("r{task}"), true, "race@x", None),
+            )
+            .await
+            .unwrap()
+            .0
+            .id
+        }));
+    }
+    let mut ids = HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1, "{}", DB::DIALECT);
+
+    let plan = Schema::new()
+        .model::<Member>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    assert!(plan.is_empty(), "{}: {:?}", DB::DIALECT, plan.steps);
+}
+
 mod v1 {
     use model_runtime::Model;
 
@@ -724,4 +1014,5 @@ backend_tests!(
     races_leave_one_row_per_key,
     a_created_schema_diffs_clean,
     migrating_to_the_kinds,
+    partial_keys,
 );

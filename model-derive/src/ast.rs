@@ -54,6 +54,8 @@ pub struct Unique {
     pub folded: Vec<(usize, Span)>,
     /// `nulls_not_distinct`: a NULL collides with a NULL.
     pub nulls_not_distinct: bool,
+    /// `condition(…)`: the rows the constraint covers.
+    pub condition: Vec<Term>,
 }
 
 /// The options of a unique constraint besides its columns.
@@ -61,6 +63,105 @@ pub struct Unique {
 pub struct Kind {
     pub case_insensitive: Vec<(usize, Span)>,
     pub nulls_not_distinct: bool,
+    pub condition: Vec<Term>,
+}
+
+/// One term of `condition(…)`, resolved: `field == None`, `field != None`, `field == literal`,
+/// `field != literal`.
+pub struct Term {
+    /// Index into `Model::fields`.
+    pub field: usize,
+    /// `==` (or `!=`).
+    pub equals: bool,
+    /// The literal, with its sign; `None` for `None`.
+    pub literal: Option<syn::Expr>,
+    /// The right-hand side as written, for errors about its type.
+    pub span: Span,
+}
+
+impl<'a> Model<'a> {
+    /// Resolves the terms of a `condition(…)` against the fields, reporting what is not a term.
+    fn terms(&self, cx: &Ctxt, exprs: &[syn::Expr]) -> Vec<Term> {
+        const FORMS: &str = "`field == None`, `field != None`, `field == literal` or `field != literal` (a bool, integer or string literal)";
+        let mut out = Vec::new();
+        for expr in exprs {
+            let syn::Expr::Binary(binary) = expr else {
+                cx.error_spanned_by(expr, format_args!("expected {FORMS}"));
+                continue;
+            };
+            let equals = match binary.op {
+                syn::BinOp::Eq(_) => true,
+                syn::BinOp::Ne(_) => false,
+                _ => {
+                    cx.error_spanned_by(binary.op, format_args!("expected `==` or `!=`: {FORMS}"));
+                    continue;
+                }
+            };
+            let field = match &*binary.left {
+                syn::Expr::Path(path) if path.qself.is_none() => path.path.get_ident(),
+                _ => None,
+            };
+            let Some(name) = field else {
+                cx.error_spanned_by(
+                    &binary.left,
+                    format_args!("expected a field name on the left: {FORMS}"),
+                );
+                continue;
+            };
+            let Some(field) = self.fields.iter().position(|f| f.ident == name) else {
+                let names: Vec<String> = self.fields.iter().map(|f| f.ident.to_string()).collect();
+                let hint = match crate::ctxt::did_you_mean(
+                    &name.to_string(),
+                    names.iter().map(String::as_str),
+                ) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("the fields are: {}", names.join(", ")),
+                };
+                cx.error_spanned_by(
+                    name,
+                    format_args!(
+                        "`condition` names `{name}`, which is not a field of `{}`; {hint}",
+                        self.ident
+                    ),
+                );
+                continue;
+            };
+            let right = &*binary.right;
+            let literal = match right {
+                syn::Expr::Path(path) if path.path.is_ident("None") => None,
+                syn::Expr::Lit(lit)
+                    if matches!(
+                        lit.lit,
+                        syn::Lit::Bool(_) | syn::Lit::Int(_) | syn::Lit::Str(_)
+                    ) =>
+                {
+                    Some(right.clone())
+                }
+                syn::Expr::Unary(unary)
+                    if matches!(unary.op, syn::UnOp::Neg(_))
+                        && matches!(&*unary.expr, syn::Expr::Lit(l) if matches!(l.lit, syn::Lit::Int(_))) =>
+                {
+                    Some(right.clone())
+                }
+                _ => {
+                    cx.error_spanned_by(
+                        right,
+                        format_args!(
+                            "expected `None` or a bool, integer or string literal: {FORMS}"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            out.push(Term {
+                field,
+                equals,
+                literal,
+                span: syn::spanned::Spanned::span(right),
+            });
+        }
+        out
+    }
 }
 
 impl<'a> Model<'a> {
@@ -145,6 +246,7 @@ impl<'a> Model<'a> {
                     .into_iter()
                     .collect(),
                 nulls_not_distinct: unique.nulls_not_distinct.is_some(),
+                condition: model.terms(cx, &unique.condition),
             };
             model.add_unique(
                 vec![(index, span)],
@@ -189,6 +291,7 @@ impl<'a> Model<'a> {
             let mut kind = Kind {
                 case_insensitive: Vec::new(),
                 nulls_not_distinct: together.nulls_not_distinct.is_some(),
+                condition: model.terms(cx, &together.condition),
             };
             for name in &together.case_insensitive {
                 match together.fields.iter().position(|f| f == name) {
@@ -240,6 +343,7 @@ impl<'a> Model<'a> {
             origin,
             folded: kind.case_insensitive,
             nulls_not_distinct: kind.nulls_not_distinct,
+            condition: kind.condition,
         });
     }
 }

@@ -24,8 +24,25 @@ pub const NAME: &str = "name";
 pub const CASE_INSENSITIVE: &str = "case_insensitive";
 pub const NULLS_NOT_DISTINCT: &str = "nulls_not_distinct";
 pub const DEFERRABLE: &str = "deferrable";
+pub const CONDITION: &str = "condition";
 
-const UNIQUE_KEYS: &[&str] = &[NAME, CASE_INSENSITIVE, NULLS_NOT_DISTINCT];
+const UNIQUE_KEYS: &[&str] = &[NAME, CASE_INSENSITIVE, NULLS_NOT_DISTINCT, CONDITION];
+
+/// `condition(a == None, b == "x")`: the terms, as written.
+fn parse_condition(meta: &ParseNestedMeta) -> syn::Result<Vec<syn::Expr>> {
+    if !meta.input.peek(syn::token::Paren) {
+        return Err(
+            meta.error("write the rows the constraint covers: `condition(deleted_at == None)`")
+        );
+    }
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let terms = syn::punctuated::Punctuated::<syn::Expr, Token![,]>::parse_terminated(&content)?;
+    if terms.is_empty() {
+        return Err(meta.error("`condition()` is empty: `condition(deleted_at == None)`"));
+    }
+    Ok(terms.into_iter().collect())
+}
 
 const STRUCT_KEYS: &[&str] = &[TABLE];
 const FIELD_KEYS: &[&str] = &[PRIMARY_KEY, AUTO_INCREMENT, COLUMN, MAX_LENGTH, REFERENCES];
@@ -68,6 +85,8 @@ pub struct Together {
     /// The fields listed in `case_insensitive(…)`.
     pub case_insensitive: Vec<Ident>,
     pub nulls_not_distinct: Option<Span>,
+    /// The terms of `condition(…)`.
+    pub condition: Vec<syn::Expr>,
 }
 
 /// `#[unique]` or `#[unique(name = "…", case_insensitive, nulls_not_distinct)]` on a field.
@@ -76,6 +95,7 @@ pub struct FieldUnique {
     pub name: Option<LitStr>,
     pub case_insensitive: Option<Span>,
     pub nulls_not_distinct: Option<Span>,
+    pub condition: Vec<syn::Expr>,
 }
 
 /// `deferrable` is refused wherever it is written, with the reason.
@@ -195,6 +215,7 @@ fn parse_together(cx: &Ctxt, attr: &syn::Attribute) -> Option<Together> {
         name: None,
         case_insensitive: Vec::new(),
         nulls_not_distinct: None,
+        condition: Vec::new(),
     };
     if let syn::Meta::Path(_) = attr.meta {
         cx.error_spanned_by(
@@ -237,6 +258,10 @@ fn parse_together(cx: &Ctxt, attr: &syn::Attribute) -> Option<Together> {
         if meta.path.is_ident(NULLS_NOT_DISTINCT) {
             flag(&meta, NULLS_NOT_DISTINCT)?;
             together.nulls_not_distinct = Some(meta.path.span());
+            return Ok(());
+        }
+        if meta.path.is_ident(CONDITION) {
+            together.condition.extend(parse_condition(&meta)?);
             return Ok(());
         }
         match meta.path.get_ident() {
@@ -306,6 +331,7 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
                     name: None,
                     case_insensitive: None,
                     nulls_not_distinct: None,
+                    condition: Vec::new(),
                 }),
                 syn::Meta::List(_) => {
                     let mut unique = FieldUnique {
@@ -313,6 +339,7 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
                         name: None,
                         case_insensitive: None,
                         nulls_not_distinct: None,
+                        condition: Vec::new(),
                     };
                     let result = attr.parse_nested_meta(|meta| {
                         if meta.path.is_ident(NAME) {
@@ -326,6 +353,8 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
                         } else if meta.path.is_ident(NULLS_NOT_DISTINCT) {
                             flag(&meta, NULLS_NOT_DISTINCT)?;
                             unique.nulls_not_distinct = Some(meta.path.span());
+                        } else if meta.path.is_ident(CONDITION) {
+                            unique.condition.extend(parse_condition(&meta)?);
                         } else if meta.path.is_ident(DEFERRABLE) {
                             refuse_deferrable(cx, &meta);
                         } else {

@@ -132,6 +132,12 @@ fn check_uniques(cx: &Ctxt, model: &Model) {
     }
     let mut seen_names: Vec<&str> = Vec::new();
     for unique in &model.uniques {
+        if unique.nulls_not_distinct && !unique.condition.is_empty() {
+            cx.error_spanned_by(
+                &unique.tokens,
+                "`condition(…)` and `nulls_not_distinct` together are not supported: MariaDB's emulation of either uses the key's generated columns; keep one of them",
+            );
+        }
         // The same field twice in one constraint.
         let mut set = BTreeSet::new();
         let mut repeated = false;

@@ -90,13 +90,45 @@ pub fn expand(model: &Model) -> TokenStream {
         };
         let folded = unique.folded.iter().map(|(i, _)| i);
         let nulls_distinct = !unique.nulls_not_distinct;
+        let terms = unique.condition.iter().map(|term| {
+            let column = term.field;
+            let test = match (&term.literal, term.equals) {
+                (None, true) => quote!(#p::Test::IsNull),
+                (None, false) => quote!(#p::Test::IsNotNull),
+                (Some(literal), equals) => {
+                    let literal = literal_tokens(&p, literal);
+                    if equals {
+                        quote!(#p::Test::Equals(#literal))
+                    } else {
+                        quote!(#p::Test::NotEquals(#literal))
+                    }
+                }
+            };
+            quote!(#p::Predicate::__new(#column, #test))
+        });
         quote!(#p::UniqueConstraint::__new(
             #name,
             &[#(#columns),*],
             #origin,
             &[#(#folded),*],
             #nulls_distinct,
+            &[#(#terms),*],
         ))
+    });
+    // A condition's terms type-check against the fields: `None` needs an `Option` field, and a
+    // literal must compare with the field's type.
+    let condition_assertions = model.uniques.iter().flat_map(|unique| {
+        unique.condition.iter().map(|term| {
+            let ty = model.fields[term.field].ty;
+            let span = term.span;
+            match &term.literal {
+                None => quote_spanned!(span=> const _: () = #p::assert_nullable::<#ty>();),
+                Some(literal) => quote_spanned!(span=>
+                    #[allow(clippy::bool_comparison, clippy::cmp_owned)]
+                    const _: fn(&<#ty as #p::Column>::Base) -> bool = |value| *value == #literal;
+                ),
+            }
+        })
     });
     let folded_assertions = model.uniques.iter().flat_map(|unique| {
         unique.folded.iter().map(|&(index, span)| {
@@ -199,6 +231,7 @@ pub fn expand(model: &Model) -> TokenStream {
         const _: () = {
             #(#assertions)*
             #(#folded_assertions)*
+            #(#condition_assertions)*
         };
 
         #[doc = #field_enum_doc]
@@ -350,6 +383,23 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         impl #model_ident {
             #(#methods)*
         }
+    }
+}
+
+/// A condition's literal as a `Literal` of the runtime.
+fn literal_tokens(p: &TokenStream, literal: &syn::Expr) -> TokenStream {
+    match literal {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(b),
+            ..
+        }) => quote!(#p::Literal::Bool(#b)),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => quote!(#p::Literal::Text(#s)),
+        // An integer, with its sign: checked against the field's own type by the assertion, and
+        // carried as an i64.
+        other => quote!(#p::Literal::Int((#other) as i64)),
     }
 }
 

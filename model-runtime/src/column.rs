@@ -234,6 +234,15 @@ impl TextColumn for Option<String> {}
 pub trait CaseInsensitiveColumn {}
 impl<T: TextColumn> CaseInsensitiveColumn for T {}
 
+/// Fields a `condition(field == None)` applies to: nullable ones.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is never NULL, so `== None` / `!= None` on it in `condition(…)` is always false / true",
+    label = "only an `Option` field can be NULL",
+    note = "compare the field with a literal instead, or make it an `Option`"
+)]
+pub trait NullableColumn {}
+impl<T: SqlType> NullableColumn for Option<T> {}
+
 /// Fields that `#[model(auto_increment)]` applies to.
 #[diagnostic::on_unimplemented(
     message = "`auto_increment` applies only to `i16`, `i32` or `i64` fields, not to `{Self}`",

@@ -200,7 +200,10 @@ pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutco
 pub use column::{Column, IntegerColumn, SqlType, TextColumn};
 pub use conn::{Conn, Release};
 pub use error::{Error, SchemaError};
-pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};
+pub use meta::{
+    ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, Literal, ModelMeta, Predicate, Test,
+    UniqueConstraint,
+};
 pub use model::{Key, KeyOf, Model};
 pub use ops::{
     Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
@@ -268,7 +271,8 @@ pub mod __private {
     pub use crate::conn::Conn;
     pub use crate::error::Error;
     pub use crate::meta::{
-        ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, KeyId, ModelMeta, UniqueConstraint,
+        ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, KeyId, Literal, ModelMeta, Predicate,
+        Test, UniqueConstraint,
     };
     pub use crate::model::{Key, KeyOf, Model};
     pub use crate::ops::{
@@ -287,6 +291,9 @@ pub mod __private {
 
     /// Compiles only for `String` fields (`max_length`).
     pub const fn assert_text<F: TextColumn>() {}
+
+    /// Compiles only for `Option` fields (`condition(field == None)`).
+    pub const fn assert_nullable<F: crate::column::NullableColumn>() {}
 
     /// Compiles only for text fields (`case_insensitive`).
     pub const fn assert_case_insensitive<F: crate::column::CaseInsensitiveColumn>() {}

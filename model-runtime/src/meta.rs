@@ -165,6 +165,51 @@ pub struct UniqueConstraint {
     /// `false` for `nulls_not_distinct`: a NULL collides with a NULL, so a key with NULLs identifies
     /// a row. `true` (SQL's default) otherwise: rows with a NULL in the key never collide.
     pub nulls_distinct: bool,
+    /// `condition(…)`: the constraint covers only the rows for which all of these hold (a partial
+    /// unique index); empty for a constraint over every row.
+    pub condition: &'static [Predicate],
+}
+
+/// One term of a partial constraint's `condition(…)`: a column compared with a literal or NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Predicate {
+    /// Index into [`ModelMeta::columns`].
+    pub column: usize,
+    /// The comparison.
+    pub test: Test,
+}
+
+/// What a [`Predicate`] tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Test {
+    /// `field == None`: the column is NULL.
+    IsNull,
+    /// `field != None`: the column is not NULL.
+    IsNotNull,
+    /// `field == literal`.
+    Equals(Literal),
+    /// `field != literal` (and not NULL, as SQL compares).
+    NotEquals(Literal),
+}
+
+/// A literal in a [`Predicate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Literal {
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Text(&'static str),
+}
+
+impl Predicate {
+    #[doc(hidden)]
+    pub const fn __new(column: usize, test: Test) -> Self {
+        Predicate { column, test }
+    }
 }
 
 impl UniqueConstraint {
@@ -175,6 +220,7 @@ impl UniqueConstraint {
         origin: ConstraintOrigin,
         folded: &'static [usize],
         nulls_distinct: bool,
+        condition: &'static [Predicate],
     ) -> Self {
         UniqueConstraint {
             name,
@@ -182,6 +228,7 @@ impl UniqueConstraint {
             origin,
             folded,
             nulls_distinct,
+            condition,
         }
     }
 
@@ -193,7 +240,17 @@ impl UniqueConstraint {
     /// Whether the database enforces it with something other than a plain list of columns: an
     /// index over expressions (PostgreSQL, SQLite) or over generated columns (MariaDB).
     pub fn is_plain(&self) -> bool {
-        self.folded.is_empty() && self.nulls_distinct
+        self.folded.is_empty() && self.nulls_distinct && self.condition.is_empty()
+    }
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Bool(b) => write!(f, "{b}"),
+            Literal::Int(n) => write!(f, "{n}"),
+            Literal::Text(s) => write!(f, "'{}'", s.replace('\'', "''")),
+        }
     }
 }
 
@@ -317,6 +374,8 @@ impl fmt::Display for ModelMeta {
     /// Product (table "products")
     ///   primary key: id
     ///   unique "products_sku_key" (sku)
+    ///   unique "users_email_key" (email) case-insensitive (email)
+    ///   unique "slots_room_day_key" (room, day) nulls not distinct
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} (table \"{}\")", self.name, self.table)?;
@@ -330,6 +389,27 @@ impl fmt::Display for ModelMeta {
                 f.write_str(column.name)?;
             }
             f.write_str(")")?;
+            if !constraint.folded.is_empty() {
+                let folded: Vec<&str> = constraint
+                    .folded
+                    .iter()
+                    .map(|&i| self.columns[i].name)
+                    .collect();
+                write!(f, " case-insensitive ({})", folded.join(", "))?;
+            }
+            if !constraint.nulls_distinct {
+                f.write_str(" nulls not distinct")?;
+            }
+            for (n, term) in constraint.condition.iter().enumerate() {
+                f.write_str(if n == 0 { " where " } else { " and " })?;
+                let column = self.columns[term.column].name;
+                match term.test {
+                    Test::IsNull => write!(f, "{column} IS NULL")?,
+                    Test::IsNotNull => write!(f, "{column} IS NOT NULL")?,
+                    Test::Equals(literal) => write!(f, "{column} = {literal}")?,
+                    Test::NotEquals(literal) => write!(f, "{column} <> {literal}")?,
+                }
+            }
         }
         Ok(())
     }

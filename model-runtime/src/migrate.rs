@@ -353,14 +353,14 @@ pub async fn inspect<DB: Backend>(
             let mut uniques = grouped::<DB>(conn, sql, table, false).await?;
             // Unique indexes made with `CREATE UNIQUE INDEX`, which enforce the same but are no
             // constraint; an expression part (a case-insensitive key's fold) as PostgreSQL prints
-            // it (partial indexes are left out: no column list says them).
+            // it. Partial ones too: a model's partial constraint is matched by its name.
             let sql = "SELECT idx.relname::text, COALESCE(att.attname::text, pg_get_indexdef(i.indexrelid, k.ord::int, true)) FROM pg_index i \
                  JOIN pg_class idx ON idx.oid = i.indexrelid \
                  JOIN pg_class rel ON rel.oid = i.indrelid \
                  JOIN pg_namespace ns ON ns.oid = rel.relnamespace \
                  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
                  LEFT JOIN pg_attribute att ON att.attrelid = rel.oid AND att.attnum = k.attnum AND k.attnum <> 0 \
-                 WHERE i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL \
+                 WHERE i.indisunique AND NOT i.indisprimary \
                  AND rel.relname = $1 AND ns.nspname = current_schema() \
                  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid) \
                  ORDER BY idx.relname, k.ord";
@@ -1339,6 +1339,14 @@ impl Plan {
             } else {
                 quoted
             });
+        }
+        // A partial constraint constrains only the rows its condition covers.
+        if let Some((meta, constraint)) = declared
+            && let Some(k) = meta.uniques.iter().position(|u| u.name == constraint.name)
+            && let Some(predicate) =
+                crate::query::predicate_sql(meta, crate::KeyId::Unique(k), dialect)
+        {
+            not_null.push(format!("({predicate})"));
         }
         let not_null = if not_null.is_empty() {
             "1 = 1".to_owned()

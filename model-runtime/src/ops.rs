@@ -490,6 +490,23 @@ pub fn get_or_create_with<'a, 'c: 'a, K: Key + 'a>(
     )
 }
 
+/// A candidate outside a partial key's condition is refused before any statement: the key does not
+/// identify such a row, so "the row with this key" means nothing for it.
+fn uncovered<M: Model>(candidate: &M, key: KeyId, dialect: Dialect) -> Result<(), Error> {
+    if query::covers(candidate, key, dialect) {
+        return Ok(());
+    }
+    let meta = M::META;
+    let constraint = meta.key_name(key);
+    let predicate = query::predicate_sql(meta, key, dialect).unwrap_or_default();
+    Err(Error::InvalidArgument {
+        model: meta.name,
+        reason: format!(
+            "the candidate is outside the partial constraint `{constraint}` (it covers only rows where {predicate}), so that key does not identify it: insert it, or look it up by another key"
+        ),
+    })
+}
+
 struct GetOrCreate<'x, K: Key> {
     candidate: &'x K::Model,
     strategy: Strategy,
@@ -501,7 +518,9 @@ impl<K: Key> Op for GetOrCreate<'_, K> {
     const RETRY_IN_AUTOCOMMIT: bool = true;
 
     fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
-        check::check_row(self.candidate, dialect).map(|()| None)
+        check::check_row(self.candidate, dialect)?;
+        uncovered::<K::Model>(self.candidate, K::KEY, dialect)?;
+        Ok(None)
     }
 
     async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
@@ -599,6 +618,7 @@ impl<K: Key> Op for UpdateOrCreate<'_, K> {
     fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
         let (create, update, meta) = (self.create, self.update, K::Model::META);
         check::check_row(create, dialect)?;
+        uncovered::<K::Model>(create, K::KEY, dialect)?;
         check::check_fields(update.values, update.fields, dialect)?;
         // A stored row's primary key is never rewritten (Django refuses a pk in `update_fields`),
         // unless it is the key itself, whose value already matches.
@@ -654,7 +674,10 @@ async fn update_or_create_on<M: Model, DB: Backend>(
     key_values: &[sea_query::Value],
     set: &[(usize, sea_query::Value)],
 ) -> Result<(M, Outcome), Error> {
-    if DB::DIALECT == Dialect::MySql && !key_values.iter().any(crate::value::is_null) {
+    // (A partial key's duplicate is on generated columns the guard does not compare: the general
+    // path below serves it.)
+    let partial = query::predicate_sql(M::META, key, DB::DIALECT).is_some();
+    if DB::DIALECT == Dialect::MySql && !partial && !key_values.iter().any(crate::value::is_null) {
         match upsert_mysql::<M, DB>(conn, create, key, set).await? {
             Upserted::Created(row) => return Ok((row, Outcome::Created)),
             Upserted::Updated(row) => return Ok((row, Outcome::Found)),
@@ -993,6 +1016,7 @@ impl<M: Model> Validate<'_, M> {
         primary
             .into_iter()
             .chain((0..meta.uniques.len()).map(KeyId::Unique))
+            .filter(|&key| query::covers(self.row, key, dialect))
             .filter(|&key| {
                 query::null_identifies(meta, key)
                     || !query::key_values_of(self.row, key, dialect)

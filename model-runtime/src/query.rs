@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Query, Value, Values};
 
 use crate::backend::Dialect;
-use crate::meta::{KeyId, ModelMeta};
+use crate::meta::{KeyId, Literal, ModelMeta, Test};
 use crate::model::Model;
 
 /// Renders a sea-query statement for a dialect, with its values to bind.
@@ -202,7 +202,95 @@ pub(crate) fn key_condition(
     for (&column, value) in meta.key_columns(key).iter().zip(values) {
         condition = condition.add(key_eq(meta, key, column, value, dialect));
     }
+    if let Some(predicate) = predicate_sql(meta, key, dialect) {
+        condition = condition.add(Expr::cust(predicate));
+    }
     condition
+}
+
+/// The rows a partial constraint covers, as SQL with its literals inline (a bound predicate
+/// would not match the index's: PostgreSQL then refuses the conflict target, 42P10, once it
+/// switches to a generic plan); `None` for a key over every row.
+pub(crate) fn predicate_sql(meta: &ModelMeta, key: KeyId, dialect: Dialect) -> Option<String> {
+    let constraint = meta.key_constraint(key)?;
+    if constraint.condition.is_empty() {
+        return None;
+    }
+    let terms: Vec<String> = constraint
+        .condition
+        .iter()
+        .map(|term| {
+            let mut column = quote(dialect, meta.columns[term.column].name);
+            // MariaDB compares text by the column's collation, which by default folds case and
+            // pads with spaces: compare the bytes, as the other two do.
+            if dialect == Dialect::MySql
+                && matches!(
+                    term.test,
+                    Test::Equals(Literal::Text(_)) | Test::NotEquals(Literal::Text(_))
+                )
+            {
+                column = format!("CAST({column} AS BINARY)");
+            }
+            match term.test {
+                Test::IsNull => format!("{column} IS NULL"),
+                Test::IsNotNull => format!("{column} IS NOT NULL"),
+                Test::Equals(literal) => format!("{column} = {}", literal_sql(literal, dialect)),
+                Test::NotEquals(literal) => {
+                    format!("{column} <> {}", literal_sql(literal, dialect))
+                }
+            }
+        })
+        .collect();
+    Some(terms.join(" AND "))
+}
+
+/// A literal as SQL text: strings quoted with `'` doubled (and `\` doubled on MySQL, whose default
+/// mode treats it as an escape), booleans as PostgreSQL's `TRUE`/`FALSE` or the others' 1/0.
+fn literal_sql(literal: Literal, dialect: Dialect) -> String {
+    match literal {
+        Literal::Bool(b) if dialect == Dialect::Postgres => {
+            if b { "TRUE" } else { "FALSE" }.to_owned()
+        }
+        Literal::Bool(b) => u8::from(b).to_string(),
+        Literal::Int(n) => n.to_string(),
+        Literal::Text(text) => {
+            let mut escaped = text.replace('\'', "''");
+            if dialect == Dialect::MySql {
+                escaped = escaped.replace('\\', "\\\\");
+            }
+            format!("'{escaped}'")
+        }
+    }
+}
+
+/// Whether a partial key covers `row` (its values satisfy the constraint's condition); always for
+/// a key over every row. A row the key does not cover is not identified by it: no lookup by the key
+/// can find it, and it never collides under the key.
+pub(crate) fn covers<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> bool {
+    let Some(constraint) = M::META.key_constraint(key) else {
+        return true;
+    };
+    constraint.condition.iter().all(|term| {
+        let value = row.column_value(term.column, dialect);
+        let null = crate::value::is_null(&value);
+        match term.test {
+            Test::IsNull => null,
+            Test::IsNotNull => !null,
+            Test::Equals(literal) => !null && literal_matches(&value, literal),
+            Test::NotEquals(literal) => !null && !literal_matches(&value, literal),
+        }
+    })
+}
+
+fn literal_matches(value: &Value, literal: Literal) -> bool {
+    match (value, literal) {
+        (Value::Bool(Some(v)), Literal::Bool(b)) => *v == b,
+        (Value::SmallInt(Some(v)), Literal::Int(n)) => i64::from(*v) == n,
+        (Value::Int(Some(v)), Literal::Int(n)) => i64::from(*v) == n,
+        (Value::BigInt(Some(v)), Literal::Int(n)) => *v == n,
+        (Value::String(Some(v)), Literal::Text(t)) => v == t,
+        _ => false,
+    }
 }
 
 /// `(k1, k2) IN ((?, ?), …)` for `count` keys whose compared values come from `values` in order,
@@ -232,7 +320,11 @@ pub(crate) fn keys_in(
     let tuples: Vec<Expr> = (0..count)
         .map(|_| Expr::tuple(values.by_ref().take(columns.len()).map(Expr::val)))
         .collect();
-    Condition::all().add(target.is_in(tuples))
+    let mut condition = Condition::all().add(target.is_in(tuples));
+    if let Some(predicate) = predicate_sql(meta, key, dialect) {
+        condition = condition.add(Expr::cust(predicate));
+    }
+    condition
 }
 
 /// `expr = value` for one column of a key, or the dialect's NULL-safe equality where the key's
@@ -278,6 +370,12 @@ pub(crate) fn null_identifies(meta: &ModelMeta, key: KeyId) -> bool {
 /// database's locale), and the generated column `c__ci` on MariaDB, which has no expression indexes.
 pub(crate) fn key_expr(meta: &ModelMeta, key: KeyId, column: usize, dialect: Dialect) -> Expr {
     let name = meta.columns[column].name;
+    if dialect == Dialect::MySql
+        && let KeyId::Unique(k) = key
+        && !meta.uniques[k].condition.is_empty()
+    {
+        return Expr::col(Alias::new(partial_column(name, k)));
+    }
     let folds = meta
         .key_constraint(key)
         .is_some_and(|constraint| constraint.folds(column));
@@ -311,6 +409,13 @@ pub(crate) fn fold_of(expr: &str, dialect: Dialect) -> String {
             sql
         }
     }
+}
+
+/// The name of the generated column that holds a key column of partial constraint `k` on MariaDB:
+/// the column's value (folded where the constraint folds it) in the rows the constraint covers,
+/// NULL elsewhere, so that those rows never collide.
+pub(crate) fn partial_column(column: &str, k: usize) -> String {
+    format!("{column}__p{k}")
 }
 
 /// The name of the generated column that holds a case-insensitive key column's fold on MariaDB.

@@ -285,8 +285,10 @@ pub(crate) fn is_table_constraint(
         !constraint.nulls_distinct && constraint.columns.iter().any(|&c| meta.columns[c].nullable);
     match dialect {
         Dialect::MySql => true,
-        Dialect::Postgres => constraint.folded.is_empty(),
-        Dialect::Sqlite => constraint.folded.is_empty() && !collides,
+        Dialect::Postgres => constraint.folded.is_empty() && constraint.condition.is_empty(),
+        Dialect::Sqlite => {
+            constraint.folded.is_empty() && !collides && constraint.condition.is_empty()
+        }
     }
 }
 
@@ -315,6 +317,7 @@ pub(crate) fn index_parts(
 ) -> Vec<IndexPart> {
     let q = |name: &str| crate::query::quote(dialect, name);
     let mut parts = Vec::with_capacity(constraint.columns.len());
+    let partial = position(meta, constraint).filter(|_| !constraint.condition.is_empty());
     for &c in constraint.columns {
         let column = &meta.columns[c];
         let folds = constraint.folds(c);
@@ -324,6 +327,13 @@ pub(crate) fn index_parts(
             column: column.name.to_owned(),
         };
         match dialect {
+            Dialect::MySql if partial.is_some() => {
+                let name = crate::query::partial_column(column.name, partial.unwrap_or(0));
+                parts.push(IndexPart {
+                    sql: q(&name),
+                    column: name,
+                });
+            }
             Dialect::MySql if collides => {
                 for name in [nulls_column(column.name), is_null_column(column.name)] {
                     parts.push(IndexPart {
@@ -396,12 +406,22 @@ pub(crate) fn expression_index(
     } else {
         ""
     };
+    let predicate = position(meta, constraint)
+        .and_then(|k| crate::query::predicate_sql(meta, crate::KeyId::Unique(k), dialect))
+        .map_or(String::new(), |p| format!(" WHERE {p}"));
     format!(
-        "CREATE UNIQUE INDEX {}{} ON {} ({parts}){nulls}",
+        "CREATE UNIQUE INDEX {}{} ON {} ({parts}){nulls}{predicate}",
         if if_not_exists { "IF NOT EXISTS " } else { "" },
         q(constraint.name),
         q(meta.table),
     )
+}
+
+/// The index of a constraint in its model's [`ModelMeta::uniques`].
+fn position(meta: &ModelMeta, constraint: &UniqueConstraint) -> Option<usize> {
+    meta.uniques
+        .iter()
+        .position(|u| std::ptr::eq(u, constraint) || u.name == constraint.name)
 }
 
 /// A generated column MariaDB indexes for a constraint kind it has no native form of.
@@ -423,7 +443,8 @@ pub(crate) fn generated_columns(meta: &ModelMeta) -> Vec<Generated> {
             out.push(generated);
         }
     };
-    for constraint in meta.uniques {
+    for (k, constraint) in meta.uniques.iter().enumerate() {
+        let predicate = crate::query::predicate_sql(meta, crate::KeyId::Unique(k), dialect);
         for &c in constraint.columns {
             let column = &meta.columns[c];
             let folds = constraint.folds(c);
@@ -432,6 +453,14 @@ pub(crate) fn generated_columns(meta: &ModelMeta) -> Vec<Generated> {
             } else {
                 crate::query::quote(dialect, column.name)
             };
+            if let Some(predicate) = &predicate {
+                push(Generated {
+                    name: crate::query::partial_column(column.name, k),
+                    sql_type: declared_type(column, true, dialect),
+                    expr: format!("if({predicate}, {value}, NULL)"),
+                });
+                continue;
+            }
             if folds {
                 push(Generated {
                     name: crate::query::folded_column(column.name),

@@ -25,6 +25,10 @@ impl KeyValues {
     /// The key's values taken from a row, as its constraint compares them; `None` when one is NULL
     /// and NULLs never collide in the constraint (such a key collides with nothing).
     pub(crate) fn of<M: Model>(row: &M, key: KeyId, dialect: Dialect) -> Option<Self> {
+        // A row a partial key does not cover collides with nothing under it.
+        if !query::covers(row, key, dialect) {
+            return None;
+        }
         Self::from_values(
             query::key_values_of(row, key, dialect),
             query::null_identifies(M::META, key),

@@ -75,6 +75,10 @@ pub(crate) fn multi_insert<M: Model>(
                             .into_iter()
                             .map(|part| Expr::cust(part.sql)),
                     );
+                    // A partial index is named by its predicate too, inline as in the index.
+                    if let Some(predicate) = query::predicate_sql(meta, key, dialect) {
+                        target.target_and_where(Expr::cust(predicate));
+                    }
                     target
                 }
                 _ => OnConflict::columns(
