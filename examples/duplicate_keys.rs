@@ -90,8 +90,12 @@ async fn solution_2_update_or_create<DB: Backend>(pool: &Pool<DB>) -> Result<(),
             "  New product created: {} at ${}",
             product.product_name, product.price
         ),
-        Outcome::Found => println!(
+        Outcome::Updated => println!(
             "  Product updated: {} - new price: ${}",
+            product.product_name, product.price
+        ),
+        Outcome::Unchanged | Outcome::Found => println!(
+            "  Product already at that price: {} - ${}",
             product.product_name, product.price
         ),
     }

@@ -169,7 +169,7 @@ async fn update_or_create_updates_only_the_given_fields<DB: TestBackend>(db: Tes
     )
     .await
     .unwrap();
-    assert_eq!(outcome, Outcome::Found);
+    assert_eq!(outcome, Outcome::Updated);
     assert_eq!(updated.id, created.id);
     assert_eq!(
         (updated.product_name.as_str(), updated.price_cents),
@@ -187,7 +187,7 @@ async fn update_or_create_updates_only_the_given_fields<DB: TestBackend>(db: Tes
     )
     .await
     .unwrap();
-    assert_eq!((outcome, same), (Outcome::Found, stored));
+    assert_eq!((outcome, same), (Outcome::Unchanged, stored));
 }
 
 async fn create_only_values_are_used_only_on_create<DB: TestBackend>(db: TestDb<DB>) {
@@ -214,7 +214,7 @@ async fn create_only_values_are_used_only_on_create<DB: TestBackend>(db: TestDb<
     .unwrap();
     assert_eq!(
         (outcome, row.price_cents, row.product_name.as_str()),
-        (Outcome::Found, 555, "iPhone 15")
+        (Outcome::Updated, 555, "iPhone 15")
     );
 }
 
@@ -287,11 +287,11 @@ async fn outcomes_stay_right_on_one_connection<DB: TestBackend>(db: TestDb<DB>) 
     let fields = [ProductField::PriceCents];
     let calls = [
         ("A-1", 1, Outcome::Created),
-        ("A-1", 2, Outcome::Found),
+        ("A-1", 2, Outcome::Updated),
         ("A-2", 3, Outcome::Created),
-        ("A-2", 3, Outcome::Found),
+        ("A-2", 3, Outcome::Unchanged),
         ("A-3", 4, Outcome::Created),
-        ("A-1", 5, Outcome::Found),
+        ("A-1", 5, Outcome::Updated),
     ];
     for (n, (sku, price, expected)) in calls.into_iter().enumerate() {
         let candidate = product(sku, &format!("name {sku}"), 1, price);
@@ -323,7 +323,7 @@ async fn update_or_create_updates_its_row_when_another_constraint_also_collides<
     )
     .await
     .unwrap();
-    assert_eq!(outcome, Outcome::Found);
+    assert_eq!(outcome, Outcome::Updated);
     assert_eq!(
         row,
         Product {

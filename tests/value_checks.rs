@@ -458,7 +458,9 @@ async fn every_value_round_trips_or_is_refused_on_every_path<DB: TestBackend>(db
         let result = Valued::update_or_create_by_label(&db.pool, &wanted, &fields).await;
         match check(
             result.map(|(r, o)| {
-                assert_eq!(o, Outcome::Found);
+                // The stored row already holds these values unless the database changed them
+                // on the way in (which `check` below reports): either outcome leaves the row so.
+                assert!(matches!(o, Outcome::Updated | Outcome::Unchanged), "{o:?}");
                 r
             }),
             &wanted,

@@ -96,6 +96,9 @@
 //! | struct | `#[unique_together(a, b)]` | a unique constraint over the fields listed, in that column order; repeatable |
 //! | struct | `#[unique_together(a, b, name = "…")]` | the same, with the constraint's name; default `{table}_{a}_{b}_key` |
 //! | field | `#[unique]`, `#[unique(name = "…")]` | a unique constraint on this field's column; default name `{table}_{column}_key` |
+//! | either | `case_insensitive` (field), `case_insensitive(b)` (struct) | the listed text columns compare with ASCII `A`–`Z` folded to `a`–`z`, nothing else folded, on every backend |
+//! | either | `nulls_not_distinct` | a NULL collides with a NULL: a key with NULLs identifies a row |
+//! | either | `condition(deleted_at == None, kind == "x")` | a partial constraint: it covers only the rows where every term holds (`== None`, `!= None`, `== literal`, `!= literal`), each checked against the field's type |
 //! | field | `#[model(primary_key)]` | the primary key: exactly one field, not an `Option` |
 //! | field | `#[model(primary_key, auto_increment)]` | a database-assigned integer key (`i16`, `i32`, `i64`); its value is ignored on insert |
 //! | field | `#[model(column = "db_name")]` | the column's name; default: the field's name |

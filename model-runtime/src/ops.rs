@@ -21,19 +21,30 @@ use crate::query::{self, Lock, Statement};
 use crate::tx::{BoxFuture, Retry, RetryPolicy};
 use crate::violation::{self, UniqueViolation};
 
-/// Whether a `get_or_create` or `update_or_create` found the row or created it.
+/// What a `get_or_create` or `update_or_create` did with the row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
-    /// The row existed: `get_or_create` returned it as it was, `update_or_create` updated it.
+    /// `get_or_create`: the row existed, and is returned as it was.
     Found,
     /// The row was inserted by this call.
     Created,
+    /// `update_or_create`: the row existed and this call wrote the listed fields, at least one of
+    /// which held another value.
+    Updated,
+    /// `update_or_create`: the row existed and its listed fields already held the incoming values;
+    /// nothing was written (no new row version, no bumped counter).
+    Unchanged,
 }
 
 impl Outcome {
     /// `true` for [`Outcome::Created`], like the `created` flag of Django's `get_or_create`.
     pub fn created(self) -> bool {
         self == Outcome::Created
+    }
+
+    /// `true` when this call wrote the row: [`Outcome::Created`] or [`Outcome::Updated`].
+    pub fn written(self) -> bool {
+        matches!(self, Outcome::Created | Outcome::Updated)
     }
 }
 
@@ -336,7 +347,7 @@ impl<M: Model> Op for Update<'_, M> {
             .map(|i| (i, row.column_value(i, dialect)))
             .collect();
         let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
-        update_returning::<M, DB>(conn, KeyId::PrimaryKey, key_values, set)
+        update_returning::<M, DB>(conn, KeyId::PrimaryKey, key_values, set, false)
             .await?
             .ok_or(Error::NotFound { model: meta.name })
     }
@@ -557,9 +568,16 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// with [`Error::InvalidArgument`], unless it is the key itself; key fields among them are skipped:
 /// they already match); `create` is inserted whole.
 ///
-/// Statements on SQLite and PostgreSQL: `UPDATE … WHERE key RETURNING …` (updated: one statement),
-/// then the insert of [`get_or_create`] (created: two). If a concurrent caller inserts the key
-/// between the two, the update runs again and finds the row: no update is lost.
+/// The outcome is [`Outcome::Updated`] when a listed field held another value and the row was
+/// written, [`Outcome::Unchanged`] when every listed field already held the incoming value (then
+/// nothing is written: no new row version, no trigger on PostgreSQL and SQLite), or
+/// [`Outcome::Created`].
+///
+/// Statements on SQLite and PostgreSQL: `UPDATE … WHERE key AND (c IS DISTINCT FROM ? OR …)
+/// RETURNING …` (updated: one statement); when it writes nothing, a `SELECT` of the row with the key
+/// and the same values (unchanged: two); when there is none, the insert of [`get_or_create`]
+/// (created: three). If a concurrent caller inserts or changes the row between them, the round
+/// runs again: no update is lost, and `Unchanged` is said only of a row that held the values.
 ///
 /// On MariaDB: one `INSERT … ON DUPLICATE KEY UPDATE … RETURNING …` whose update writes only a row
 /// with this key, in autocommit as in any transaction. It takes no gap lock, which under REPEATABLE
@@ -570,7 +588,8 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// `LAST_INSERT_ID()` to a marker when it meets a duplicate: read `LAST_INSERT_ID()` after an
 /// insert of your own, not after this call.
 ///
-/// Errors as for [`get_or_create`]. With no fields to update, it is [`get_or_create`].
+/// Errors as for [`get_or_create`]. With no fields to update, it is [`get_or_create`], and a stored
+/// row is [`Outcome::Unchanged`].
 ///
 /// ```
 /// # use model_runtime::Model;
@@ -586,7 +605,11 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// let fields = [ProductField::Price];
 /// let (row, outcome) =
 ///     update_or_create::<ProductBySku>(&pool, &incoming, Changes::new(&incoming, &fields)).await?;
-/// assert_eq!((row.id, row.price, outcome), (stored.id, 15, Outcome::Found));
+/// assert_eq!((row.id, row.price, outcome), (stored.id, 15, Outcome::Updated));
+/// // Again with the same values: nothing to write.
+/// let (_, outcome) =
+///     update_or_create::<ProductBySku>(&pool, &incoming, Changes::new(&incoming, &fields)).await?;
+/// assert_eq!(outcome, Outcome::Unchanged);
 /// // The same as `Product::update_or_create_by_sku(&pool, &incoming, &[ProductField::Price])`.
 /// # Ok::<(), model_runtime::Error>(()) }).unwrap();
 /// ```
@@ -650,8 +673,15 @@ impl<K: Key> Op for UpdateOrCreate<'_, K> {
             }
         }
         if set.is_empty() {
-            return get_or_create_on::<K::Model, DB>(conn, create, K::KEY, Strategy::SelectFirst)
-                .await;
+            // Nothing to write: a stored row is left as it is.
+            let (row, outcome) =
+                get_or_create_on::<K::Model, DB>(conn, create, K::KEY, Strategy::SelectFirst)
+                    .await?;
+            let outcome = match outcome {
+                Outcome::Found => Outcome::Unchanged,
+                other => other,
+            };
+            return Ok((row, outcome));
         }
         let key_values = query::key_values_of(create, K::KEY, dialect);
         update_or_create_on::<K::Model, DB>(conn, create, K::KEY, &key_values, &set).await
@@ -680,19 +710,25 @@ async fn update_or_create_on<M: Model, DB: Backend>(
     if DB::DIALECT == Dialect::MySql && !partial && !key_values.iter().any(crate::value::is_null) {
         match upsert_mysql::<M, DB>(conn, create, key, set).await? {
             Upserted::Created(row) => return Ok((row, Outcome::Created)),
-            Upserted::Updated(row) => return Ok((row, Outcome::Found)),
+            Upserted::Updated(row) => return Ok((row, Outcome::Updated)),
+            Upserted::Unchanged(row) => return Ok((row, Outcome::Unchanged)),
             // Another unique constraint met another row first: that row was left as it was; the
             // general path below updates ours or reports the other constraint's error.
             Upserted::OtherRow => {}
         }
     }
-    // Each round either updates, creates, or sees a concurrent insert, after which the update finds
-    // the row; more rounds would mean rows are being deleted as fast as they appear.
+    // Each round either updates a row that differs, finds one that already holds the values,
+    // creates, or sees a concurrent insert or update between its statements, after which the next
+    // round finds the row; more rounds would mean rows change as fast as they are read.
     for _ in 0..3 {
         if let Some(row) =
-            update_returning::<M, DB>(conn, key, key_values.to_vec(), set.to_vec()).await?
+            update_returning::<M, DB>(conn, key, key_values.to_vec(), set.to_vec(), true).await?
         {
-            return Ok((row, Outcome::Found));
+            return Ok((row, Outcome::Updated));
+        }
+        let same = query::select_same::<M>(key, key_values.to_vec(), set.to_vec(), DB::DIALECT);
+        if let Some(row) = fetch_model::<M, DB>(conn, same).await? {
+            return Ok((row, Outcome::Unchanged));
         }
         if let Inserted::Created(row) = insert_or_find::<M, DB>(conn, create, key).await? {
             return Ok((row, Outcome::Created));
@@ -707,6 +743,8 @@ async fn update_or_create_on<M: Model, DB: Backend>(
 enum Upserted<M> {
     Created(M),
     Updated(M),
+    /// The row with our key already held the values: nothing was written.
+    Unchanged(M),
     /// The insert met a duplicate on another unique constraint, with another row; nothing changed.
     OtherRow,
 }
@@ -752,8 +790,9 @@ async fn upsert_mysql<M: Model, DB: Backend>(
         .filter(|&i| explicit_pk || !meta.columns[i].auto_increment)
         .collect();
     let nonce = crate::tx::random() >> 16;
-    let ours = u64::MAX - 2 * nonce;
+    let ours = u64::MAX - 3 * nonce;
     let other = ours - 1;
+    let same = ours - 2;
 
     let mut values: Vec<sea_query::Value> = Vec::with_capacity(columns.len() + set.len() + 4);
     let mut sql = format!(
@@ -779,9 +818,17 @@ async fn upsert_mysql<M: Model, DB: Backend>(
         .collect::<Vec<_>>()
         .join(" AND ");
     let first = q(key_columns[0]);
+    // Whether the stored row already holds the values, read before any assignment changes it.
+    let unchanged = set
+        .iter()
+        .map(|(i, _)| format!("{} <=> ?", q(*i)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     sql.push_str(&format!(
-        " ON DUPLICATE KEY UPDATE {first} = IF(LAST_INSERT_ID(IF({ours_key}, ?, ?)) > 0, {first}, {first})"
+        " ON DUPLICATE KEY UPDATE {first} = IF(LAST_INSERT_ID(IF({ours_key}, IF({unchanged}, ?, ?), ?)) > 0, {first}, {first})"
     ));
+    values.extend(set.iter().map(|(_, value)| value.clone()));
+    values.push(same.into());
     values.push(ours.into());
     values.push(other.into());
     for (i, value) in set {
@@ -789,9 +836,12 @@ async fn upsert_mysql<M: Model, DB: Backend>(
         values.push(value.clone());
     }
     sql.push_str(&query::returning_all(meta, dialect));
-    sql.push_str(", CAST((LAST_INSERT_ID() = ?) + 2 * (LAST_INSERT_ID() = ?) AS SIGNED)");
+    sql.push_str(
+        ", CAST((LAST_INSERT_ID() = ?) + 2 * (LAST_INSERT_ID() = ?) + 3 * (LAST_INSERT_ID() = ?) AS SIGNED)",
+    );
     values.push(ours.into());
     values.push(other.into());
+    values.push(same.into());
 
     let row = DB::fetch_write(conn, sql.into(), sea_query::Values(values))
         .await?
@@ -804,6 +854,7 @@ async fn upsert_mysql<M: Model, DB: Backend>(
     match marker {
         Some(1) => Ok(Upserted::Updated(decode::<M, DB>(&row)?)),
         Some(2) => Ok(Upserted::OtherRow),
+        Some(3) => Ok(Upserted::Unchanged(decode::<M, DB>(&row)?)),
         _ => Ok(Upserted::Created(decode::<M, DB>(&row)?)),
     }
 }
@@ -821,8 +872,10 @@ async fn update_returning<M: Model, DB: Backend>(
     key: KeyId,
     key_values: Vec<sea_query::Value>,
     set: Vec<(usize, sea_query::Value)>,
+    only_if_changed: bool,
 ) -> Result<Option<M>, Error> {
-    let statement = query::update_by_key::<M>(key, key_values.clone(), set, DB::DIALECT);
+    let statement =
+        query::update_by_key::<M>(key, key_values.clone(), set, only_if_changed, DB::DIALECT);
     if DB::DIALECT.has_update_returning() {
         return write_model::<M, DB>(conn, statement).await;
     }

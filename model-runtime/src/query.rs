@@ -69,7 +69,10 @@ pub(crate) enum Shape {
         explicit_pk: bool,
         do_nothing: bool,
     },
-    Update(KeyId, Vec<usize>),
+    /// Key, columns set, and whether only a row whose values differ is written.
+    Update(KeyId, Vec<usize>, bool),
+    /// The row with a key whose listed columns already hold the given values.
+    SelectSame(KeyId, Vec<usize>),
     Delete(KeyId),
     /// The keys checked, and whether the row's own primary key is excluded.
     Validate(Vec<KeyId>, bool),
@@ -536,18 +539,31 @@ pub(crate) fn update_by_key<M: Model>(
     key: KeyId,
     key_values: Vec<Value>,
     set: Vec<(usize, Value)>,
+    only_if_changed: bool,
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
     let key_values = compared_values(meta, key, key_values);
     let columns: Vec<usize> = set.iter().map(|(i, _)| *i).collect();
     let key_count = key_values.len();
-    let values: Vec<Value> = set.into_iter().map(|(_, v)| v).chain(key_values).collect();
+    let set_values: Vec<Value> = set.into_iter().map(|(_, v)| v).collect();
+    // The values in placeholder order: the new values, the key's, and again the new values for
+    // the test that the row differs.
+    let mut values = set_values.clone();
+    values.extend(key_values);
+    if only_if_changed {
+        values.extend(set_values);
+    }
     cached::<M>(
         dialect,
-        Shape::Update(key, columns.clone()),
+        Shape::Update(key, columns.clone(), only_if_changed),
         values,
         |mut values| {
+            let again = if only_if_changed {
+                values.split_off(values.len() - columns.len())
+            } else {
+                Vec::new()
+            };
             let key_values = values.split_off(values.len() - key_count);
             let mut update = Query::update();
             update
@@ -559,12 +575,71 @@ pub(crate) fn update_by_key<M: Model>(
                         .map(|(&i, v)| (Alias::new(meta.columns[i].name), Expr::val(v))),
                 )
                 .cond_where(key_condition(meta, key, key_values, dialect));
+            if only_if_changed {
+                let mut differs = Condition::any();
+                for (&i, value) in columns.iter().zip(again) {
+                    differs = differs.add(same_value(meta, i, value, dialect).not());
+                }
+                update.cond_where(differs);
+            }
             let (mut sql, values) = render(&update, dialect);
             if dialect.has_update_returning() {
                 sql.push_str(&returning_all(meta, dialect));
             }
             (sql, values)
         },
+    )
+}
+
+/// `SELECT <all columns> FROM t WHERE <key> AND c1 IS NOT DISTINCT FROM ? AND …`: the row with the
+/// key when its listed columns already hold these values, compared as the database compares them
+/// (NULL-safe).
+pub(crate) fn select_same<M: Model>(
+    key: KeyId,
+    key_values: Vec<Value>,
+    set: Vec<(usize, Value)>,
+    dialect: Dialect,
+) -> Statement {
+    let meta = M::META;
+    let key_values = compared_values(meta, key, key_values);
+    let columns: Vec<usize> = set.iter().map(|(i, _)| *i).collect();
+    let key_count = key_values.len();
+    let mut values = key_values;
+    values.extend(set.into_iter().map(|(_, v)| v));
+    cached::<M>(
+        dialect,
+        Shape::SelectSame(key, columns.clone()),
+        values,
+        |mut values| {
+            let set_values = values.split_off(key_count);
+            let mut condition = key_condition(meta, key, values, dialect);
+            for (&i, value) in columns.iter().zip(set_values) {
+                condition = condition.add(same_value(meta, i, value, dialect));
+            }
+            let mut select = Query::select();
+            select
+                .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
+                .from(Alias::new(meta.table))
+                .cond_where(condition);
+            render(&select, dialect)
+        },
+    )
+}
+
+/// Column `column` holds `value`, NULL-safe: `IS NOT DISTINCT FROM` (PostgreSQL), `IS` (SQLite),
+/// `<=>` (MySQL).
+fn same_value(meta: &ModelMeta, column: usize, value: Value, dialect: Dialect) -> Expr {
+    let template = match dialect {
+        Dialect::Sqlite => "? IS ?",
+        Dialect::Postgres => "$1 IS NOT DISTINCT FROM $2",
+        Dialect::MySql => "? <=> ?",
+    };
+    Expr::cust_with_exprs(
+        template,
+        [
+            Expr::col(Alias::new(meta.columns[column].name)),
+            Expr::val(value),
+        ],
     )
 }
 
@@ -708,7 +783,7 @@ mod tests {
             &*insert_returning(&item(Some(1), "a"), None, true, d).sql,
             r#"INSERT INTO "items" ("tenant", "name") VALUES ($1, $2) ON CONFLICT  DO NOTHING RETURNING "id", "tenant", "name""#
         );
-        let update = update_by_key::<Item>(key, kv.clone(), vec![(2, Value::from("z"))], d);
+        let update = update_by_key::<Item>(key, kv.clone(), vec![(2, Value::from("z"))], false, d);
         assert_eq!(
             &*update.sql,
             r#"UPDATE "items" SET "name" = $1 WHERE "tenant" = $2 AND "name" = $3 RETURNING "id", "tenant", "name""#
