@@ -167,7 +167,7 @@ async fn the_catalog_holds_each_kind<DB: TestBackend>(db: TestDb<DB>) {
         Dialect::MySql => [
             ("ci_users_email_key", &["email__ci"]),
             ("ci_users_tenant_handle_key", &["tenant,handle__ci"]),
-            ("nnd_slots_code_key", &["code__nn,code__null"]),
+            ("nnd_slots_code_key", &["code__ci__nn,code__null"]),
             ("nnd_slots_room_day_key", &["room,day__nn,day__null"]),
         ],
     };
@@ -259,7 +259,7 @@ async fn case_insensitive_keys_fold_ascii_only<DB: TestBackend>(db: TestDb<DB>) 
     .unwrap();
     assert_eq!(
         (outcome, row.id, row.score, row.email.as_str()),
-        (Outcome::Found, alice.id, 42, "Alice@Example.COM")
+        (Outcome::Updated, alice.id, 42, "Alice@Example.COM")
     );
 
     // The composite key folds only the column it lists: `handle`, not the tenant.
@@ -463,7 +463,7 @@ async fn nulls_not_distinct_keys<DB: TestBackend>(db: TestDb<DB>) {
     .unwrap();
     assert_eq!(
         (outcome, row.id, row.note.as_str()),
-        (Outcome::Found, first.id, "updated"),
+        (Outcome::Updated, first.id, "updated"),
         "{}",
         DB::DIALECT
     );
@@ -753,7 +753,7 @@ async fn partial_keys<DB: TestBackend>(db: TestDb<DB>) {
     .unwrap();
     assert_eq!(
         (outcome, row.id, row.level),
-        (Outcome::Found, nick.id, 3),
+        (Outcome::Updated, nick.id, 3),
         "{}",
         DB::DIALECT
     );
@@ -1006,6 +1006,153 @@ async fn migrating_to_the_kinds<DB: TestBackend>(db: TestDb<DB>) {
     );
 }
 
+mod w1 {
+    use model_runtime::Model;
+
+    /// Before: plain keys under their default names; `tag` is no key (MariaDB gives it the table's
+    /// case-folding collation).
+    #[derive(Model, Debug, Clone, PartialEq)]
+    #[model(table = "handles")]
+    pub struct Handle {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[unique]
+        #[model(max_length = 40)]
+        pub email: String,
+        #[unique]
+        pub code: i64,
+        #[model(max_length = 40)]
+        pub tag: String,
+        pub live: bool,
+    }
+}
+
+mod w2 {
+    use model_runtime::Model;
+
+    /// After: the same default names, other kinds; `tag` unique among live rows.
+    #[derive(Model, Debug, Clone, PartialEq)]
+    #[model(table = "handles")]
+    pub struct Handle {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[unique(case_insensitive)]
+        #[model(max_length = 40)]
+        pub email: String,
+        #[unique(nulls_not_distinct)]
+        pub code: i64,
+        #[unique(condition(live == true))]
+        #[model(max_length = 40)]
+        pub tag: String,
+        pub live: bool,
+    }
+}
+
+/// A constraint whose kind changes under its default name is dropped and added again (not matched
+/// by name alone); a fresh table made by a migration gets its expression indexes; rows that differ
+/// only by case, accent or trailing space in a column that was no key are no duplicates.
+async fn kinds_change_under_the_same_name<DB: TestBackend>(db: TestDb<DB>) {
+    // A migration that creates the table: the expression and partial indexes come with it.
+    let fresh = Schema::new().model::<w2::Handle>();
+    let plan = fresh.diff(&db.pool).await.unwrap();
+    plan.apply(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert!(
+        fresh.diff(&db.pool).await.unwrap().is_empty(),
+        "{}",
+        DB::DIALECT
+    );
+    let handle = |email: &str, code, tag: &str, live| w2::Handle {
+        id: 0,
+        email: email.into(),
+        code,
+        tag: tag.into(),
+        live,
+    };
+    handle("A@x", 1, "t", true).insert(&db.pool).await.unwrap();
+    let error = handle("a@X", 2, "u", true)
+        .insert(&db.pool)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .unique_violation()
+            .is_some_and(|v| v.is::<w2::HandleByEmail>()),
+        "{}: {error:?}",
+        DB::DIALECT
+    );
+    fresh.drop(&db.pool).await.unwrap();
+
+    // Plain keys first, with rows that the new kinds must not take for duplicates.
+    Schema::new()
+        .model::<w1::Handle>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let old = |email: &str, code, tag: &str, live| w1::Handle {
+        id: 0,
+        email: email.into(),
+        code,
+        tag: tag.into(),
+        live,
+    };
+    for row in [
+        old("a@x", 1, "é", true),
+        old("b@x", 2, "e", true),
+        old("c@x", 3, "E", true),
+        old("d@x", 4, "e ", true),
+        old("e@x", 5, "e", false),
+    ] {
+        row.insert(&db.pool).await.unwrap();
+    }
+    let schema = Schema::new().model::<w2::Handle>();
+    let plan = schema.diff(&db.pool).await.unwrap();
+    let touched: Vec<String> = plan.steps.iter().map(|step| step.to_string()).collect();
+    for name in ["handles_email_key", "handles_tag_key"] {
+        assert!(
+            touched.iter().any(|s| s.contains(name)),
+            "{}: {name} not in {touched:#?}",
+            DB::DIALECT
+        );
+    }
+    // The plain NOT NULL column's nulls_not_distinct changes nothing on MariaDB; on PostgreSQL it
+    // is a clause of its own. (SQLite rebuilds the table for `email` and lists every constraint.)
+    if DB::DIALECT != Dialect::Sqlite {
+        let code_touched = touched.iter().any(|s| s.contains("handles_code_key"));
+        assert_eq!(
+            code_touched,
+            DB::DIALECT == Dialect::Postgres,
+            "{}: {touched:#?}",
+            DB::DIALECT
+        );
+    }
+    let groups = plan.duplicates(&db.pool, 10).await.unwrap();
+    assert!(groups.is_empty(), "{}: {groups:?}", DB::DIALECT);
+    plan.apply(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
+    assert!(
+        schema.diff(&db.pool).await.unwrap().is_empty(),
+        "{}",
+        DB::DIALECT
+    );
+    let found = w2::Handle::get_by_email(&db.pool, "A@X").await.unwrap();
+    assert_eq!(found.map(|h| h.code), Some(1), "{}", DB::DIALECT);
+    let error = handle("z@x", 9, "E", true)
+        .insert(&db.pool)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .unique_violation()
+            .is_some_and(|v| v.is::<w2::HandleByTag>()),
+        "{}: {error:?}",
+        DB::DIALECT
+    );
+    handle("y@x", 8, "E", false).insert(&db.pool).await.unwrap();
+}
+
 backend_tests!(
     the_catalog_holds_each_kind,
     case_insensitive_keys_fold_ascii_only,
@@ -1015,4 +1162,5 @@ backend_tests!(
     a_created_schema_diffs_clean,
     migrating_to_the_kinds,
     partial_keys,
+    kinds_change_under_the_same_name,
 );

@@ -127,6 +127,15 @@ impl<'a> Model<'a> {
                 continue;
             };
             let right = &*binary.right;
+            if let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = right
+                && s.value().contains('\0')
+            {
+                cx.error_spanned_by(right, "a condition's string cannot hold a NUL character: PostgreSQL refuses it in SQL text and SQLite ends the text there");
+                continue;
+            }
             let literal = match right {
                 syn::Expr::Path(path) if path.path.is_ident("None") => None,
                 syn::Expr::Lit(lit)

@@ -45,6 +45,10 @@ pub struct LiveUnique {
     /// (a table constraint there is written in `CREATE TABLE`), on PostgreSQL one made with
     /// `CREATE UNIQUE INDEX`. Always `false` on MySQL, where the two are the same.
     pub is_index: bool,
+    /// Whether it compares plain columns: no expression, no predicate, NULLs distinct, no
+    /// generated column (on MariaDB). `false` for what a case-insensitive, nulls-not-distinct or
+    /// partial constraint is made of; such a constraint is matched by its name and this flag.
+    pub plain: bool,
 }
 
 /// A column as the database has it.
@@ -343,7 +347,12 @@ pub async fn inspect<DB: Backend>(
     }
     let mut uniques = match dialect {
         Dialect::Postgres => {
-            let sql = "SELECT con.conname::text, att.attname::text FROM pg_constraint con \
+            // (`indnullsnotdistinct` is PostgreSQL 15's; read through JSON so that older servers
+            // answer too.)
+            let sql = "SELECT con.conname::text, att.attname::text, \
+                 CASE WHEN COALESCE((to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false) THEN 0 ELSE 1 END::int8 \
+                 FROM pg_constraint con \
+                 JOIN pg_index i ON i.indexrelid = con.conindid \
                  JOIN pg_class rel ON rel.oid = con.conrelid \
                  JOIN pg_namespace ns ON ns.oid = rel.relnamespace \
                  CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) \
@@ -354,7 +363,9 @@ pub async fn inspect<DB: Backend>(
             // Unique indexes made with `CREATE UNIQUE INDEX`, which enforce the same but are no
             // constraint; an expression part (a case-insensitive key's fold) as PostgreSQL prints
             // it. Partial ones too: a model's partial constraint is matched by its name.
-            let sql = "SELECT idx.relname::text, COALESCE(att.attname::text, pg_get_indexdef(i.indexrelid, k.ord::int, true)) FROM pg_index i \
+            let sql = "SELECT idx.relname::text, COALESCE(att.attname::text, pg_get_indexdef(i.indexrelid, k.ord::int, true)), \
+                 CASE WHEN i.indexprs IS NULL AND i.indpred IS NULL AND NOT COALESCE((to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false) THEN 1 ELSE 0 END::int8 \
+                 FROM pg_index i \
                  JOIN pg_class idx ON idx.oid = i.indexrelid \
                  JOIN pg_class rel ON rel.oid = i.indrelid \
                  JOIN pg_namespace ns ON ns.oid = rel.relnamespace \
@@ -368,16 +379,19 @@ pub async fn inspect<DB: Backend>(
             uniques
         }
         Dialect::MySql => {
-            let sql = "SELECT CAST(INDEX_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR) FROM information_schema.STATISTICS \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' \
-                 ORDER BY INDEX_NAME, SEQ_IN_INDEX";
+            let sql = "SELECT CAST(s.INDEX_NAME AS CHAR), CAST(s.COLUMN_NAME AS CHAR), \
+                 CAST(IF(c.IS_GENERATED = 'NEVER', 1, 0) AS SIGNED) FROM information_schema.STATISTICS s \
+                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+                 WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 AND s.INDEX_NAME <> 'PRIMARY' \
+                 ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX";
             grouped::<DB>(conn, sql, table, false).await?
         }
         Dialect::Sqlite => {
             // Unique indexes made by `CREATE UNIQUE INDEX`, and the named table constraints of the
             // `CREATE TABLE` text (SQLite's catalog keeps their names nowhere else).
-            let sql = "SELECT il.name, ii.name FROM pragma_index_list(?) il \
-                 JOIN pragma_index_info(il.name) ii WHERE il.\"unique\" = 1 AND il.origin = 'c' \
+            let sql = "SELECT il.name, COALESCE(ii.name, ''), \
+                 CASE WHEN il.partial = 0 AND ii.name IS NOT NULL THEN 1 ELSE 0 END FROM pragma_index_list(?) il \
+                 JOIN pragma_index_xinfo(il.name) ii WHERE il.\"unique\" = 1 AND il.origin = 'c' AND ii.key = 1 \
                  ORDER BY il.name, ii.seqno";
             let mut uniques = grouped::<DB>(conn, sql, table, true).await?;
             let create = DB::fetch_all(
@@ -410,12 +424,18 @@ async fn grouped<DB: Backend>(
     for row in DB::fetch_all(conn, sql.into(), text_param(table)).await? {
         let row = DB::row_ref(&row);
         let (name, column) = (text(row, 0)?, text(row, 1)?);
+        // The third column: whether this part is a plain column of a plain index.
+        let plain = int(row, 2)? != 0;
         match out.last_mut() {
-            Some(last) if last.name == name => last.columns.push(column),
+            Some(last) if last.name == name => {
+                last.columns.push(column);
+                last.plain &= plain;
+            }
             _ => out.push(LiveUnique {
                 name,
                 columns: vec![column],
                 is_index,
+                plain,
             }),
         }
     }
@@ -441,6 +461,7 @@ fn sqlite_table_constraints(create: &str) -> Vec<LiveUnique> {
                     .map(|c| c.trim_matches('"').replace("\"\"", "\""))
                     .collect(),
                 is_index: false,
+                plain: true,
             });
         }
     }
@@ -516,7 +537,11 @@ fn int(row: RowRef<'_>, index: usize) -> Result<i64, Error> {
 
 /// The steps that bring a table's live unique constraints to the model's: renames (same columns,
 /// another name), drops (no declared constraint has them), adds.
-fn unique_steps(meta: &ModelMeta, live: &[LiveUnique]) -> (Vec<Step>, Vec<Step>, Vec<Step>) {
+fn unique_steps(
+    dialect: Dialect,
+    meta: &ModelMeta,
+    live: &[LiveUnique],
+) -> (Vec<Step>, Vec<Step>, Vec<Step>) {
     let table = meta.table.to_owned();
     let (mut renames, mut adds) = (Vec::new(), Vec::new());
     let mut unmatched: Vec<&LiveUnique> = live.iter().collect();
@@ -527,14 +552,15 @@ fn unique_steps(meta: &ModelMeta, live: &[LiveUnique]) -> (Vec<Step>, Vec<Step>,
             .iter()
             .map(|&i| meta.columns[i].name.to_owned())
             .collect();
-        // A case-insensitive or nulls-not-distinct constraint is an index over expressions or
-        // generated columns, which no column list says: it is known by its name (a change of
-        // kind under the same name is not seen; give the changed constraint a new name).
-        let plain = constraint.is_plain();
-        if let Some(at) = unmatched
-            .iter()
-            .position(|u| u.name == constraint.name && (!plain || u.columns == wanted))
-        {
+        // A case-insensitive, nulls-not-distinct or partial constraint is an index over
+        // expressions, with a predicate, or over generated columns, which no column list says: it
+        // is known by its name and by not being plain (so that a plain constraint turned into
+        // one of these kinds, or back, is dropped and added; a change from one of these kinds to
+        // another under the same name is not seen: give the changed constraint a new name).
+        let plain = schema::is_plain_on(meta, constraint, dialect);
+        if let Some(at) = unmatched.iter().position(|u| {
+            u.name == constraint.name && u.plain == plain && (!plain || u.columns == wanted)
+        }) {
             unmatched.remove(at);
         } else {
             missing.push((constraint.name, wanted, plain));
@@ -542,7 +568,10 @@ fn unique_steps(meta: &ModelMeta, live: &[LiveUnique]) -> (Vec<Step>, Vec<Step>,
     }
     for (name, wanted, plain) in missing {
         // Same columns under another name: a rename, not a drop and an add.
-        match unmatched.iter().position(|u| plain && u.columns == wanted) {
+        match unmatched
+            .iter()
+            .position(|u| plain && u.plain && u.columns == wanted)
+        {
             Some(at) => renames.push(Step::RenameUnique {
                 table: table.clone(),
                 from: unmatched.remove(at).clone(),
@@ -578,7 +607,7 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
             continue;
         };
         let table = meta.table.to_owned();
-        let (r, d, a) = unique_steps(meta, &live.uniques);
+        let (r, d, a) = unique_steps(dialect, meta, &live.uniques);
         renames.extend(r);
         drops.extend(d);
         adds.extend(a);
@@ -606,15 +635,16 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
                 .iter()
                 .filter(|c| {
                     // As in `unique_steps`: a constraint of another kind is known by its name.
-                    if !c.is_plain() {
-                        return !live.uniques.iter().any(|u| u.name == c.name);
+                    if !schema::is_plain_on(meta, c, dialect) {
+                        return !live.uniques.iter().any(|u| u.name == c.name && !u.plain);
                     }
                     let cols: Vec<&str> = c.columns.iter().map(|&i| meta.columns[i].name).collect();
                     !live.uniques.iter().any(|u| {
-                        u.columns
-                            .iter()
-                            .map(String::as_str)
-                            .eq(cols.iter().copied())
+                        u.plain
+                            && u.columns
+                                .iter()
+                                .map(String::as_str)
+                                .eq(cols.iter().copied())
                     })
                 })
                 .map(|c| {
@@ -1083,7 +1113,7 @@ impl Plan {
                             ..u.clone()
                         })
                         .collect();
-                    let (renames, drops, adds) = unique_steps(meta, &live);
+                    let (renames, drops, adds) = unique_steps(dialect, meta, &live);
                     steps.extend(renames);
                     steps.extend(drops);
                     steps.extend(adds);
@@ -1159,14 +1189,16 @@ impl Plan {
                     .iter()
                     .find(|m| m.table == *table)
                     .expect("the plan's own model");
-                vec![schema::render_table(&schema::create_table(meta, d)?, d)]
+                let mut statements = vec![schema::render_table(&schema::create_table(meta, d)?, d)];
+                statements.extend(schema::expression_indexes(meta, d, false));
+                statements
             }
             Step::AddUnique {
                 table,
                 name,
                 columns,
             } => match self.constraint(table, name) {
-                Some((meta, constraint)) if !constraint.is_plain() => {
+                Some((meta, constraint)) if !schema::is_plain_on(meta, constraint, d) => {
                     add_unique_kind(d, meta, constraint)
                 }
                 _ => vec![add_unique(d, table, name, columns)],
@@ -1271,8 +1303,13 @@ impl Plan {
                 &LiveUnique {
                     name: name.clone(),
                     columns: columns.clone(),
-                    // What `add_unique` makes on SQLite.
-                    is_index: d == Dialect::Sqlite,
+                    // What `add_unique` makes on SQLite, and a constraint of another kind on
+                    // PostgreSQL: an index.
+                    is_index: d == Dialect::Sqlite
+                        || self
+                            .constraint(table, name)
+                            .is_some_and(|(meta, c)| !schema::is_table_constraint(meta, c, d)),
+                    plain: true,
                 },
             )?],
             Step::DropUnique { table, unique } => {
@@ -1284,6 +1321,7 @@ impl Plan {
                     name: to.clone(),
                     columns: from.columns.clone(),
                     is_index: d == Dialect::Sqlite,
+                    plain: from.plain,
                 },
                 to: from.name.clone(),
             })?,
@@ -1334,10 +1372,21 @@ impl Plan {
             if declared.is_none_or(|(_, constraint)| constraint.nulls_distinct) {
                 not_null.push(format!("{quoted} IS NOT NULL"));
             }
-            compared.push(if folds {
+            let expr = if folds {
                 crate::query::fold_sql(column, dialect)
             } else {
                 quoted
+            };
+            // MariaDB groups text by its collation, which for a column that was no key may fold
+            // case and accents and pad spaces: group by the bytes, as the new index compares.
+            let text = declared.is_some_and(|(meta, _)| {
+                meta.column_named(column)
+                    .is_some_and(|i| meta.columns[i].kind == crate::meta::ColumnKind::Text)
+            });
+            compared.push(if dialect == Dialect::MySql && text {
+                format!("CAST({expr} AS BINARY)")
+            } else {
+                expr
             });
         }
         // A partial constraint constrains only the rows its condition covers.
@@ -1433,7 +1482,7 @@ fn add_unique_kind(
         })
         .map(|g| {
             format!(
-                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {} AS ({}) PERSISTENT",
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {} AS ({}) STORED",
                 q(meta.table),
                 q(&g.name),
                 g.sql_type,

@@ -377,7 +377,7 @@ pub(crate) fn key_expr(meta: &ModelMeta, key: KeyId, column: usize, dialect: Dia
         && let KeyId::Unique(k) = key
         && !meta.uniques[k].condition.is_empty()
     {
-        return Expr::col(Alias::new(partial_column(name, k)));
+        return Expr::col(Alias::new(partial_column(meta, k, column)));
     }
     let folds = meta
         .key_constraint(key)
@@ -414,11 +414,24 @@ pub(crate) fn fold_of(expr: &str, dialect: Dialect) -> String {
     }
 }
 
-/// The name of the generated column that holds a key column of partial constraint `k` on MariaDB:
-/// the column's value (folded where the constraint folds it) in the rows the constraint covers,
-/// NULL elsewhere, so that those rows never collide.
-pub(crate) fn partial_column(column: &str, k: usize) -> String {
-    format!("{column}__p{k}")
+/// The name of the generated column that holds column `column` of partial constraint `k` on
+/// MariaDB: the column's value (folded where the constraint folds it) in the rows the constraint
+/// covers, NULL elsewhere, so that those rows never collide. Named by what it holds (the
+/// constraint's name, condition and fold, hashed), so that a changed constraint gets a column of
+/// its own rather than a stale one of the same name.
+pub(crate) fn partial_column(meta: &ModelMeta, k: usize, column: usize) -> String {
+    let constraint = &meta.uniques[k];
+    let what = format!(
+        "{}\u{0}{}\u{0}{}",
+        constraint.name,
+        predicate_sql(meta, KeyId::Unique(k), Dialect::MySql).unwrap_or_default(),
+        constraint.folds(column)
+    );
+    // FNV-1a, 32 bits: stable across builds and releases, unlike the standard hasher.
+    let hash = what.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{}__p{hash:08x}", meta.columns[column].name)
 }
 
 /// The name of the generated column that holds a case-insensitive key column's fold on MariaDB.

@@ -229,7 +229,7 @@ pub fn create_table(
         for generated in generated_columns(meta) {
             let mut def = ColumnDef::new(Alias::new(&generated.name));
             def.custom(Alias::new(generated.sql_type))
-                .extra(format!("AS ({}) PERSISTENT", generated.expr));
+                .extra(format!("AS ({}) STORED", generated.expr));
             table.col(&mut def);
         }
     }
@@ -292,6 +292,23 @@ pub(crate) fn is_table_constraint(
     }
 }
 
+/// Whether a constraint is, on `dialect`, a plain list of columns (what a catalog reports as such):
+/// no folded column, no condition, and NULLs distinct (or, on SQLite and MariaDB, which emulate
+/// `nulls_not_distinct`, no nullable column for it to apply to).
+pub(crate) fn is_plain_on(
+    meta: &ModelMeta,
+    constraint: &UniqueConstraint,
+    dialect: Dialect,
+) -> bool {
+    let collides =
+        !constraint.nulls_distinct && constraint.columns.iter().any(|&c| meta.columns[c].nullable);
+    let nulls = match dialect {
+        Dialect::Postgres => constraint.nulls_distinct,
+        Dialect::Sqlite | Dialect::MySql => !collides,
+    };
+    constraint.folded.is_empty() && constraint.condition.is_empty() && nulls
+}
+
 /// One part of a unique constraint's index: the SQL expression indexed (on MariaDB always a column,
 /// generated or not), which is also what an `ON CONFLICT` target names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,14 +345,17 @@ pub(crate) fn index_parts(
         };
         match dialect {
             Dialect::MySql if partial.is_some() => {
-                let name = crate::query::partial_column(column.name, partial.unwrap_or(0));
+                let name = crate::query::partial_column(meta, partial.unwrap_or(0), c);
                 parts.push(IndexPart {
                     sql: q(&name),
                     column: name,
                 });
             }
             Dialect::MySql if collides => {
-                for name in [nulls_column(column.name), is_null_column(column.name)] {
+                for name in [
+                    nulls_column(column.name, folds),
+                    is_null_column(column.name),
+                ] {
                     parts.push(IndexPart {
                         sql: q(&name),
                         column: name,
@@ -455,7 +475,7 @@ pub(crate) fn generated_columns(meta: &ModelMeta) -> Vec<Generated> {
             };
             if let Some(predicate) = &predicate {
                 push(Generated {
-                    name: crate::query::partial_column(column.name, k),
+                    name: crate::query::partial_column(meta, k, c),
                     sql_type: declared_type(column, true, dialect),
                     expr: format!("if({predicate}, {value}, NULL)"),
                 });
@@ -470,7 +490,7 @@ pub(crate) fn generated_columns(meta: &ModelMeta) -> Vec<Generated> {
             }
             if !constraint.nulls_distinct && column.nullable {
                 push(Generated {
-                    name: nulls_column(column.name),
+                    name: nulls_column(column.name, folds),
                     sql_type: declared_type(column, true, dialect),
                     expr: format!("ifnull({value}, {})", zero_of(column.kind)),
                 });
@@ -486,8 +506,12 @@ pub(crate) fn generated_columns(meta: &ModelMeta) -> Vec<Generated> {
 }
 
 /// MariaDB's generated column for a `nulls_not_distinct` column's value.
-fn nulls_column(column: &str) -> String {
-    format!("{column}__nn")
+fn nulls_column(column: &str, folded: bool) -> String {
+    if folded {
+        format!("{column}__ci__nn")
+    } else {
+        format!("{column}__nn")
+    }
 }
 
 /// MariaDB's generated column for whether a `nulls_not_distinct` column is NULL.

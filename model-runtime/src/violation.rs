@@ -371,11 +371,18 @@ pub(crate) fn update_writes_whole_keys<M: Model>(key: KeyId, fields: &[M::Field]
         .map(|&f| M::field_index(f))
         .chain(meta.key_columns(key).iter().copied())
         .collect();
+    // A partial constraint's condition columns count as its own: writing one can move a row into
+    // the constraint.
     meta.uniques.iter().all(|u| {
-        !u.columns
+        let touched = u
+            .columns
             .iter()
-            .any(|c| fields.iter().any(|&f| M::field_index(f) == *c))
-            || u.columns.iter().all(|c| written.contains(c))
+            .copied()
+            .chain(u.condition.iter().map(|t| t.column));
+        !touched
+            .clone()
+            .any(|c| fields.iter().any(|&f| M::field_index(f) == c))
+            || touched.clone().all(|c| written.contains(&c))
     })
 }
 
@@ -453,6 +460,8 @@ async fn culprit<M: Model, DB: Backend>(
     // duplicate.
     let null_identifies = crate::query::null_identifies(M::META, key);
     let candidates: Vec<usize> = (0..rows.len())
+        // A row a partial key does not cover collides with nothing under it.
+        .filter(|&p| crate::query::covers(rows[p].1, key, dialect))
         .filter(|&p| null_identifies || !keys[p].iter().any(crate::value::is_null))
         .filter(|&p| match dialect {
             // Kinds whose rendering is not reproduced (decimals, dates, …) leave every row a
