@@ -68,9 +68,10 @@ fn iphone(price: &str) -> Product {
 async fn solution_1_get_or_create<DB: Backend>(pool: &Pool<DB>) -> Result<(), Error> {
     let (product, outcome) =
         Product::get_or_create_by_product_name(pool, &iphone("999.99")).await?;
-    match outcome {
-        Outcome::Created => println!("  New product created: {}", product.product_name),
-        Outcome::Found => println!("  Existing product found: {}", product.product_name),
+    if outcome.created() {
+        println!("  New product created: {}", product.product_name);
+    } else {
+        println!("  Existing product found: {}", product.product_name);
     }
     let (product, outcome) = Product::get_or_create_by_product_name(pool, &iphone("1.00")).await?;
     println!(
