@@ -61,9 +61,15 @@ type Table = BTreeMap<String, (i64, i64)>;
 enum Expect {
     Inserted,
     Updated(i64),
+    /// Update mode: every write of the key left the stored values as they were.
+    Unchanged,
     Existing,
-    Duplicate { first: usize },
-    Superseded { last: usize },
+    Duplicate {
+        first: usize,
+    },
+    Superseded {
+        last: usize,
+    },
 }
 
 fn expected(table: &Table, round: &Round) -> (Vec<Expect>, Table) {
@@ -88,6 +94,33 @@ fn expected(table: &Table, round: &Round) -> (Vec<Expect>, Table) {
         first.entry(key_of(row)).or_insert(i);
         last.insert(key_of(row), i);
     }
+    // Update mode: each chunk writes the last row of a key it holds; a stored key is updated when
+    // one of those writes changes its price, unchanged when none does.
+    let mut changed: BTreeMap<String, bool> = BTreeMap::new();
+    if round.mode == Mode::Update {
+        let mut current: BTreeMap<String, i64> = BTreeMap::new();
+        for chunk in round.rows.chunks(round.chunk) {
+            let mut last_in_chunk: BTreeMap<String, i64> = BTreeMap::new();
+            for row in chunk {
+                last_in_chunk.insert(key_of(row), row.price_cents);
+            }
+            for row in chunk {
+                let key = key_of(row);
+                let Some(&written) = last_in_chunk.get(&key) else {
+                    continue;
+                };
+                let Some((sku, _)) = stored_of(row) else {
+                    continue;
+                };
+                let now = current.entry(key.clone()).or_insert(table[&sku].1);
+                if *now != written {
+                    changed.insert(key.clone(), true);
+                }
+                *now = written;
+                last_in_chunk.remove(&key);
+            }
+        }
+    }
     let outcomes = round
         .rows
         .iter()
@@ -99,6 +132,9 @@ fn expected(table: &Table, round: &Round) -> (Vec<Expect>, Table) {
                 Mode::Skip if first[&key] != i => Expect::Duplicate { first: first[&key] },
                 Mode::Update if last[&key] != i => Expect::Superseded { last: last[&key] },
                 Mode::Skip if stored.is_some() => Expect::Existing,
+                Mode::Update if stored.is_some() && !changed.contains_key(&key) => {
+                    Expect::Unchanged
+                }
                 Mode::Update if stored.is_some() => Expect::Updated(stored.unwrap().1),
                 _ => Expect::Inserted,
             }
@@ -197,18 +233,20 @@ async fn check<DB: TestBackend>(
     let counts = (
         report.inserted,
         report.updated,
+        report.unchanged,
         report.skipped_existing,
         report.skipped_in_input,
     );
     let expected_counts = (
         want(|e| matches!(e, Expect::Inserted)),
         want(|e| matches!(e, Expect::Updated(_))),
+        want(|e| matches!(e, Expect::Unchanged)),
         want(|e| matches!(e, Expect::Existing)),
         want(|e| matches!(e, Expect::Duplicate { .. } | Expect::Superseded { .. })),
     );
     if counts != expected_counts {
         return Err(format!(
-            "counts (inserted, updated, existing, repeats) {counts:?}, expected {expected_counts:?}"
+            "counts (inserted, updated, unchanged, existing, repeats) {counts:?}, expected {expected_counts:?}"
         ));
     }
     // The per-row report, primary keys included.
@@ -223,6 +261,7 @@ async fn check<DB: TestBackend>(
                             && (round.target == Target::Sku || *pk == round.rows[i].id)
                     }
                     (RowOutcome::Updated(pk), Expect::Updated(id)) => pk == id,
+                    (RowOutcome::Unchanged, Expect::Unchanged) => true,
                     (RowOutcome::SkippedExisting, Expect::Existing) => true,
                     (RowOutcome::SkippedDuplicate { first }, Expect::Duplicate { first: f }) => {
                         first == f
@@ -296,7 +335,8 @@ fn random_round(rng: &mut Rng, names: &mut u64) -> Round {
                 id,
                 sku,
                 product_name: format!("n{names}"),
-                price_cents: rng.below(1000) as i64,
+                // Few prices, so that an update often meets the price already stored.
+                price_cents: rng.below(3) as i64,
             }
         })
         .collect();
@@ -363,9 +403,18 @@ async fn bulk_matches_the_model<DB: TestBackend>(db: TestDb<DB>) {
     let mut rng = Rng(seed);
     let mut names = 0;
     let mut table = Table::new();
-    let mut stats = [0usize; 4];
+    let mut stats = [0usize; 6];
     for n in 0..rounds {
         let round = random_round(&mut rng, &mut names);
+        let (expect, _) = expected(&table, &round);
+        stats[4] += expect
+            .iter()
+            .filter(|e| matches!(e, Expect::Unchanged))
+            .count();
+        stats[5] += expect
+            .iter()
+            .filter(|e| matches!(e, Expect::Updated(_)))
+            .count();
         match check(&db, &table, &round).await {
             Ok(after) => {
                 stats[0] += round.rows.len();
@@ -396,12 +445,14 @@ async fn bulk_matches_the_model<DB: TestBackend>(db: TestDb<DB>) {
         }
     }
     model_integration::report(&format!(
-        "{} bulk model: {rounds} rounds, {} rows, {} rounds over several chunks, {} keyed by the primary key, {} counts only",
+        "{} bulk model: {rounds} rounds, {} rows, {} rounds over several chunks, {} keyed by the primary key, {} counts only, {} rows unchanged and {} updated",
         DB::DIALECT,
         stats[0],
         stats[1],
         stats[2],
-        stats[3]
+        stats[3],
+        stats[4],
+        stats[5]
     ));
 }
 

@@ -143,6 +143,9 @@ pub enum RowOutcome<P> {
     },
     /// The existing row with its key was updated; its primary key.
     Updated(P),
+    /// Update mode: the existing row with its key already held the incoming values of the listed
+    /// fields, and was not written.
+    Unchanged,
     /// Not written: a later input row (at this index) has the same key, and the last wins.
     Superseded {
         /// The index of the input row that was written (the last with this key).
@@ -160,8 +163,11 @@ pub struct BulkReport<P> {
     pub skipped_existing: u64,
     /// Rows skipped or superseded because another input row has the same key.
     pub skipped_in_input: u64,
-    /// Stored rows updated.
+    /// Stored rows updated: at least one of the listed fields held another value.
     pub updated: u64,
+    /// Stored rows left as they were, their listed fields already holding the incoming values
+    /// (update mode); nothing was written to them.
+    pub unchanged: u64,
     /// Chunks written (each committed on its own with [`BulkInsert::commit_each_chunk`]).
     pub chunks: usize,
     /// One outcome per input row, in input order; `None` with [`BulkInsert::counts_only`].
@@ -677,6 +683,10 @@ struct Run<P> {
     /// Per input row, when a per-row report is asked for.
     outcomes: Option<Vec<Option<RowOutcome<P>>>>,
     counts: Counts,
+    /// Update mode, counts only: the keys (fingerprints) found unchanged so far, so that a later
+    /// chunk that writes one of them again counts it updated instead.
+    unchanged_keys: std::collections::HashSet<u128>,
+    unchanged: u64,
     skipped_in_input: u64,
     chunks: usize,
 }
@@ -687,6 +697,8 @@ impl<P: Clone> Run<P> {
             seen: Seen::new(per_row),
             outcomes: per_row.then(Vec::new),
             counts: Counts::default(),
+            unchanged_keys: std::collections::HashSet::new(),
+            unchanged: 0,
             skipped_in_input: 0,
             chunks: 0,
         }
@@ -719,6 +731,31 @@ impl<P: Clone> Run<P> {
                 self.counts.inserted += counts.inserted;
                 self.counts.updated += counts.updated;
                 self.counts.skipped_existing += counts.skipped_existing;
+                self.unchanged += counts.unchanged.len() as u64;
+                let fingerprint = |w: usize| {
+                    plan.writers[w]
+                        .key
+                        .as_ref()
+                        .map(|k| self.seen.fingerprint(k))
+                };
+                let found: Vec<u128> = counts
+                    .unchanged
+                    .iter()
+                    .filter_map(|&w| fingerprint(w))
+                    .collect();
+                let rewritten: Vec<u128> = counts
+                    .rewrites_written
+                    .iter()
+                    .filter_map(|&w| fingerprint(w))
+                    .collect();
+                self.unchanged_keys.extend(found);
+                for key in rewritten {
+                    // Found unchanged by an earlier chunk, written now: the key was updated.
+                    if self.unchanged_keys.remove(&key) {
+                        self.unchanged -= 1;
+                        self.counts.updated += 1;
+                    }
+                }
             }
             Some(ChunkWrite::Rows(rows)) => {
                 for (writer, written) in plan.writers.iter().zip(rows) {
@@ -734,6 +771,10 @@ impl<P: Clone> Run<P> {
                                     self.counts.updated += 1;
                                     RowOutcome::Updated(pk)
                                 }
+                                Written::Unchanged => {
+                                    self.unchanged += 1;
+                                    RowOutcome::Unchanged
+                                }
                                 Written::SkippedExisting => {
                                     self.counts.skipped_existing += 1;
                                     RowOutcome::SkippedExisting
@@ -747,7 +788,16 @@ impl<P: Clone> Run<P> {
                         // that held it is superseded.
                         Tag::Rewrite { from } => {
                             if let Some(outcomes) = &mut self.outcomes {
-                                outcomes[input] = outcomes[from].take();
+                                let mut moved = outcomes[from].take();
+                                // Found unchanged by an earlier chunk, written now: updated.
+                                if let (Some(RowOutcome::Unchanged), Written::Updated(pk)) =
+                                    (&moved, written)
+                                {
+                                    moved = Some(RowOutcome::Updated(pk));
+                                    self.unchanged -= 1;
+                                    self.counts.updated += 1;
+                                }
+                                outcomes[input] = moved;
                                 outcomes[from] = Some(RowOutcome::Superseded { last: input });
                             }
                         }
@@ -780,6 +830,7 @@ impl<P: Clone> Run<P> {
             skipped_existing: self.counts.skipped_existing,
             skipped_in_input: self.skipped_in_input,
             updated: self.counts.updated,
+            unchanged: self.unchanged,
             chunks: self.chunks,
             rows,
         }

@@ -51,6 +51,11 @@ impl Seen {
         }
     }
 
+    /// A key's fingerprint under this call's hashers.
+    pub(crate) fn fingerprint(&self, key: &KeyValues) -> u128 {
+        key.fingerprint(&self.hashers)
+    }
+
     fn get(&self, fingerprint: &u128) -> Option<usize> {
         match &self.rows {
             SeenRows::Indexed(rows) => rows.get(fingerprint).copied(),

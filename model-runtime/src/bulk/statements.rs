@@ -94,8 +94,28 @@ pub(crate) fn multi_insert<M: Model>(
                 insert.on_conflict(target(key).do_nothing().to_owned());
             }
             Some(OnKey::DoUpdate(key, set)) => {
-                let set = set.iter().map(|&i| Alias::new(meta.columns[i].name));
-                insert.on_conflict(target(key).update_columns(set).to_owned());
+                // Only a row whose listed columns differ is written (and returned): one that
+                // already holds the values is left as it is, with no new row version.
+                let q = |name: &str| query::quote(dialect, name);
+                let differs = set
+                    .iter()
+                    .map(|&i| {
+                        let column = q(meta.columns[i].name);
+                        let stored = format!("{}.{column}", q(meta.table));
+                        match dialect {
+                            Dialect::Sqlite => format!("{stored} IS NOT \"excluded\".{column}"),
+                            _ => format!("{stored} IS DISTINCT FROM \"excluded\".{column}"),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                let columns = set.iter().map(|&i| Alias::new(meta.columns[i].name));
+                insert.on_conflict(
+                    target(key)
+                        .update_columns(columns)
+                        .action_and_where(Expr::cust(differs))
+                        .to_owned(),
+                );
             }
         }
         let (mut sql, values) = query::render(&insert, dialect);
@@ -291,7 +311,7 @@ mod tests {
         );
         assert_eq!(
             &*s.sql,
-            r#"INSERT INTO "items" ("id", "sku", "price") VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "price" = "excluded"."price""#
+            r#"INSERT INTO "items" ("id", "sku", "price") VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "price" = "excluded"."price" WHERE "items"."price" IS NOT "excluded"."price""#
         );
         assert_eq!(s.values.0[0], Value::from(7i64));
     }

@@ -57,15 +57,22 @@ impl Action {
 pub(crate) enum Written<P> {
     Inserted(P),
     Updated(P),
+    /// Update mode: the stored row already held the values; it was not written.
+    Unchanged,
     SkippedExisting,
 }
 
 /// Counts of what the database did with a chunk's rows whose key it had not written before.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
     pub(crate) inserted: u64,
     pub(crate) updated: u64,
     pub(crate) skipped_existing: u64,
+    /// Positions in the batch of the fresh rows found unchanged (update mode).
+    pub(crate) unchanged: Vec<usize>,
+    /// Positions in the batch of the rows that rewrite a key an earlier chunk wrote and that the
+    /// database wrote again (their values differed): a key first found unchanged is then updated.
+    pub(crate) rewrites_written: Vec<usize>,
 }
 
 /// What writing a chunk reports: one outcome per written row, or counts only.
@@ -208,30 +215,41 @@ async fn update_on_conflict<M: Model, DB: Backend>(
         .filter(|&i| outcomes[i].is_none())
         .collect();
     if !rest.is_empty() {
+        // `DO UPDATE … WHERE <a listed column differs>`: a row that already holds the values is
+        // neither written nor returned.
         let rows: Vec<&M> = rest.iter().map(|&i| batch.rows[i]).collect();
         let updated =
             insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoUpdate(key, set)), explicit_pk)
                 .await?;
         let mut updated = group(updated);
         for i in rest {
-            let pk = take(&mut updated, batch.keys[i]).ok_or_else(missing_row::<M>)?;
-            outcomes[i] = Some(Written::Updated(pk));
+            outcomes[i] = Some(match take(&mut updated, batch.keys[i]) {
+                Some(pk) => Written::Updated(pk),
+                None => Written::Unchanged,
+            });
         }
     }
     let outcomes = outcomes.into_iter().map(|o| o.expect("every row settled"));
     if per_row {
         return Ok(ChunkWrite::Rows(outcomes.collect()));
     }
+    Ok(ChunkWrite::Counts(count(outcomes, &batch.fresh)))
+}
+
+/// The counts of a batch's outcomes: those of its fresh rows, and which rewrites were written.
+fn count<P>(outcomes: impl Iterator<Item = Written<P>>, fresh: &[bool]) -> Counts {
     let mut counts = Counts::default();
-    for (outcome, fresh) in outcomes.zip(&batch.fresh) {
+    for (i, (outcome, fresh)) in outcomes.zip(fresh).enumerate() {
         match outcome {
+            Written::Updated(_) if !fresh => counts.rewrites_written.push(i),
             _ if !fresh => {}
             Written::Inserted(_) => counts.inserted += 1,
             Written::Updated(_) => counts.updated += 1,
+            Written::Unchanged => counts.unchanged.push(i),
             Written::SkippedExisting => counts.skipped_existing += 1,
         }
     }
-    Ok(ChunkWrite::Counts(counts))
+    counts
 }
 
 async fn skip_mysql<M: Model, DB: Backend>(
@@ -402,7 +420,7 @@ async fn update_mysql<M: Model, DB: Backend>(
     // found; in the library's READ COMMITTED transaction that takes no gap locks.
     let mut round = 1;
     let (stored, inserted) = loop {
-        let stored = stored_keys::<M, DB>(
+        let stored = stored_rows::<M, DB>(
             conn,
             key,
             batch.keys.iter().flatten().copied(),
@@ -416,12 +434,28 @@ async fn update_mysql<M: Model, DB: Backend>(
             Ok(inserted) => break (stored, inserted),
         }
     };
-    let updates: Vec<&M> = batch
-        .rows
-        .iter()
-        .zip(&batch.keys)
-        .filter(|(_, k)| k.is_some_and(|k| stored.contains_key(k)))
-        .map(|(row, _)| *row)
+    // The stored rows are locked and read: those whose listed columns already hold the incoming
+    // values are left alone (MariaDB writes a row whose bytes change; so does this comparison).
+    let dialect = DB::DIALECT;
+    let unchanged = |row: &M, stored: &M| {
+        set.iter().all(|&c| {
+            crate::value::same_value(
+                &row.column_value(c, dialect),
+                &stored.column_value(c, dialect),
+            )
+        })
+    };
+    let outcome = |i: usize| -> Option<Written<M::PrimaryKey>> {
+        let (pk, stored) = batch.keys[i].and_then(|k| stored.get(k))?;
+        Some(if unchanged(batch.rows[i], stored) {
+            Written::Unchanged
+        } else {
+            Written::Updated(pk.clone())
+        })
+    };
+    let updates: Vec<&M> = (0..batch.rows.len())
+        .filter(|&i| matches!(outcome(i), Some(Written::Updated(_))))
+        .map(|i| batch.rows[i])
         .collect();
     if !updates.is_empty() {
         execute::<DB>(
@@ -430,35 +464,18 @@ async fn update_mysql<M: Model, DB: Backend>(
         )
         .await?;
     }
-    if !per_row {
-        let fresh_stored = batch
-            .keys
-            .iter()
-            .zip(&batch.fresh)
-            .filter(|(k, fresh)| **fresh && k.is_some_and(|k| stored.contains_key(k)))
-            .count() as u64;
-        let fresh = batch.fresh.iter().filter(|f| **f).count() as u64;
-        return Ok(ChunkWrite::Counts(Counts {
-            inserted: fresh - fresh_stored,
-            updated: fresh_stored,
-            ..Counts::default()
-        }));
-    }
     let mut inserted = inserted;
-    Ok(ChunkWrite::Rows(
-        batch
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| match k.and_then(|k| stored.get(k)) {
-                Some(pk) => Written::Updated(pk.clone()),
-                None => {
-                    debug_assert_eq!(inserted.front().map(|(at, _)| *at), Some(i));
-                    Written::Inserted(inserted.pop_front().expect("one per fresh row").1)
-                }
-            })
-            .collect(),
-    ))
+    let outcomes = (0..batch.rows.len()).map(|i| match outcome(i) {
+        Some(written) => written,
+        None => {
+            debug_assert_eq!(inserted.front().map(|(at, _)| *at), Some(i));
+            Written::Inserted(inserted.pop_front().expect("one per fresh row").1)
+        }
+    });
+    if !per_row {
+        return Ok(ChunkWrite::Counts(count(outcomes, &batch.fresh)));
+    }
+    Ok(ChunkWrite::Rows(outcomes.collect()))
 }
 
 /// The positions in the batch of the rows whose key is not among `stored`.
@@ -537,6 +554,29 @@ async fn insert_returning<M: Model, DB: Backend>(
             Ok((k, primary_key::<M, DB>(r)?))
         })
         .collect()
+}
+
+/// The stored rows among `keys`, read with `lock`: key → primary key and row.
+async fn stored_rows<'k, M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    keys: impl Iterator<Item = &'k KeyValues>,
+    lock: Lock,
+) -> Result<HashMap<KeyValues, (M::PrimaryKey, M)>, Error> {
+    let dialect = DB::DIALECT;
+    let keys: Vec<_> = keys.map(KeyValues::values).collect();
+    let Some(Statement { sql, values }) = statements::existing::<M>(keys, key, true, lock, dialect)
+    else {
+        return Ok(HashMap::new());
+    };
+    let mut out = HashMap::new();
+    for r in DB::fetch_all(conn, sql, values).await? {
+        let model = decode::<M, DB>(&r)?;
+        if let Some(k) = KeyValues::of(&model, key, dialect) {
+            out.insert(k, (primary_key::<M, DB>(&r)?, model));
+        }
+    }
+    Ok(out)
 }
 
 /// The stored rows among `keys`, read with `lock`: key → primary key.
