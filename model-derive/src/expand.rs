@@ -100,14 +100,20 @@ pub fn expand(model: &Model) -> TokenStream {
     let decode_fields = model.fields.iter().enumerate().map(|(index, field)| {
         let member = field.ident;
         let ty = field.ty;
-        quote!(#member: <#ty as #p::Column>::decode(row, #index)?)
+        let column = &field.column;
+        quote!(#member: #p::named(<#ty as #p::Column>::decode(row, #index), #column)?)
     });
+    let from_row = expand_from_row(model);
 
     let assertions = model.fields.iter().flat_map(|field| {
         let ty = field.ty;
         let mut out = Vec::new();
-        if let Some((span, _)) = field.max_length {
-            out.push(quote_spanned!(span=> const _: () = #p::assert_text::<#ty>();));
+        if let Some((span, n)) = field.max_length {
+            // The path is written here, not interpolated, so that the whole call has the attribute's
+            // span: a failed length check in the constant's evaluation points at `max_length`.
+            out.push(quote_spanned!(span=>
+                const _: () = ::model_runtime::__private::assert_text::<#ty>(#n);
+            ));
         }
         if let Some(span) = field.auto_increment {
             out.push(quote_spanned!(span=> const _: () = #p::assert_integer::<#ty>();));
@@ -185,6 +191,8 @@ pub fn expand(model: &Model) -> TokenStream {
         const _: () = {
             #(#assertions)*
         };
+
+        #from_row
 
         #[doc = #field_enum_doc]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -334,6 +342,31 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         #[allow(dead_code)]
         impl #model_ident {
             #(#methods)*
+        }
+    }
+}
+
+/// `sqlx::FromRow` for the row of every enabled backend, decoding each field by its column's name,
+/// so that the user's own `sqlx::query_as` reads the model whatever the column order.
+fn expand_from_row(model: &Model) -> TokenStream {
+    let p = quote!(::model_runtime::__private);
+    let ident = model.ident;
+    let fields = model.fields.iter().map(|field| {
+        let member = field.ident;
+        let ty = field.ty;
+        let column = &field.column;
+        quote!(#member: #p::named(
+            <#ty as #p::Column>::decode(row, #p::column_index(row, #column)?),
+            #column,
+        )?)
+    });
+    quote! {
+        #[automatically_derived]
+        impl<'r, R: #p::ModelRow> #p::sqlx::FromRow<'r, R> for #ident {
+            fn from_row(row: &'r R) -> ::core::result::Result<Self, #p::sqlx::Error> {
+                let row = #p::ModelRow::row_ref(row);
+                ::core::result::Result::Ok(Self { #(#fields,)* })
+            }
         }
     }
 }

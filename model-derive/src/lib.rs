@@ -12,6 +12,7 @@
 mod ast;
 mod attr;
 mod check;
+mod column;
 mod ctxt;
 mod expand;
 mod naming;
@@ -28,6 +29,15 @@ use proc_macro::TokenStream;
 #[proc_macro_derive(Model, attributes(model, unique, unique_together))]
 pub fn derive_model(input: TokenStream) -> TokenStream {
     derive_model_inner(input.into()).into()
+}
+
+/// Derives `model_runtime::StoredAs` for a column type of the user's: a struct with one field
+/// (stored as that field), or an enum without data stored as text (`#[column(text)]`, with
+/// `#[column(rename = "…")]` on a variant) or as an integer (`#[column(integer)]`). Documented on
+/// [`model_runtime::StoredAs`](https://docs.rs/model-runtime/latest/model_runtime/trait.StoredAs.html).
+#[proc_macro_derive(Column, attributes(column))]
+pub fn derive_column(input: TokenStream) -> TokenStream {
+    column::derive_column_inner(input.into()).into()
 }
 
 /// The derive on `proc_macro2` tokens, callable from unit and snapshot tests.

@@ -51,3 +51,39 @@ fn errors_come_with_a_stand_in_impl() {
         }
     }));
 }
+
+fn expand_column(input: proc_macro2::TokenStream) -> String {
+    let output = crate::column::derive_column_inner(input);
+    let file: syn::File = syn::parse2(output).expect("the expansion parses as items");
+    prettyplease::unparse(&file)
+}
+
+#[test]
+fn newtype_column() {
+    insta::assert_snapshot!(expand_column(quote! {
+        pub struct Sku(String);
+    }));
+}
+
+#[test]
+fn text_enum_column() {
+    insta::assert_snapshot!(expand_column(quote! {
+        #[column(text)]
+        pub enum Status {
+            Active,
+            #[column(rename = "on-hold")]
+            OnHold,
+        }
+    }));
+}
+
+#[test]
+fn integer_enum_column() {
+    insta::assert_snapshot!(expand_column(quote! {
+        #[column(integer)]
+        enum Priority {
+            Low = -1,
+            High = 10,
+        }
+    }));
+}

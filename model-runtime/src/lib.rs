@@ -190,6 +190,7 @@ pub mod migrate;
 mod model;
 mod ops;
 mod query;
+mod row;
 pub mod schema;
 mod tx;
 mod value;
@@ -197,7 +198,7 @@ mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
-pub use column::{Column, IntegerColumn, SqlType, TextColumn};
+pub use column::{Column, IntegerColumn, SqlType, StoredAs, TextColumn, UnknownVariant};
 pub use conn::{Conn, Release};
 pub use error::{Error, SchemaError};
 pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};
@@ -206,6 +207,7 @@ pub use ops::{
     Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
     get_or_create_with, insert, update, update_or_create, validate_unique, validate_unique_new,
 };
+pub use row::ModelRow;
 pub use schema::Schema;
 pub use tx::{BoxFuture, TxOptions, transaction};
 pub use violation::{IntegrityKind, UniqueViolation, Values as ViolationValues};
@@ -257,6 +259,13 @@ mod readme {
 /// constraint. The attributes and what each model gets are on the [crate's front page](crate#attributes).
 pub use model_derive::Model;
 
+/// Derives [`StoredAs`] for a column type of yours: a struct with one field (stored as that field),
+/// or an enum without data, stored as text (`#[column(text)]`: each variant's name in snake_case,
+/// or `#[column(rename = "…")]` on the variant) or as an integer (`#[column(integer)]`: its
+/// discriminant, an `i32`, or the `i16` / `i64` of its `#[repr]`). See [`StoredAs`] for an example,
+/// and [Your own column types](crate#your-own-column-types).
+pub use model_derive::Column;
+
 /// Re-exports for the code `#[derive(Model)]` generates. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
@@ -264,7 +273,10 @@ pub mod __private {
     pub use sqlx;
 
     pub use crate::backend::{Dialect, RowRef};
-    pub use crate::column::{Column, IntegerColumn, TextColumn};
+    pub use crate::column::{
+        Column, IntegerColumn, IntegerStorage, SqlType, StoredAs, TextColumn, TextStorage,
+        UnknownVariant,
+    };
     pub use crate::conn::Conn;
     pub use crate::error::Error;
     pub use crate::meta::{
@@ -274,19 +286,27 @@ pub mod __private {
     pub use crate::ops::{
         Changes, Outcome, exists, get, get_for_update, get_or_create, update_or_create,
     };
+    pub use crate::row::{ModelRow, column_index, named};
     pub use crate::tx::BoxFuture;
 
-    /// Compiles only when `F`'s base type equals the primary key type of `M`, so that a foreign key
-    /// column has the type of the key it references.
+    /// Compiles only when `F` is stored as the primary key of `M` is (`i64` for `i64` and for
+    /// `struct StoreId(i64)`), so that a foreign key column has the type of the key it references.
     pub const fn assert_references<M, F>()
     where
         M: Model,
-        F: Column<Base = <<M as Model>::PrimaryKey as Column>::Base>,
+        F: Column<
+            Base: SqlType<
+                Storage = <<<M as Model>::PrimaryKey as Column>::Base as SqlType>::Storage,
+            >,
+        >,
     {
     }
 
-    /// Compiles only for `String` fields (`max_length`).
-    pub const fn assert_text<F: TextColumn>() {}
+    /// Compiles only for fields stored as text (`max_length`), whose values all fit in
+    /// `max_length` characters where the type knows its longest (an enum stored as text).
+    pub const fn assert_text<F: TextColumn + Column>(max_length: u32) {
+        crate::column::check_fits::<F>(max_length);
+    }
 
     /// Compiles only for integer fields (`auto_increment`).
     pub const fn assert_integer<F: IntegerColumn>() {}
