@@ -29,6 +29,8 @@ pub struct Field<'a> {
     pub auto_increment: Option<Span>,
     pub primary_key: Option<Span>,
     pub references: Option<syn::Path>,
+    /// `#[model(precision = p, scale = s)]`: where `precision` was written, `p`, `s`.
+    pub decimal: Option<(Span, u32, u32)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -226,6 +228,7 @@ impl<'a> Field<'a> {
             auto_increment: attrs.auto_increment.span(),
             primary_key: attrs.primary_key.span(),
             references: attrs.references.get().cloned(),
+            decimal: decimal(cx, attrs),
         }
     }
 
@@ -243,6 +246,49 @@ impl<'a> Field<'a> {
 
     pub fn span(&self) -> Span {
         self.ident.span()
+    }
+}
+
+/// The most digits a `NUMERIC(p, s)` column may declare: every value of that shape fits in a
+/// `rust_decimal::Decimal` (96 bits, at most 28 digits after the point).
+pub const MAX_PRECISION: u32 = 28;
+
+/// `precision` and `scale`, checked against each other.
+fn decimal(cx: &Ctxt, attrs: &FieldAttrs) -> Option<(Span, u32, u32)> {
+    let number = |lit: &syn::LitInt, what: &str, min: u32| match lit.base10_parse::<u32>() {
+        Ok(n) if (min..=MAX_PRECISION).contains(&n) => Some(n),
+        _ => {
+            cx.error_spanned_by(
+                lit,
+                format_args!("`{what}` must be a whole number from {min} to {MAX_PRECISION} (the digits a rust_decimal::Decimal holds)"),
+            );
+            None
+        }
+    };
+    match (attrs.precision.get(), attrs.scale.get()) {
+        (None, None) => None,
+        (None, Some(scale)) => {
+            cx.error_spanned_by(
+                scale,
+                "`scale` needs a `precision`: #[model(precision = 10, scale = 2)] is NUMERIC(10, 2)",
+            );
+            None
+        }
+        (Some(precision), scale) => {
+            let p = number(precision, "precision", 1)?;
+            let s = match scale {
+                Some(scale) => number(scale, "scale", 0)?,
+                None => 0,
+            };
+            if s > p {
+                cx.error_spanned_by(
+                    scale.expect("a scale above 0 was written"),
+                    format_args!("`scale` ({s}) counts the digits after the point, out of `precision` ({p}) in all: it cannot exceed it"),
+                );
+                return None;
+            }
+            Some((precision.span(), p, s))
+        }
     }
 }
 

@@ -20,10 +20,20 @@ pub const AUTO_INCREMENT: &str = "auto_increment";
 pub const COLUMN: &str = "column";
 pub const MAX_LENGTH: &str = "max_length";
 pub const REFERENCES: &str = "references";
+pub const PRECISION: &str = "precision";
+pub const SCALE: &str = "scale";
 pub const NAME: &str = "name";
 
 const STRUCT_KEYS: &[&str] = &[TABLE];
-const FIELD_KEYS: &[&str] = &[PRIMARY_KEY, AUTO_INCREMENT, COLUMN, MAX_LENGTH, REFERENCES];
+const FIELD_KEYS: &[&str] = &[
+    PRIMARY_KEY,
+    AUTO_INCREMENT,
+    COLUMN,
+    MAX_LENGTH,
+    REFERENCES,
+    PRECISION,
+    SCALE,
+];
 
 /// A value given at most once, remembering where.
 pub struct Once<T> {
@@ -82,6 +92,8 @@ pub struct FieldAttrs {
     pub max_length: Once<LitInt>,
     pub references: Once<syn::Path>,
     pub unique: Once<FieldUnique>,
+    pub precision: Once<LitInt>,
+    pub scale: Once<LitInt>,
 }
 
 fn key_name(meta: &ParseNestedMeta) -> String {
@@ -242,6 +254,27 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
                             syn::Error::new(e.span(), "expected a model type: `references = Store`")
                         })?;
                     out.references.set(cx, REFERENCES, span, value);
+                } else if meta.path.is_ident(PRECISION) || meta.path.is_ident(SCALE) {
+                    let key = if meta.path.is_ident(PRECISION) {
+                        PRECISION
+                    } else {
+                        SCALE
+                    };
+                    let value = meta
+                        .value()
+                        .and_then(|v| v.parse::<LitInt>())
+                        .map_err(|e| {
+                            syn::Error::new(
+                                e.span(),
+                                format_args!("expected a whole number: `{key} = 10`"),
+                            )
+                        })?;
+                    let slot = if key == PRECISION {
+                        &mut out.precision
+                    } else {
+                        &mut out.scale
+                    };
+                    slot.set(cx, key, span, value);
                 } else {
                     unknown_key(cx, &meta, FIELD_KEYS, (STRUCT_KEYS, "the struct"));
                 }

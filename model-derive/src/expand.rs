@@ -68,6 +68,9 @@ pub fn expand(model: &Model) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         let kind = quote_spanned!(ty_span(ty)=> <#ty as #p::Column>::KIND);
+        let decimal = field
+            .decimal
+            .map(|(_, precision, scale)| quote!(.__decimal(#precision, #scale)));
         quote! {
             #p::ColumnMeta::__new(
                 #field_name,
@@ -77,7 +80,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 #max_length,
                 #auto_increment,
                 #references,
-            )
+            )#decimal
         }
     });
 
@@ -113,6 +116,11 @@ pub fn expand(model: &Model) -> TokenStream {
             // span: a failed length check in the constant's evaluation points at `max_length`.
             out.push(quote_spanned!(span=>
                 const _: () = ::model_runtime::__private::assert_text::<#ty>(#n);
+            ));
+        }
+        if let Some((span, _, _)) = field.decimal {
+            out.push(quote_spanned!(span=>
+                const _: () = ::model_runtime::__private::assert_decimal::<#ty>();
             ));
         }
         if let Some(span) = field.auto_increment {

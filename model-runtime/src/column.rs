@@ -395,6 +395,27 @@ impl<T: Column> TextColumn for T where <T::Base as SqlType>::Storage: TextStorag
 pub trait IntegerColumn {}
 impl<T: Column> IntegerColumn for T where <T::Base as SqlType>::Storage: IntegerStorage {}
 
+/// Fields that `#[model(precision = p, scale = s)]` applies to: those stored as
+/// `rust_decimal::Decimal` (feature `rust_decimal`).
+#[diagnostic::on_unimplemented(
+    message = "`precision` and `scale` apply only to decimal columns, not to `{Self}`",
+    label = "`precision` needs a field stored as `rust_decimal::Decimal`",
+    note = "remove `precision` and `scale`, or change the field's type to `rust_decimal::Decimal` (feature `rust_decimal`)"
+)]
+pub trait DecimalColumn {}
+impl<T: Column> DecimalColumn for T where <T::Base as SqlType>::Storage: DecimalStorage {}
+
+/// The storage of [`DecimalColumn`]s. Not public API.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`precision` and `scale` apply only to decimal columns, and this field is stored as `{Self}`",
+    label = "`precision` needs a field stored as `rust_decimal::Decimal`",
+    note = "remove `precision` and `scale`, or store the field's type as `rust_decimal::Decimal` (feature `rust_decimal`)"
+)]
+pub trait DecimalStorage {}
+#[cfg(feature = "rust_decimal")]
+impl DecimalStorage for rust_decimal::Decimal {}
+
 /// The storage of [`TextColumn`]s. Not public API.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(

@@ -198,10 +198,14 @@ mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
-pub use column::{Column, IntegerColumn, SqlType, StoredAs, TextColumn, UnknownVariant};
+pub use column::{
+    Column, DecimalColumn, IntegerColumn, SqlType, StoredAs, TextColumn, UnknownVariant,
+};
 pub use conn::{Conn, Release};
 pub use error::{Error, SchemaError};
-pub use meta::{ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, ModelMeta, UniqueConstraint};
+pub use meta::{
+    ColumnKind, ColumnMeta, ConstraintOrigin, DecimalPrecision, KeyId, ModelMeta, UniqueConstraint,
+};
 pub use model::{Key, KeyOf, Model};
 pub use ops::{
     Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
@@ -274,8 +278,8 @@ pub mod __private {
 
     pub use crate::backend::{Dialect, RowRef};
     pub use crate::column::{
-        Column, IntegerColumn, IntegerStorage, SqlType, StoredAs, TextColumn, TextStorage,
-        UnknownVariant,
+        Column, DecimalColumn, DecimalStorage, IntegerColumn, IntegerStorage, SqlType, StoredAs,
+        TextColumn, TextStorage, UnknownVariant,
     };
     pub use crate::conn::Conn;
     pub use crate::error::Error;
@@ -307,6 +311,9 @@ pub mod __private {
     pub const fn assert_text<F: TextColumn + Column>(max_length: u32) {
         crate::column::check_fits::<F>(max_length);
     }
+
+    /// Compiles only for fields stored as `rust_decimal::Decimal` (`precision`, `scale`).
+    pub const fn assert_decimal<F: DecimalColumn>() {}
 
     /// Compiles only for integer fields (`auto_increment`).
     pub const fn assert_integer<F: IntegerColumn>() {}

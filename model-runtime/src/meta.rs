@@ -41,6 +41,18 @@ pub struct ColumnMeta {
     pub auto_increment: bool,
     /// `#[model(references = Other)]`: a foreign key to `Other`'s primary key.
     pub references: Option<ForeignKey>,
+    /// `#[model(precision = p, scale = s)]` on a decimal: `NUMERIC(p, s)` instead of the backend's
+    /// widest exact decimal, and values checked to fit before they are sent.
+    pub decimal: Option<DecimalPrecision>,
+}
+
+/// The declared size of a decimal column, `NUMERIC(precision, scale)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DecimalPrecision {
+    /// The most significant digits, before and after the point together (1 to 28).
+    pub precision: u32,
+    /// The most digits after the point (0 to `precision`).
+    pub scale: u32,
 }
 
 /// A foreign key from a column to another model's primary key.
@@ -143,7 +155,15 @@ impl ColumnMeta {
             max_length,
             auto_increment,
             references,
+            decimal: None,
         }
+    }
+
+    /// `#[model(precision = p, scale = s)]`.
+    #[doc(hidden)]
+    pub const fn __decimal(mut self, precision: u32, scale: u32) -> Self {
+        self.decimal = Some(DecimalPrecision { precision, scale });
+        self
     }
 }
 

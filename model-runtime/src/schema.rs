@@ -274,6 +274,9 @@ fn column_type(def: &mut ColumnDef, column: &ColumnMeta, is_key: bool, dialect: 
         },
         (K::Bytes, D::MySql) => def.custom(Alias::new("longblob")),
         (K::Bytes, _) => def.blob(),
+        (K::Decimal, _) if column.decimal.is_some() => {
+            def.custom(Alias::new(sized_decimal(column, dialect)))
+        }
         (K::Decimal, D::Sqlite) => def.custom(Alias::new("decimal_text")),
         (K::Decimal, D::Postgres) => def.custom(Alias::new("numeric")),
         (K::Decimal, D::MySql) => def.decimal_len(65, 30),
@@ -290,6 +293,19 @@ fn column_type(def: &mut ColumnDef, column: &ColumnMeta, is_key: bool, dialect: 
         (K::Json, D::Postgres) => def.json_binary(),
         (K::Json, _) => def.json(),
     };
+}
+
+/// `#[model(precision = p, scale = s)]`: `NUMERIC(p, s)` on PostgreSQL, `DECIMAL(p, s)` on MySQL,
+/// and on SQLite the exact text storage of every decimal, with the size written down for the
+/// reader (SQLite enforces none: the values are checked before they are sent).
+fn sized_decimal(column: &ColumnMeta, dialect: Dialect) -> String {
+    let size = column.decimal.expect("a sized decimal");
+    let name = match dialect {
+        Dialect::Sqlite => "decimal_text",
+        Dialect::Postgres => "numeric",
+        Dialect::MySql => "decimal",
+    };
+    format!("{name}({}, {})", size.precision, size.scale)
 }
 
 /// MariaDB's byte-exact, NO PAD collation for key text columns (MySQL 8 calls its own
