@@ -166,6 +166,15 @@ pub fn expand(model: &Model) -> TokenStream {
     }))
     .map(|(key_id, columns, what)| expand_key(model, &key_id, &columns, &what));
 
+    let plain_indexes = (!model.indexes.is_empty()).then(|| {
+        let indexes = model.indexes.iter().map(|index| {
+            let name = &index.name;
+            let columns = &index.columns;
+            quote!(#p::Index::__new(#name, &[#(#columns),*]))
+        });
+        quote!(.__indexes(&[#(#indexes),*]))
+    });
+
     quote! {
         #[automatically_derived]
         impl #p::Model for #ident {
@@ -175,7 +184,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 &[#(#columns),*],
                 #primary_key,
                 &[#(#uniques),*],
-            );
+            )#plain_indexes;
 
             type PrimaryKey = #pk_ty;
             type Field = #field_enum;

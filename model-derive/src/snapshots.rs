@@ -87,3 +87,20 @@ fn integer_enum_column() {
         }
     }));
 }
+
+#[test]
+fn plain_indexes_and_a_sized_decimal() {
+    insta::assert_snapshot!(expand(quote! {
+        #[model(table = "products")]
+        #[index(store_id, added, name = "products_by_store_and_date")]
+        struct Product {
+            #[model(primary_key, auto_increment)]
+            id: i64,
+            #[index]
+            store_id: i64,
+            added: chrono::NaiveDate,
+            #[model(precision = 10, scale = 2)]
+            price: rust_decimal::Decimal,
+        }
+    }));
+}

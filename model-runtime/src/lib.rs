@@ -185,6 +185,7 @@ mod check;
 mod column;
 mod conn;
 mod error;
+mod index;
 pub mod meta;
 pub mod migrate;
 mod model;
@@ -204,7 +205,8 @@ pub use column::{
 pub use conn::{Conn, Release};
 pub use error::{Error, SchemaError};
 pub use meta::{
-    ColumnKind, ColumnMeta, ConstraintOrigin, DecimalPrecision, KeyId, ModelMeta, UniqueConstraint,
+    ColumnKind, ColumnMeta, ConstraintOrigin, DecimalPrecision, Index, KeyId, ModelMeta,
+    UniqueConstraint,
 };
 pub use model::{Key, KeyOf, Model};
 pub use ops::{
@@ -284,7 +286,8 @@ pub mod __private {
     pub use crate::conn::Conn;
     pub use crate::error::Error;
     pub use crate::meta::{
-        ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, KeyId, ModelMeta, UniqueConstraint,
+        ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, Index, KeyId, ModelMeta,
+        UniqueConstraint,
     };
     pub use crate::model::{Key, KeyOf, Model};
     pub use crate::ops::{

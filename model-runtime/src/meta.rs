@@ -21,6 +21,9 @@ pub struct ModelMeta {
     /// Declared unique constraints in declaration order: field-level `#[unique]` first, in field order,
     /// then struct-level `#[unique_together(…)]`, in attribute order.
     pub uniques: &'static [UniqueConstraint],
+    /// Declared plain (non-unique) indexes: field-level `#[index]` first, in field order, then
+    /// struct-level `#[index(…)]`, in attribute order.
+    pub indexes: &'static [Index],
 }
 
 /// One column of a model's table.
@@ -195,6 +198,24 @@ impl UniqueConstraint {
     }
 }
 
+/// A declared plain (non-unique) index: `#[index]` on a field or `#[index(a, b)]` on the struct.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Index {
+    /// The index name in the database: the declared `name = "…"`, or the default
+    /// `{table}_{columns}_idx`, kept within 63 bytes.
+    pub name: &'static str,
+    /// Indexes into [`ModelMeta::columns`], in the index's order.
+    pub columns: &'static [usize],
+}
+
+impl Index {
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str, columns: &'static [usize]) -> Self {
+        Index { name, columns }
+    }
+}
+
 /// Where a unique constraint was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConstraintOrigin {
@@ -228,7 +249,15 @@ impl ModelMeta {
             columns,
             primary_key,
             uniques,
+            indexes: &[],
         }
+    }
+
+    /// The model's plain indexes.
+    #[doc(hidden)]
+    pub const fn __indexes(mut self, indexes: &'static [Index]) -> Self {
+        self.indexes = indexes;
+        self
     }
 
     /// The metadata of a model whose derive failed: it only has to compile next to the errors.
@@ -240,6 +269,7 @@ impl ModelMeta {
             columns: &[],
             primary_key: 0,
             uniques: &[],
+            indexes: &[],
         }
     }
 
@@ -279,6 +309,15 @@ impl ModelMeta {
         }
     }
 
+    /// The columns of a plain index, as metadata.
+    pub fn index_columns(
+        &self,
+        index: &Index,
+    ) -> impl ExactSizeIterator<Item = &'static ColumnMeta> + '_ {
+        let columns = self.columns;
+        index.columns.iter().map(move |&i| &columns[i])
+    }
+
     /// Finds a column by its database name.
     pub fn column_named(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
@@ -307,6 +346,7 @@ impl fmt::Display for ModelMeta {
     /// Product (table "products")
     ///   primary key: id
     ///   unique "products_sku_key" (sku)
+    ///   index "products_store_id_idx" (store_id)
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} (table \"{}\")", self.name, self.table)?;
@@ -314,6 +354,16 @@ impl fmt::Display for ModelMeta {
         for constraint in self.uniques {
             write!(f, "\n  unique \"{}\" (", constraint.name)?;
             for (n, column) in self.constraint_columns(constraint).enumerate() {
+                if n > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str(column.name)?;
+            }
+            f.write_str(")")?;
+        }
+        for index in self.indexes {
+            write!(f, "\n  index \"{}\" (", index.name)?;
+            for (n, column) in self.index_columns(index).enumerate() {
                 if n > 0 {
                     f.write_str(", ")?;
                 }

@@ -1,5 +1,6 @@
 //! Schema DDL built with sea-query: one `CREATE TABLE` per model, with every unique constraint as a
-//! **named** table constraint, the primary key and the foreign keys.
+//! **named** table constraint, the primary key and the foreign keys, and the model's plain
+//! indexes (`#[index]`), named too.
 //!
 //! ```
 //! use model_runtime::{Dialect, Model, Schema};
@@ -21,7 +22,10 @@
 //! );
 //! ```
 
-use sea_query::{Alias, ColumnDef, Expr, ForeignKey, Index, Table, TableCreateStatement, Values};
+use sea_query::{
+    Alias, ColumnDef, Expr, ForeignKey, Index, IndexCreateStatement, Table, TableCreateStatement,
+    Values,
+};
 
 use crate::backend::{Backend, Dialect};
 use crate::conn::Conn;
@@ -97,7 +101,8 @@ impl Schema {
         Ok(done)
     }
 
-    /// One sea-query statement per model, in foreign-key order.
+    /// One sea-query statement per model, in foreign-key order (with the plain indexes on MySQL;
+    /// elsewhere they are [`Schema::index_statements`]).
     pub fn statements(&self, dialect: Dialect) -> Result<Vec<TableCreateStatement>, SchemaError> {
         self.ordered()?
             .into_iter()
@@ -111,12 +116,32 @@ impl Schema {
             .collect()
     }
 
-    /// The DDL text, one `CREATE TABLE` per model, in foreign-key order.
+    /// The DDL text, in foreign-key order: each model's `CREATE TABLE`, followed on PostgreSQL and
+    /// SQLite by a `CREATE INDEX` per plain index it declares (on MySQL they are `KEY` clauses of
+    /// the `CREATE TABLE`).
     pub fn sql(&self, dialect: Dialect) -> Result<Vec<String>, SchemaError> {
+        let mut out = Vec::new();
+        for (meta, table) in self.ordered()?.into_iter().zip(self.statements(dialect)?) {
+            out.push(render_table(&table, dialect));
+            out.extend(
+                crate::index::create_statements(meta, dialect, self.if_not_exists)
+                    .iter()
+                    .map(|index| crate::index::render(index, dialect)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The `CREATE INDEX` statements of the models' plain indexes, in foreign-key order, for
+    /// PostgreSQL and SQLite; empty for MySQL, where [`Schema::statements`] holds them.
+    pub fn index_statements(
+        &self,
+        dialect: Dialect,
+    ) -> Result<Vec<IndexCreateStatement>, SchemaError> {
         Ok(self
-            .statements(dialect)?
-            .iter()
-            .map(|statement| render_table(statement, dialect))
+            .ordered()?
+            .into_iter()
+            .flat_map(|meta| crate::index::create_statements(meta, dialect, self.if_not_exists))
             .collect())
     }
 
@@ -240,6 +265,7 @@ pub fn create_table(
             table.foreign_key(&mut foreign);
         }
     }
+    crate::index::add_to_table(meta, &mut table, dialect)?;
     Ok(table)
 }
 
