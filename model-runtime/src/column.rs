@@ -138,7 +138,11 @@ impl<T: SqlType> Column for Option<T> {
 ///
 /// #[tokio::main]
 /// async fn main() -> Result<(), model_runtime::Error> {
-///     let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+///     // One connection: each connection to `sqlite::memory:` would be a database of its own.
+///     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+///         .max_connections(1)
+///         .connect("sqlite::memory:")
+///         .await?;
 ///     model_runtime::Schema::new().model::<Product>().create(&pool).await?;
 ///     let row = Product { id: 0, sku: Sku("A-1".into()), status: Status::OnHold, price: Some(Cents(250)) };
 ///     row.insert(&pool).await?;

@@ -19,7 +19,11 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), model_runtime::Error> {
-//!     let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+//!     // One connection: each connection to `sqlite::memory:` would be a database of its own.
+//!     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+//!         .max_connections(1)
+//!         .connect("sqlite::memory:")
+//!         .await?;
 //!     Schema::new().model::<Product>().create(&pool).await?;
 //!     for sku in ["A-1", "B-2"] {
 //!         Product { id: 0, sku: sku.into(), store_id: StoreId(7) }.insert(&pool).await?;
