@@ -81,6 +81,8 @@ struct Product {
     level: Option<Level>,
     price: Price,
     previous_status: Option<Status>,
+    #[unique]
+    #[model(max_length = 40)]
     alias: Option<Sku>,
 }
 
@@ -277,6 +279,32 @@ async fn newtype_keys_work_through_every_operation<DB: TestBackend>(db: TestDb<D
         .await
         .unwrap();
     assert_eq!((found.id, outcome), (created.id, Outcome::Found));
+
+    // A nullable newtype key: NULLs never collide, a value does.
+    let aliased = Product {
+        alias: Some(Sku("first".into())),
+        ..product("AL-1", store.id, "al1")
+    };
+    let (aliased, _) = Product::get_or_create_by_alias(&db.pool, &aliased)
+        .await
+        .unwrap();
+    let by_alias = Product::get_by_alias(&db.pool, Some(Sku("first".into())))
+        .await
+        .unwrap();
+    assert_eq!(by_alias.map(|p| p.id), Some(aliased.id));
+    let error = Product {
+        alias: Some(Sku("first".into())),
+        ..product("AL-2", store.id, "al2")
+    }
+    .insert(&db.pool)
+    .await
+    .unwrap_err();
+    let violation = error.unique_violation().expect("a duplicate alias");
+    assert!(violation.is::<ProductByAlias>(), "{violation}");
+    assert_eq!(
+        violation.values(),
+        &ViolationValues::Known(vec!["first".into()])
+    );
     assert!(
         Product::exists_by_sku(&db.pool, Sku("A-1".into()))
             .await

@@ -415,5 +415,11 @@ pub fn fallback(ident: &Ident, errors: syn::Error) -> TokenStream {
                 ::core::unreachable!()
             }
         }
+        #[automatically_derived]
+        impl<'r, R: #p::ModelRow> #p::sqlx::FromRow<'r, R> for #ident {
+            fn from_row(_: &'r R) -> ::core::result::Result<Self, #p::sqlx::Error> {
+                ::core::unreachable!()
+            }
+        }
     }
 }
