@@ -1,19 +1,32 @@
 //! The models of the Django duplicate-key guide, as typed Rust models on embedded SQLite.
 //!
 //! Run it with `cargo run --example quickstart`. It prints the DDL for all three backends, creates the
-//! schema in an in-memory SQLite database, inserts rows, shows the database refusing a duplicate, and
-//! lists each model's unique constraints.
+//! schema in an in-memory SQLite database, inserts rows, shows the database refusing a duplicate,
+//! lists a store's products with a plain sqlx query, and lists each model's unique constraints and
+//! indexes.
 
-use model_runtime::{Dialect, Error, Model, Schema};
+use model_runtime::{Column, Dialect, Error, Model, Schema};
 use rust_decimal::Decimal;
 use sqlx::sqlite::SqlitePoolOptions;
+
+/// A store's id: its own type, so that it is never mixed up with another number.
+#[derive(Column, Debug, Clone, Copy, PartialEq)]
+pub struct StoreId(pub i64);
+
+/// Whether a store has a product on its shelves, stored as `"in_stock"` / `"sold_out"`.
+#[derive(Column, Debug, Clone, Copy, PartialEq)]
+#[column(text)]
+pub enum Availability {
+    InStock,
+    SoldOut,
+}
 
 /// A shop.
 #[derive(Model, Debug)]
 #[model(table = "stores")]
 pub struct Store {
     #[model(primary_key, auto_increment)]
-    pub id: i64,
+    pub id: StoreId,
     #[unique]
     #[model(max_length = 100)]
     pub name: String,
@@ -34,17 +47,22 @@ pub struct Product {
 }
 
 /// The guide's fix: a product name is unique per store, not globally (`UniqueConstraint(fields=…)`).
+/// The key's `store_id` is a `StoreId`; listings by store and availability have an index.
 #[derive(Model, Debug)]
 #[model(table = "store_products")]
 #[unique_together(product_name, store_id, name = "unique_product_per_store")]
+#[index(store_id, availability)]
 pub struct StoreProduct {
     #[model(primary_key, auto_increment)]
     pub id: i64,
     #[model(max_length = 100)]
     pub product_name: String,
     #[model(references = Store)]
-    pub store_id: i64,
+    pub store_id: StoreId,
+    #[model(precision = 10, scale = 2)]
     pub price: Decimal,
+    #[model(max_length = 20)]
+    pub availability: Availability,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -70,13 +88,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     schema.create(&pool).await?;
 
     let downtown = Store {
-        id: 0,
+        id: StoreId(0), // auto_increment: assigned by the database
         name: "Downtown".into(),
     }
     .insert(&pool)
     .await?;
     let airport = Store {
-        id: 0,
+        id: StoreId(0),
         name: "Airport".into(),
     }
     .insert(&pool)
@@ -108,21 +126,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Per store: the same name in two stores is fine.
-    for store in [&downtown, &airport] {
+    for (store, availability) in [
+        (&downtown, Availability::InStock),
+        (&airport, Availability::SoldOut),
+    ] {
         let row = StoreProduct {
             id: 0,
             product_name: "iPhone 15".into(),
             store_id: store.id,
             price: "949.00".parse()?,
+            availability,
         }
         .insert(&pool)
         .await?;
         println!("inserted {row:?}");
     }
+    let pixel = StoreProduct {
+        id: 0,
+        product_name: "Pixel 8".into(),
+        store_id: airport.id,
+        price: "699.00".parse()?,
+        availability: Availability::InStock,
+    };
+    StoreProduct::get_or_create_by_product_name_and_store_id(&pool, &pixel).await?;
 
+    // The typed lookup takes the store's own id type.
     let found =
         StoreProduct::get_by_product_name_and_store_id(&pool, "iPhone 15", airport.id).await?;
     println!("looked up by (product_name, store_id): {found:?}");
+
+    // What no unique key covers is plain sqlx, reading the same models: the airport's products
+    // in stock.
+    let in_stock: Vec<StoreProduct> = sqlx::query_as(
+        "SELECT * FROM store_products WHERE store_id = ? AND availability = ? ORDER BY product_name",
+    )
+    .bind(airport.id.0)
+    .bind("in_stock")
+    .fetch_all(&pool)
+    .await?;
+    println!("in stock at the airport (sqlx::query_as): {in_stock:?}");
+    assert_eq!(in_stock.len(), 1);
 
     // Django's get_or_create and update_or_create, race-free, keyed by a declared constraint.
     let galaxy = Product {

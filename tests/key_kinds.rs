@@ -872,6 +872,72 @@ async fn partial_keys<DB: TestBackend>(db: TestDb<DB>) {
     assert!(plan.is_empty(), "{}: {:?}", DB::DIALECT, plan.steps);
 }
 
+/// An enum stored as text, in a partial constraint's condition: the literal is its stored name.
+#[derive(model_runtime::Column, Debug, Clone, Copy, PartialEq)]
+#[column(text)]
+enum State {
+    Open,
+    Closed,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "tickets")]
+struct Ticket {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique(condition(state == "open"))]
+    #[model(max_length = 20)]
+    code: String,
+    #[model(max_length = 10)]
+    state: State,
+}
+
+/// A condition over an enum column of the user's own: only open tickets share no code.
+async fn conditions_over_own_column_types<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<Ticket>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let ticket = |code: &str, state| Ticket {
+        id: 0,
+        code: code.into(),
+        state,
+    };
+    ticket("T-1", State::Closed).insert(&db.pool).await.unwrap();
+    ticket("T-1", State::Closed).insert(&db.pool).await.unwrap();
+    let (open, outcome) = Ticket::get_or_create_by_code(&db.pool, &ticket("T-1", State::Open))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created, "{}", DB::DIALECT);
+    let error = ticket("T-1", State::Open)
+        .insert(&db.pool)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .unique_violation()
+            .is_some_and(|v| v.is::<TicketByCode>()),
+        "{}: {error:?}",
+        DB::DIALECT
+    );
+    assert_eq!(
+        Ticket::get_by_code(&db.pool, "T-1")
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some(open.id)
+    );
+    let error = Ticket::get_or_create_by_code(&db.pool, &ticket("T-1", State::Closed))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidArgument { .. }),
+        "{}: {error:?}",
+        DB::DIALECT
+    );
+}
+
 mod v1 {
     use model_runtime::Model;
 
@@ -1163,4 +1229,5 @@ backend_tests!(
     migrating_to_the_kinds,
     partial_keys,
     kinds_change_under_the_same_name,
+    conditions_over_own_column_types,
 );

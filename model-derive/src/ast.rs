@@ -18,6 +18,22 @@ pub struct Model<'a> {
     /// Index into `fields`; `None` only while errors are being collected.
     pub primary_key: Option<usize>,
     pub uniques: Vec<Unique>,
+    /// Plain (non-unique) indexes: field-level `#[index]` first, in field order, then the struct's
+    /// `#[index(…)]`, in attribute order.
+    pub indexes: Vec<Index>,
+}
+
+/// A plain index, with its name resolved.
+pub struct Index {
+    pub name: String,
+    /// Where the name was written, when it was.
+    pub name_span: Option<Span>,
+    /// The attribute, for errors about the index as a whole.
+    pub tokens: TokenStream,
+    /// Indexes into `Model::fields`, in declaration order.
+    pub columns: Vec<usize>,
+    /// Where each column was named (the field for `#[index]` on a field), parallel to `columns`.
+    pub column_spans: Vec<Span>,
 }
 
 pub struct Field<'a> {
@@ -29,6 +45,8 @@ pub struct Field<'a> {
     pub auto_increment: Option<Span>,
     pub primary_key: Option<Span>,
     pub references: Option<syn::Path>,
+    /// `#[model(precision = p, scale = s)]`: where `precision` was written, `p`, `s`.
+    pub decimal: Option<(Span, u32, u32)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -232,6 +250,7 @@ impl<'a> Model<'a> {
             fields: Vec::with_capacity(fields.len()),
             primary_key: None,
             uniques: Vec::new(),
+            indexes: Vec::new(),
         };
 
         let mut field_uniques = Vec::new();
@@ -324,7 +343,70 @@ impl<'a> Model<'a> {
                 );
             }
         }
+        model.add_indexes(cx, &input.attrs, fields);
         Some(model)
+    }
+
+    /// The `#[index]` of each field, then the struct's `#[index(…)]`.
+    fn add_indexes<'f>(
+        &mut self,
+        cx: &Ctxt,
+        attrs: &[syn::Attribute],
+        fields: impl IntoIterator<Item = &'f syn::Field>,
+    ) {
+        for (position, field) in fields.into_iter().enumerate() {
+            if let Some(index) = attr::parse_field_index(cx, field) {
+                let span = self.fields[position].span();
+                self.push_index(vec![(position, span)], index);
+            }
+        }
+        for index in attr::parse_struct_indexes(cx, attrs) {
+            let mut columns = Vec::with_capacity(index.fields.len());
+            for name in &index.fields {
+                match self.fields.iter().position(|f| f.ident == name) {
+                    Some(position) => columns.push((position, name.span())),
+                    None => {
+                        let names: Vec<String> =
+                            self.fields.iter().map(|f| f.ident.to_string()).collect();
+                        let hint = match crate::ctxt::did_you_mean(
+                            &name.to_string(),
+                            names.iter().map(String::as_str),
+                        ) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => format!("the fields are: {}", names.join(", ")),
+                        };
+                        cx.error_spanned_by(
+                            name,
+                            format_args!(
+                                "`index` names `{name}`, which is not a field of `{}`; {hint}",
+                                self.ident
+                            ),
+                        );
+                    }
+                }
+            }
+            if columns.len() == index.fields.len() {
+                self.push_index(columns, index);
+            }
+        }
+    }
+
+    fn push_index(&mut self, named: Vec<(usize, Span)>, index: attr::IndexAttr) {
+        let (columns, column_spans): (Vec<usize>, Vec<Span>) = named.into_iter().unzip();
+        let (name, name_span) = match index.name {
+            Some(lit) => (lit.value(), Some(lit.span())),
+            None => {
+                let parts = columns.iter().map(|&i| self.fields[i].column.as_str());
+                (naming::constraint_name(&self.table, parts, "idx"), None)
+            }
+        };
+        self.indexes.push(Index {
+            name,
+            name_span,
+            tokens: index.tokens,
+            columns,
+            column_spans,
+        });
     }
 
     fn add_unique(
@@ -385,6 +467,7 @@ impl<'a> Field<'a> {
             auto_increment: attrs.auto_increment.span(),
             primary_key: attrs.primary_key.span(),
             references: attrs.references.get().cloned(),
+            decimal: decimal(cx, attrs),
         }
     }
 
@@ -402,6 +485,49 @@ impl<'a> Field<'a> {
 
     pub fn span(&self) -> Span {
         self.ident.span()
+    }
+}
+
+/// The most digits a `NUMERIC(p, s)` column may declare: every value of that shape fits in a
+/// `rust_decimal::Decimal` (96 bits, at most 28 digits after the point).
+pub const MAX_PRECISION: u32 = 28;
+
+/// `precision` and `scale`, checked against each other.
+fn decimal(cx: &Ctxt, attrs: &FieldAttrs) -> Option<(Span, u32, u32)> {
+    let number = |lit: &syn::LitInt, what: &str, min: u32| match lit.base10_parse::<u32>() {
+        Ok(n) if (min..=MAX_PRECISION).contains(&n) => Some(n),
+        _ => {
+            cx.error_spanned_by(
+                lit,
+                format_args!("`{what}` must be a whole number from {min} to {MAX_PRECISION} (the digits a rust_decimal::Decimal holds)"),
+            );
+            None
+        }
+    };
+    match (attrs.precision.get(), attrs.scale.get()) {
+        (None, None) => None,
+        (None, Some(scale)) => {
+            cx.error_spanned_by(
+                scale,
+                "`scale` needs a `precision`: #[model(precision = 10, scale = 2)] is NUMERIC(10, 2)",
+            );
+            None
+        }
+        (Some(precision), scale) => {
+            let p = number(precision, "precision", 1)?;
+            let s = match scale {
+                Some(scale) => number(scale, "scale", 0)?,
+                None => 0,
+            };
+            if s > p {
+                cx.error_spanned_by(
+                    scale.expect("a scale above 0 was written"),
+                    format_args!("`scale` ({s}) counts the digits after the point, out of `precision` ({p}) in all: it cannot exceed it"),
+                );
+                return None;
+            }
+            Some((precision.span(), p, s))
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::ctxt::{Ctxt, did_you_mean};
 pub const MODEL: &str = "model";
 pub const UNIQUE: &str = "unique";
 pub const UNIQUE_TOGETHER: &str = "unique_together";
+pub const INDEX: &str = "index";
 
 pub const TABLE: &str = "table";
 pub const PRIMARY_KEY: &str = "primary_key";
@@ -20,6 +21,8 @@ pub const AUTO_INCREMENT: &str = "auto_increment";
 pub const COLUMN: &str = "column";
 pub const MAX_LENGTH: &str = "max_length";
 pub const REFERENCES: &str = "references";
+pub const PRECISION: &str = "precision";
+pub const SCALE: &str = "scale";
 pub const NAME: &str = "name";
 pub const CASE_INSENSITIVE: &str = "case_insensitive";
 pub const NULLS_NOT_DISTINCT: &str = "nulls_not_distinct";
@@ -45,7 +48,15 @@ fn parse_condition(meta: &ParseNestedMeta) -> syn::Result<Vec<syn::Expr>> {
 }
 
 const STRUCT_KEYS: &[&str] = &[TABLE];
-const FIELD_KEYS: &[&str] = &[PRIMARY_KEY, AUTO_INCREMENT, COLUMN, MAX_LENGTH, REFERENCES];
+const FIELD_KEYS: &[&str] = &[
+    PRIMARY_KEY,
+    AUTO_INCREMENT,
+    COLUMN,
+    MAX_LENGTH,
+    REFERENCES,
+    PRECISION,
+    SCALE,
+];
 
 /// A value given at most once, remembering where.
 pub struct Once<T> {
@@ -123,6 +134,8 @@ pub struct FieldAttrs {
     pub max_length: Once<LitInt>,
     pub references: Once<syn::Path>,
     pub unique: Once<FieldUnique>,
+    pub precision: Once<LitInt>,
+    pub scale: Once<LitInt>,
 }
 
 fn key_name(meta: &ParseNestedMeta) -> String {
@@ -313,6 +326,27 @@ pub fn parse_field_attrs(cx: &Ctxt, field: &syn::Field) -> FieldAttrs {
                             syn::Error::new(e.span(), "expected a model type: `references = Store`")
                         })?;
                     out.references.set(cx, REFERENCES, span, value);
+                } else if meta.path.is_ident(PRECISION) || meta.path.is_ident(SCALE) {
+                    let key = if meta.path.is_ident(PRECISION) {
+                        PRECISION
+                    } else {
+                        SCALE
+                    };
+                    let value = meta
+                        .value()
+                        .and_then(|v| v.parse::<LitInt>())
+                        .map_err(|e| {
+                            syn::Error::new(
+                                e.span(),
+                                format_args!("expected a whole number: `{key} = 10`"),
+                            )
+                        })?;
+                    let slot = if key == PRECISION {
+                        &mut out.precision
+                    } else {
+                        &mut out.scale
+                    };
+                    slot.set(cx, key, span, value);
                 } else {
                     unknown_key(cx, &meta, FIELD_KEYS, (STRUCT_KEYS, "the struct"));
                 }
@@ -401,5 +435,109 @@ fn malformed(error: syn::Error, expected: &str) -> syn::Error {
             error.span(),
             format_args!("{error}; the form is {expected}"),
         )
+    }
+}
+
+/// `#[index(a, b, name = "…")]` on the struct, `#[index]` or `#[index(name = "…")]` on a field: a
+/// plain (non-unique) index.
+pub struct IndexAttr {
+    /// The attribute as a whole, for errors about it.
+    pub tokens: TokenStream,
+    /// The fields listed (none on a field: the index covers that field).
+    pub fields: Vec<Ident>,
+    pub name: Option<LitStr>,
+}
+
+/// Every `#[index(…)]` on the struct.
+pub fn parse_struct_indexes(cx: &Ctxt, attrs: &[syn::Attribute]) -> Vec<IndexAttr> {
+    let mut out = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident(INDEX)) {
+        if let syn::Meta::Path(_) = attr.meta {
+            cx.error_spanned_by(
+                attr,
+                "`#[index]` on the struct needs the fields it covers: `#[index(field_a, field_b)]` (or put `#[index]` on a field)",
+            );
+            continue;
+        }
+        if let Some(index) = parse_index_list(cx, attr) {
+            if index.fields.is_empty() {
+                cx.error_spanned_by(
+                    attr,
+                    "`#[index()]` names no field: `#[index(field_a, field_b)]`",
+                );
+            } else {
+                out.push(index);
+            }
+        }
+    }
+    out
+}
+
+/// `#[index]` or `#[index(name = "…")]` on a field.
+pub fn parse_field_index(cx: &Ctxt, field: &syn::Field) -> Option<IndexAttr> {
+    let mut out: Option<IndexAttr> = None;
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident(INDEX)) {
+        let index = match &attr.meta {
+            syn::Meta::Path(_) => Some(IndexAttr {
+                tokens: attr.to_token_stream(),
+                fields: Vec::new(),
+                name: None,
+            }),
+            syn::Meta::List(_) => parse_index_list(cx, attr),
+            syn::Meta::NameValue(_) => {
+                cx.error_spanned_by(attr, "expected `#[index]` or `#[index(name = \"…\")]`");
+                None
+            }
+        };
+        let Some(index) = index else { continue };
+        if let Some(first) = index.fields.first() {
+            cx.error_spanned_by(
+                first,
+                "`#[index]` on a field covers that field; for an index over several fields, write `#[index(field_a, field_b)]` on the struct",
+            );
+        } else if out.is_some() {
+            cx.error_spanned_by(attr, "duplicate `#[index]`: give it once");
+        } else {
+            out = Some(index);
+        }
+    }
+    out
+}
+
+fn parse_index_list(cx: &Ctxt, attr: &syn::Attribute) -> Option<IndexAttr> {
+    let mut index = IndexAttr {
+        tokens: attr.to_token_stream(),
+        fields: Vec::new(),
+        name: None,
+    };
+    let result = attr.parse_nested_meta(|meta| {
+        if meta.input.peek(Token![=]) {
+            if meta.path.is_ident(NAME) {
+                if index.name.is_some() {
+                    cx.error_spanned_by(&meta.path, "duplicate `name`: give it once");
+                }
+                index.name = Some(string_value(&meta, NAME)?);
+            } else {
+                unknown_key(cx, &meta, &[NAME], (&[], ""));
+            }
+            return Ok(());
+        }
+        match meta.path.get_ident() {
+            Some(ident) if !meta.input.peek(syn::token::Paren) => {
+                index.fields.push(ident.clone());
+                Ok(())
+            }
+            _ => Err(meta.error("expected a field name")),
+        }
+    });
+    match result {
+        Ok(()) => Some(index),
+        Err(e) => {
+            cx.push(malformed(
+                e,
+                "#[index(field_a, field_b)] or #[index(field_a, name = \"…\")] on the struct, #[index] on a field",
+            ));
+            None
+        }
     }
 }

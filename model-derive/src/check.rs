@@ -16,6 +16,7 @@ pub fn check(cx: &Ctxt, model: &mut Model) {
     check_identifiers(cx, model);
     check_primary_key(cx, model);
     check_uniques(cx, model);
+    check_indexes(cx, model);
     // Only meaningful once the constraints themselves are sound; otherwise it repeats their errors.
     if !cx.has_errors() {
         check_generated_names(cx, model);
@@ -255,6 +256,105 @@ fn check_generated_names(cx: &Ctxt, model: &Model) {
             );
         } else {
             seen.push(name);
+        }
+    }
+}
+
+/// Plain indexes: each field once, no two over the same columns, none that a key already gives
+/// (a unique constraint and the primary key are indexes), and names no other object of the table
+/// has (PostgreSQL keeps index names beside the table's and its constraints' in one namespace).
+fn check_indexes(cx: &Ctxt, model: &Model) {
+    // (columns, what indexes them, whether that is a key)
+    let mut taken: Vec<(Vec<usize>, String, bool)> = Vec::new();
+    if let Some(pk) = model.primary_key {
+        taken.push((vec![pk], "the primary key".to_owned(), true));
+    }
+    for unique in &model.uniques {
+        taken.push((
+            unique.columns.clone(),
+            format!("the unique constraint `{}`", unique.name),
+            true,
+        ));
+    }
+    let mut names: Vec<String> = model.uniques.iter().map(|u| u.name.clone()).collect();
+    names.push(model.table.clone());
+    for field in model.fields.iter().filter(|f| f.references.is_some()) {
+        names.push(naming::constraint_name(
+            &model.table,
+            [field.column.as_str()],
+            "fkey",
+        ));
+    }
+    for index in &model.indexes {
+        let mut seen = BTreeSet::new();
+        let mut repeated = false;
+        for (&column, &span) in index.columns.iter().zip(&index.column_spans) {
+            if !seen.insert(column) {
+                repeated = true;
+                cx.error_at(
+                    span,
+                    format_args!(
+                        "`{}` is named twice in this index; name each field once",
+                        model.fields[column].ident
+                    ),
+                );
+            }
+        }
+        if !repeated {
+            match taken
+                .iter()
+                .find(|(columns, _, _)| *columns == index.columns)
+            {
+                Some((_, other, true)) => {
+                    cx.error_spanned_by(
+                        &index.tokens,
+                        format_args!(
+                            "{other} already indexes these columns in this order: remove this index"
+                        ),
+                    );
+                    continue;
+                }
+                Some((_, other, false)) => {
+                    cx.error_spanned_by(
+                        &index.tokens,
+                        format_args!("the index `{other}` already covers these columns in this order: remove one of them"),
+                    );
+                    continue;
+                }
+                None => taken.push((index.columns.clone(), index.name.clone(), false)),
+            }
+        }
+        if let Some(span) = index.name_span {
+            if !naming::is_plain_identifier(&index.name) {
+                cx.error_at(
+                    span,
+                    format_args!(
+                        "index name `{}` must start with a letter or `_` and hold only ASCII letters, digits and `_`",
+                        index.name
+                    ),
+                );
+            } else if index.name.len() > MAX_IDENT {
+                cx.error_at(
+                    span,
+                    format_args!(
+                        "index name `{}` is {} bytes; PostgreSQL truncates names past {MAX_IDENT} bytes and MySQL rejects them: shorten it",
+                        index.name,
+                        index.name.len()
+                    ),
+                );
+            }
+        }
+        if names.contains(&index.name) {
+            let message = format!(
+                "the table or another constraint or index of this model is already named `{}`; give this index another name with #[index(…, name = \"…\")]",
+                index.name
+            );
+            match index.name_span {
+                Some(span) => cx.error_at(span, message),
+                None => cx.error_spanned_by(&index.tokens, message),
+            }
+        } else {
+            names.push(index.name.clone());
         }
     }
 }

@@ -68,6 +68,9 @@ pub fn expand(model: &Model) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         let kind = quote_spanned!(ty_span(ty)=> <#ty as #p::Column>::KIND);
+        let decimal = field
+            .decimal
+            .map(|(_, precision, scale)| quote!(.__decimal(#precision, #scale)));
         quote! {
             #p::ColumnMeta::__new(
                 #field_name,
@@ -77,7 +80,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 #max_length,
                 #auto_increment,
                 #references,
-            )
+            )#decimal
         }
     });
 
@@ -116,7 +119,8 @@ pub fn expand(model: &Model) -> TokenStream {
         ))
     });
     // A condition's terms type-check against the fields: `None` needs an `Option` field, and a
-    // literal must compare with the field's type.
+    // literal must compare with what the field is stored as (an enum's stored name, a newtype's
+    // inner value).
     let condition_assertions = model.uniques.iter().flat_map(|unique| {
         unique.condition.iter().map(|term| {
             let ty = model.fields[term.field].ty;
@@ -125,7 +129,8 @@ pub fn expand(model: &Model) -> TokenStream {
                 None => quote_spanned!(span=> const _: () = #p::assert_nullable::<#ty>();),
                 Some(literal) => quote_spanned!(span=>
                     #[allow(clippy::bool_comparison, clippy::cmp_owned)]
-                    const _: fn(&<#ty as #p::Column>::Base) -> bool = |value| *value == #literal;
+                    const _: fn(&<<#ty as #p::Column>::Base as #p::SqlType>::Storage) -> bool =
+                        |value| *value == #literal;
                 ),
             }
         })
@@ -146,14 +151,25 @@ pub fn expand(model: &Model) -> TokenStream {
     let decode_fields = model.fields.iter().enumerate().map(|(index, field)| {
         let member = field.ident;
         let ty = field.ty;
-        quote!(#member: <#ty as #p::Column>::decode(row, #index)?)
+        let column = &field.column;
+        quote!(#member: #p::named(<#ty as #p::Column>::decode(row, #index), #column)?)
     });
+    let from_row = expand_from_row(model);
 
     let assertions = model.fields.iter().flat_map(|field| {
         let ty = field.ty;
         let mut out = Vec::new();
-        if let Some((span, _)) = field.max_length {
-            out.push(quote_spanned!(span=> const _: () = #p::assert_text::<#ty>();));
+        if let Some((span, n)) = field.max_length {
+            // The path is written here, not interpolated, so that the whole call has the attribute's
+            // span: a failed length check in the constant's evaluation points at `max_length`.
+            out.push(quote_spanned!(span=>
+                const _: () = ::model_runtime::__private::assert_text::<#ty>(#n);
+            ));
+        }
+        if let Some((span, _, _)) = field.decimal {
+            out.push(quote_spanned!(span=>
+                const _: () = ::model_runtime::__private::assert_decimal::<#ty>();
+            ));
         }
         if let Some(span) = field.auto_increment {
             out.push(quote_spanned!(span=> const _: () = #p::assert_integer::<#ty>();));
@@ -198,6 +214,15 @@ pub fn expand(model: &Model) -> TokenStream {
     }))
     .map(|(key_id, columns, what)| expand_key(model, &key_id, &columns, &what));
 
+    let plain_indexes = (!model.indexes.is_empty()).then(|| {
+        let indexes = model.indexes.iter().map(|index| {
+            let name = &index.name;
+            let columns = &index.columns;
+            quote!(#p::Index::__new(#name, &[#(#columns),*]))
+        });
+        quote!(.__indexes(&[#(#indexes),*]))
+    });
+
     quote! {
         #[automatically_derived]
         impl #p::Model for #ident {
@@ -207,7 +232,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 &[#(#columns),*],
                 #primary_key,
                 &[#(#uniques),*],
-            );
+            )#plain_indexes;
 
             type PrimaryKey = #pk_ty;
             type Field = #field_enum;
@@ -233,6 +258,8 @@ pub fn expand(model: &Model) -> TokenStream {
             #(#folded_assertions)*
             #(#condition_assertions)*
         };
+
+        #from_row
 
         #[doc = #field_enum_doc]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -403,6 +430,31 @@ fn literal_tokens(p: &TokenStream, literal: &syn::Expr) -> TokenStream {
     }
 }
 
+/// `sqlx::FromRow` for the row of every enabled backend, decoding each field by its column's name,
+/// so that the user's own `sqlx::query_as` reads the model whatever the column order.
+fn expand_from_row(model: &Model) -> TokenStream {
+    let p = quote!(::model_runtime::__private);
+    let ident = model.ident;
+    let fields = model.fields.iter().map(|field| {
+        let member = field.ident;
+        let ty = field.ty;
+        let column = &field.column;
+        quote!(#member: #p::named(
+            <#ty as #p::Column>::decode(row, #p::column_index(row, #column)?),
+            #column,
+        )?)
+    });
+    quote! {
+        #[automatically_derived]
+        impl<'r, R: #p::ModelRow> #p::sqlx::FromRow<'r, R> for #ident {
+            fn from_row(row: &'r R) -> ::core::result::Result<Self, #p::sqlx::Error> {
+                let row = #p::ModelRow::row_ref(row);
+                ::core::result::Result::Ok(Self { #(#fields,)* })
+            }
+        }
+    }
+}
+
 fn ty_span(ty: &syn::Type) -> proc_macro2::Span {
     syn::spanned::Spanned::span(ty)
 }
@@ -427,6 +479,12 @@ pub fn fallback(ident: &Ident, errors: syn::Error) -> TokenStream {
                 ::core::unreachable!()
             }
             fn from_row(_: #p::RowRef<'_>) -> ::core::result::Result<Self, #p::sqlx::Error> {
+                ::core::unreachable!()
+            }
+        }
+        #[automatically_derived]
+        impl<'r, R: #p::ModelRow> #p::sqlx::FromRow<'r, R> for #ident {
+            fn from_row(_: &'r R) -> ::core::result::Result<Self, #p::sqlx::Error> {
                 ::core::unreachable!()
             }
         }

@@ -12,6 +12,7 @@
 mod ast;
 mod attr;
 mod check;
+mod column;
 mod ctxt;
 mod expand;
 mod naming;
@@ -20,14 +21,24 @@ use proc_macro::TokenStream;
 
 /// Derives `model_runtime::Model` for a struct with named fields: `#[model(table = "…")]` and
 /// `#[unique_together(a, b, name = "…")]` on the struct; `#[unique]`, `#[unique(name = "…")]` and
-/// `#[model(primary_key, auto_increment, column = "…", max_length = N, references = Model)]` on
-/// fields. What each attribute means and what the derive generates (`Model::META`, the `…Field`
+/// `#[model(primary_key, auto_increment, column = "…", max_length = N, references = Model,
+/// precision = P, scale = S)]` on fields; `#[index]` on a field and `#[index(a, b, name = "…")]` on
+/// the struct for plain indexes. What each attribute means and what the derive generates (`Model::META`, the `…Field`
 /// enum, one key type and `get_by_…`, `exists_by_…`, `get_for_update_by_…`, `get_or_create_by_…`,
 /// `update_or_create_by_…` per unique key) are on
 /// [`model_runtime`'s front page](https://docs.rs/model-runtime/latest/model_runtime/#attributes).
-#[proc_macro_derive(Model, attributes(model, unique, unique_together))]
+#[proc_macro_derive(Model, attributes(model, unique, unique_together, index))]
 pub fn derive_model(input: TokenStream) -> TokenStream {
     derive_model_inner(input.into()).into()
+}
+
+/// Derives `model_runtime::StoredAs` for a column type of the user's: a struct with one field
+/// (stored as that field), or an enum without data stored as text (`#[column(text)]`, with
+/// `#[column(rename = "…")]` on a variant) or as an integer (`#[column(integer)]`). Documented on
+/// [`model_runtime::StoredAs`](https://docs.rs/model-runtime/latest/model_runtime/trait.StoredAs.html).
+#[proc_macro_derive(Column, attributes(column))]
+pub fn derive_column(input: TokenStream) -> TokenStream {
+    column::derive_column_inner(input.into()).into()
 }
 
 /// The derive on `proc_macro2` tokens, callable from unit and snapshot tests.

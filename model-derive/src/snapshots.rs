@@ -51,3 +51,56 @@ fn errors_come_with_a_stand_in_impl() {
         }
     }));
 }
+
+fn expand_column(input: proc_macro2::TokenStream) -> String {
+    let output = crate::column::derive_column_inner(input);
+    let file: syn::File = syn::parse2(output).expect("the expansion parses as items");
+    prettyplease::unparse(&file)
+}
+
+#[test]
+fn newtype_column() {
+    insta::assert_snapshot!(expand_column(quote! {
+        pub struct Sku(String);
+    }));
+}
+
+#[test]
+fn text_enum_column() {
+    insta::assert_snapshot!(expand_column(quote! {
+        #[column(text)]
+        pub enum Status {
+            Active,
+            #[column(rename = "on-hold")]
+            OnHold,
+        }
+    }));
+}
+
+#[test]
+fn integer_enum_column() {
+    insta::assert_snapshot!(expand_column(quote! {
+        #[column(integer)]
+        enum Priority {
+            Low = -1,
+            High = 10,
+        }
+    }));
+}
+
+#[test]
+fn plain_indexes_and_a_sized_decimal() {
+    insta::assert_snapshot!(expand(quote! {
+        #[model(table = "products")]
+        #[index(store_id, added, name = "products_by_store_and_date")]
+        struct Product {
+            #[model(primary_key, auto_increment)]
+            id: i64,
+            #[index]
+            store_id: i64,
+            added: chrono::NaiveDate,
+            #[model(precision = 10, scale = 2)]
+            price: rust_decimal::Decimal,
+        }
+    }));
+}

@@ -169,8 +169,9 @@ mod sealed {
 
 /// A database the runtime can execute statements on. Implemented for sqlx's `Sqlite`, `Postgres` and
 /// `MySql` (each behind the cargo feature of that name), and sealed: it cannot be implemented
-/// elsewhere.
-pub trait Backend: sqlx::Database + sealed::Sealed {
+/// elsewhere. Its rows are [`ModelRow`](crate::ModelRow)s, so code generic over a `Backend` can
+/// read models with `sqlx::query_as`.
+pub trait Backend: sqlx::Database<Row: crate::row::ModelRow> + sealed::Sealed {
     /// The SQL dialect.
     const DIALECT: Dialect;
 

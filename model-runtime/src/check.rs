@@ -34,6 +34,7 @@ use sea_query::Value;
 
 use crate::backend::Dialect;
 use crate::error::Error;
+use crate::meta::ColumnMeta;
 use crate::model::Model;
 
 /// Checks every column of `row` (an insert writes them all).
@@ -50,7 +51,10 @@ pub(crate) fn check_columns<M: Model>(
     let meta = M::META;
     for index in columns {
         let column = &meta.columns[index];
-        if let Err(reason) = check_value(&row.column_value(index, dialect), dialect) {
+        let value = row.column_value(index, dialect);
+        if let Err(reason) =
+            check_value(&value, dialect).and_then(|()| check_decimal_size(column, &value))
+        {
             return Err(Error::InvalidValue {
                 model: meta.name,
                 field: column.field.trim_start_matches("r#"),
@@ -109,6 +113,44 @@ fn check_value(value: &Value, dialect: Dialect) -> Result<(), &'static str> {
         }
         _ => Ok(()),
     }
+}
+
+/// A decimal declared `#[model(precision = p, scale = s)]` must fit `NUMERIC(p, s)`: at most `s`
+/// digits after the point once trailing zeros are dropped (`1.50` fits a scale of 1), and at most
+/// `p - s` before it. PostgreSQL and MariaDB round extra digits after the point away without an
+/// error, and SQLite keeps every digit, so the check is the same on every backend.
+fn check_decimal_size(column: &ColumnMeta, value: &Value) -> Result<(), &'static str> {
+    #[cfg(feature = "rust_decimal")]
+    if let Some(size) = column.decimal {
+        let decimal = match value {
+            Value::Decimal(Some(d)) => Some(*d),
+            // SQLite binds a decimal as its normalized text.
+            Value::String(Some(text)) => text.parse::<rust_decimal::Decimal>().ok(),
+            _ => None,
+        };
+        if let Some(decimal) = decimal {
+            let decimal = decimal.normalize();
+            if decimal.scale() > size.scale {
+                return Err(
+                    "has more digits after the point than the field's scale (#[model(scale = …)]) holds, and would be rounded; round it first (Decimal::round_dp)",
+                );
+            }
+            let integer = decimal.trunc().abs();
+            let integer_digits = if integer.is_zero() {
+                0
+            } else {
+                integer.to_string().len() as u32
+            };
+            if integer_digits > size.precision.saturating_sub(size.scale) {
+                return Err(
+                    "has more digits before the point than the field's precision less its scale (#[model(precision = …, scale = …)]) allows",
+                );
+            }
+        }
+    }
+    #[cfg(not(feature = "rust_decimal"))]
+    let _ = (column, value);
+    Ok(())
 }
 
 fn check_float(v: f64, dialect: Dialect) -> Result<(), &'static str> {
@@ -192,6 +234,44 @@ fn check_jsonb(json: &serde_json::Value) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "rust_decimal")]
+    #[test]
+    fn decimals_fit_their_precision_and_scale() {
+        use crate::meta::ColumnKind;
+        let column = ColumnMeta::__new(
+            "price",
+            "price",
+            ColumnKind::Decimal,
+            false,
+            None,
+            false,
+            None,
+        )
+        .__decimal(5, 2);
+        let fits = |text: &str| {
+            let d: rust_decimal::Decimal = text.parse().unwrap();
+            let sqlite =
+                check_decimal_size(&column, &Value::String(Some(d.normalize().to_string())));
+            let server = check_decimal_size(&column, &Value::Decimal(Some(d)));
+            assert_eq!(sqlite, server, "{text}");
+            server.is_ok()
+        };
+        for ok in ["999.99", "-999.99", "0", "0.01", "1.50000", "-0.00", "100"] {
+            assert!(fits(ok), "{ok}");
+        }
+        for too_big in ["1000", "-1000.5", "12345.6"] {
+            assert!(!fits(too_big), "{too_big}");
+        }
+        for too_fine in ["0.001", "-999.991", "1.2345"] {
+            assert!(!fits(too_fine), "{too_fine}");
+        }
+        let whole = ColumnMeta::__new("n", "n", ColumnKind::Decimal, false, None, false, None)
+            .__decimal(3, 0);
+        assert!(check_decimal_size(&whole, &Value::Decimal(Some(999.into()))).is_ok());
+        assert!(check_decimal_size(&whole, &Value::Decimal(Some(1000.into()))).is_err());
+        assert!(check_decimal_size(&whole, &Value::Decimal(None)).is_ok());
+    }
 
     #[test]
     fn floats_per_backend() {

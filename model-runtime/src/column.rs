@@ -1,8 +1,11 @@
 //! The Rust types a model field may have, and how each is bound and decoded on every backend.
 //!
-//! A field's type must implement [`Column`]: the base types listed on [`SqlType`], and `Option<T>` of
-//! any of them for a nullable column. The derive checks this on each field, so an unsupported type is a
-//! compile error on that field.
+//! A field's type must implement [`Column`]: a [`SqlType`] (a `NOT NULL` column), or `Option<T>` of
+//! one (nullable). The base types are the built-in ones listed on [`SqlType`] and types of yours
+//! that are stored as one of them ([`StoredAs`], usually through `#[derive(Column)]`). The derive
+//! checks this on each field, so an unsupported type is a compile error on that field.
+
+use std::fmt;
 
 use sea_query::Value;
 
@@ -13,10 +16,23 @@ use crate::meta::ColumnKind;
 ///
 /// Implemented for `i16`, `i32`, `i64`, `f32`, `f64`, `bool`, `String`, `Vec<u8>`, and, behind the
 /// features of the same names, `rust_decimal::Decimal`, `chrono::{NaiveDate, NaiveTime, NaiveDateTime,
-/// DateTime<Utc>}`, `uuid::Uuid` and `serde_json::Value` (feature `json`).
+/// DateTime<Utc>}`, `uuid::Uuid` and `serde_json::Value` (feature `json`); and for every [`StoredAs`]
+/// type, which is stored as one of those.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in a column",
+    label = "not a supported column type",
+    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, rust_decimal::Decimal, chrono's dates and times, uuid::Uuid, serde_json::Value (with their features), and types of yours with #[derive(model_runtime::Column)] or an impl of model_runtime::StoredAs; a nullable column is an `Option<…>` field of the model"
+)]
 pub trait SqlType: Sized + Clone + Send + Sync + 'static {
+    /// The built-in type the column holds: `Self` for the built-in types, and for a [`StoredAs`]
+    /// type the storage of its [`StoredAs::Stored`] (`i64` for `struct StoreId(i64)`). A foreign
+    /// key column must have the storage of the key it references.
+    type Storage: SqlType;
     /// The SQL type family.
     const KIND: ColumnKind;
+    /// The most characters a value takes when stored as text, where the type knows it (an enum
+    /// stored as text: its longest stored name). A field's `max_length` must be at least this.
+    const MAX_CHARS: Option<u32> = None;
     /// The value to bind for `value`, or SQL NULL of this type for `None`.
     fn to_value(value: Option<&Self>, dialect: Dialect) -> Value;
     /// Reads column `index` of a row; `None` for SQL NULL.
@@ -27,7 +43,7 @@ pub trait SqlType: Sized + Clone + Send + Sync + 'static {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "this field's type cannot be stored in a column",
-    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, rust_decimal::Decimal (feature `rust_decimal`), chrono::{{NaiveDate, NaiveTime, NaiveDateTime, DateTime<Utc>}} (feature `chrono`), uuid::Uuid (feature `uuid`), serde_json::Value (feature `json`), and Option<T> of those for a nullable column"
+    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, rust_decimal::Decimal (feature `rust_decimal`), chrono::{{NaiveDate, NaiveTime, NaiveDateTime, DateTime<Utc>}} (feature `chrono`), uuid::Uuid (feature `uuid`), serde_json::Value (feature `json`), types of yours with #[derive(model_runtime::Column)] (a newtype or a fieldless enum) or an impl of model_runtime::StoredAs, and Option<T> of those for a nullable column"
 )]
 pub trait Column: Sized + Clone + Send + Sync + 'static {
     /// The type without its `Option`.
@@ -42,6 +58,18 @@ pub trait Column: Sized + Clone + Send + Sync + 'static {
     fn decode(row: RowRef<'_>, index: usize) -> Result<Self, sqlx::Error>;
 }
 
+/// Every base type is a `NOT NULL` column.
+impl<T: SqlType> Column for T {
+    type Base = T;
+    const NULLABLE: bool = false;
+    fn to_value(&self, dialect: Dialect) -> Value {
+        T::to_value(Some(self), dialect)
+    }
+    fn decode(row: RowRef<'_>, index: usize) -> Result<Self, sqlx::Error> {
+        T::decode(row, index)?.ok_or_else(|| unexpected_null(index))
+    }
+}
+
 impl<T: SqlType> Column for Option<T> {
     type Base = T;
     const NULLABLE: bool = true;
@@ -52,6 +80,161 @@ impl<T: SqlType> Column for Option<T> {
         T::decode(row, index)
     }
 }
+
+/// A column type of yours, stored as a type the library supports: a newtype such as
+/// `struct Sku(String)` or `struct StoreId(i64)`, or an enum stored as text or as an integer.
+///
+/// `#[derive(Column)]` implements it for a struct with one field (stored as that field) and for an
+/// enum without data (`#[column(text)]`: stored as each variant's name in snake_case, or the name
+/// given with `#[column(rename = "…")]`; `#[column(integer)]`: stored as its discriminant, an `i32`,
+/// or the `i16` / `i64` of its `#[repr]`). Implement it by hand for any other conversion.
+///
+/// Such a type is then a column type everywhere a built-in one is: a plain field, `Option<…>`, a
+/// unique key (the generated lookups take it: `Product::get_by_sku(&pool, Sku("A-1".into()))`), a
+/// foreign key (a `StoreId` field may reference a model whose key is `i64`, and the other way
+/// round: the storage must match), `max_length` on one stored as text, `auto_increment` on one
+/// stored as an integer. Its column has the stored type's SQL type, and it is checked, compared
+/// and reported (in a [`UniqueViolation`](crate::UniqueViolation)) as that type's values are.
+///
+/// ```
+/// use model_runtime::{Column, Model, StoredAs};
+///
+/// /// A stock-keeping unit: text in the database, its own type in Rust.
+/// #[derive(Column, Debug, Clone, PartialEq)]
+/// struct Sku(String);
+///
+/// #[derive(Column, Debug, Clone, Copy, PartialEq)]
+/// #[column(text)]
+/// enum Status {
+///     Active,                      // stored as "active"
+///     #[column(rename = "on-hold")]
+///     OnHold,                      // stored as "on-hold"
+/// }
+///
+/// /// Cents, stored as an `i64`, but never negative: a conversion of your own.
+/// #[derive(Debug, Clone, Copy, PartialEq)]
+/// struct Cents(u32);
+///
+/// impl StoredAs for Cents {
+///     type Stored = i64;
+///     fn to_stored(&self) -> i64 {
+///         i64::from(self.0)
+///     }
+///     fn from_stored(stored: i64) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+///         Ok(Cents(u32::try_from(stored)?))
+///     }
+/// }
+///
+/// #[derive(Model, Debug)]
+/// struct Product {
+///     #[model(primary_key, auto_increment)]
+///     id: i64,
+///     #[unique]
+///     #[model(max_length = 40)]
+///     sku: Sku,
+///     status: Status,
+///     price: Option<Cents>,
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), model_runtime::Error> {
+///     // One connection: each connection to `sqlite::memory:` would be a database of its own.
+///     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+///         .max_connections(1)
+///         .connect("sqlite::memory:")
+///         .await?;
+///     model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+///     let row = Product { id: 0, sku: Sku("A-1".into()), status: Status::OnHold, price: Some(Cents(250)) };
+///     row.insert(&pool).await?;
+///     let found = Product::get_by_sku(&pool, Sku("A-1".into())).await?.expect("stored");
+///     assert_eq!((found.status, found.price), (Status::OnHold, Some(Cents(250))));
+///     Ok(())
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a supported column type",
+    label = "this type cannot be stored in a column",
+    note = "for a type of yours, #[derive(model_runtime::Column)] (a struct with one field, or an enum without data) or implement model_runtime::StoredAs"
+)]
+pub trait StoredAs: Sized + Clone + Send + Sync + 'static {
+    /// The supported type it is stored as (a built-in type, or another `StoredAs` type).
+    type Stored: SqlType;
+    /// The most characters [`to_stored`](Self::to_stored) gives, when it gives text and the bound
+    /// is known: a field's `max_length` is checked against it at compile time.
+    const MAX_CHARS: Option<u32> = None;
+    /// The value to store.
+    fn to_stored(&self) -> Self::Stored;
+    /// The value from what is stored; an error for a stored value that is not one of this type
+    /// (an enum's unknown name), which is reported as a decode error of that column.
+    fn from_stored(stored: Self::Stored) -> Result<Self, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+impl<T: StoredAs> SqlType for T {
+    type Storage = <T::Stored as SqlType>::Storage;
+    const KIND: ColumnKind = <T::Stored as SqlType>::KIND;
+    const MAX_CHARS: Option<u32> = match T::MAX_CHARS {
+        Some(n) => Some(n),
+        None => <T::Stored as SqlType>::MAX_CHARS,
+    };
+    fn to_value(value: Option<&Self>, dialect: Dialect) -> Value {
+        let stored = value.map(T::to_stored);
+        <T::Stored as SqlType>::to_value(stored.as_ref(), dialect)
+    }
+    fn decode(row: RowRef<'_>, index: usize) -> Result<Option<Self>, sqlx::Error> {
+        <T::Stored as SqlType>::decode(row, index)?
+            .map(|stored| {
+                T::from_stored(stored).map_err(|source| sqlx::Error::ColumnDecode {
+                    index: index.to_string(),
+                    source,
+                })
+            })
+            .transpose()
+    }
+}
+
+/// A stored value that no variant of an enum column type is stored as: the decode error of
+/// `#[derive(Column)]` enums, the source of the row's [`Error::Decode`](crate::Error::Decode).
+///
+/// ```text
+/// `Status` has no variant stored as "archived"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariant {
+    type_name: &'static str,
+    value: String,
+}
+
+impl UnknownVariant {
+    /// `value` read where a `type_name` was expected; a text value is shown quoted.
+    pub fn new(type_name: &'static str, value: impl fmt::Debug) -> Self {
+        UnknownVariant {
+            type_name,
+            value: format!("{value:?}"),
+        }
+    }
+
+    /// The Rust type that has no such variant.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// The stored value, as it was read (text quoted).
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Display for UnknownVariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` has no variant stored as {}",
+            self.type_name, self.value
+        )
+    }
+}
+
+impl std::error::Error for UnknownVariant {}
 
 fn unexpected_null(index: usize) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
@@ -74,10 +257,11 @@ macro_rules! decode_native {
     };
 }
 
-/// Implements `SqlType` (bound as sea-query's own value, decoded by sqlx) and the NOT NULL `Column`.
+/// Implements `SqlType`: bound as sea-query's own value, decoded by sqlx.
 macro_rules! native_types {
     ($($ty:ty => $kind:ident),* $(,)?) => {$(
         impl SqlType for $ty {
+            type Storage = $ty;
             const KIND: ColumnKind = ColumnKind::$kind;
             fn to_value(value: Option<&Self>, _dialect: Dialect) -> Value {
                 value.cloned().into()
@@ -86,23 +270,7 @@ macro_rules! native_types {
                 decode_native!(row, index, $ty)
             }
         }
-        not_null_column!($ty);
     )*};
-}
-
-macro_rules! not_null_column {
-    ($ty:ty) => {
-        impl Column for $ty {
-            type Base = $ty;
-            const NULLABLE: bool = false;
-            fn to_value(&self, dialect: Dialect) -> Value {
-                <$ty as SqlType>::to_value(Some(self), dialect)
-            }
-            fn decode(row: RowRef<'_>, index: usize) -> Result<Self, sqlx::Error> {
-                <$ty as SqlType>::decode(row, index)?.ok_or_else(|| unexpected_null(index))
-            }
-        }
-    };
 }
 
 native_types! {
@@ -129,6 +297,7 @@ native_types! {
 /// year from 0 to 9999 is kept.
 #[cfg(feature = "chrono")]
 impl SqlType for chrono::DateTime<chrono::Utc> {
+    type Storage = Self;
     const KIND: ColumnKind = ColumnKind::TimestampTz;
     fn to_value(value: Option<&Self>, dialect: Dialect) -> Value {
         match dialect {
@@ -140,8 +309,6 @@ impl SqlType for chrono::DateTime<chrono::Utc> {
         decode_native!(row, index, chrono::DateTime<chrono::Utc>)
     }
 }
-#[cfg(feature = "chrono")]
-not_null_column!(chrono::DateTime<chrono::Utc>);
 
 #[cfg(feature = "uuid")]
 native_types! {
@@ -150,6 +317,7 @@ native_types! {
 
 #[cfg(feature = "json")]
 impl SqlType for serde_json::Value {
+    type Storage = Self;
     const KIND: ColumnKind = ColumnKind::Json;
     fn to_value(value: Option<&Self>, _dialect: Dialect) -> Value {
         Value::Json(value.map(|v| Box::new(v.clone())))
@@ -175,8 +343,6 @@ impl SqlType for serde_json::Value {
         }
     }
 }
-#[cfg(feature = "json")]
-not_null_column!(serde_json::Value);
 
 /// `Decimal` is exact on PostgreSQL (`NUMERIC`) and MySQL (`DECIMAL(65, 30)`). SQLite has no exact
 /// decimal type (sea-query's default, `REAL`, loses digits), so there it is stored as normalized text:
@@ -184,6 +350,7 @@ not_null_column!(serde_json::Value);
 /// backends do.
 #[cfg(feature = "rust_decimal")]
 impl SqlType for rust_decimal::Decimal {
+    type Storage = Self;
     const KIND: ColumnKind = ColumnKind::Decimal;
     fn to_value(value: Option<&Self>, dialect: Dialect) -> Value {
         match dialect {
@@ -212,18 +379,16 @@ impl SqlType for rust_decimal::Decimal {
         }
     }
 }
-#[cfg(feature = "rust_decimal")]
-not_null_column!(rust_decimal::Decimal);
 
-/// Fields that `#[model(max_length = n)]` applies to.
+/// Fields that `#[model(max_length = n)]` applies to: those stored as text (`String`, a newtype of
+/// it, an enum stored as text, and `Option` of those).
 #[diagnostic::on_unimplemented(
-    message = "`max_length` applies only to `String` fields, not to `{Self}`",
-    label = "`max_length` needs a `String` or `Option<String>` field",
-    note = "remove `max_length`, or change the field's type to `String`"
+    message = "`max_length` applies only to text columns, not to `{Self}`",
+    label = "`max_length` needs a field stored as text",
+    note = "remove `max_length`, or change the field's type to `String` (or a type of yours stored as `String`)"
 )]
 pub trait TextColumn {}
-impl TextColumn for String {}
-impl TextColumn for Option<String> {}
+impl<T: Column> TextColumn for T where <T::Base as SqlType>::Storage: TextStorage {}
 
 /// Fields that `case_insensitive` applies to: text, whose ASCII letters the constraint folds.
 #[diagnostic::on_unimplemented(
@@ -243,13 +408,66 @@ impl<T: TextColumn> CaseInsensitiveColumn for T {}
 pub trait NullableColumn {}
 impl<T: SqlType> NullableColumn for Option<T> {}
 
-/// Fields that `#[model(auto_increment)]` applies to.
+/// Fields that `#[model(auto_increment)]` applies to: those stored as `i16`, `i32` or `i64`.
 #[diagnostic::on_unimplemented(
     message = "`auto_increment` applies only to `i16`, `i32` or `i64` fields, not to `{Self}`",
     label = "an auto-increment primary key must be an integer",
-    note = "remove `auto_increment`, or change the field's type to `i64`"
+    note = "remove `auto_increment`, or change the field's type to `i64` (or a type of yours stored as `i64`)"
 )]
 pub trait IntegerColumn {}
-impl IntegerColumn for i16 {}
-impl IntegerColumn for i32 {}
-impl IntegerColumn for i64 {}
+impl<T: Column> IntegerColumn for T where <T::Base as SqlType>::Storage: IntegerStorage {}
+
+/// Fields that `#[model(precision = p, scale = s)]` applies to: those stored as
+/// `rust_decimal::Decimal` (feature `rust_decimal`).
+#[diagnostic::on_unimplemented(
+    message = "`precision` and `scale` apply only to decimal columns, not to `{Self}`",
+    label = "`precision` needs a field stored as `rust_decimal::Decimal`",
+    note = "remove `precision` and `scale`, or change the field's type to `rust_decimal::Decimal` (feature `rust_decimal`)"
+)]
+pub trait DecimalColumn {}
+impl<T: Column> DecimalColumn for T where <T::Base as SqlType>::Storage: DecimalStorage {}
+
+/// The storage of [`DecimalColumn`]s. Not public API.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`precision` and `scale` apply only to decimal columns, and this field is stored as `{Self}`",
+    label = "`precision` needs a field stored as `rust_decimal::Decimal`",
+    note = "remove `precision` and `scale`, or store the field's type as `rust_decimal::Decimal` (feature `rust_decimal`)"
+)]
+pub trait DecimalStorage {}
+#[cfg(feature = "rust_decimal")]
+impl DecimalStorage for rust_decimal::Decimal {}
+
+/// The storage of [`TextColumn`]s. Not public API.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`max_length` applies only to text columns, and this field is stored as `{Self}`",
+    label = "`max_length` needs a field stored as text",
+    note = "remove `max_length`, or store the field's type as `String`"
+)]
+pub trait TextStorage {}
+impl TextStorage for String {}
+
+/// The storage of [`IntegerColumn`]s. Not public API.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`auto_increment` applies only to integer columns, and this field is stored as `{Self}`",
+    label = "an auto-increment primary key must be an integer",
+    note = "remove `auto_increment`, or store the field's type as `i64`"
+)]
+pub trait IntegerStorage {}
+impl IntegerStorage for i16 {}
+impl IntegerStorage for i32 {}
+impl IntegerStorage for i64 {}
+
+/// Fails to compile (a constant's evaluation panics) when `max_length` is shorter than the longest
+/// value `F` stores, an enum's longest name.
+pub(crate) const fn check_fits<F: Column>(max_length: u32) {
+    if let Some(longest) = <F::Base as SqlType>::MAX_CHARS
+        && longest > max_length
+    {
+        panic!(
+            "`max_length` is shorter than the longest name this field's type is stored as: raise it, or shorten that name with #[column(rename = \"…\")]"
+        );
+    }
+}

@@ -102,8 +102,11 @@
 //! | field | `#[model(primary_key)]` | the primary key: exactly one field, not an `Option` |
 //! | field | `#[model(primary_key, auto_increment)]` | a database-assigned integer key (`i16`, `i32`, `i64`); its value is ignored on insert |
 //! | field | `#[model(column = "db_name")]` | the column's name; default: the field's name |
-//! | field | `#[model(max_length = 100)]` | `VARCHAR(100)` instead of `TEXT`, enforced on every backend (`String` and `Option<String>` only) |
-//! | field | `#[model(references = Store)]` | a foreign key to `Store`'s primary key, named `{table}_{column}_fkey`; the field has that key's type, or an `Option` of it |
+//! | field | `#[model(max_length = 100)]` | `VARCHAR(100)` instead of `TEXT`, enforced on every backend (fields stored as text: `String`, your text types, and their `Option`) |
+//! | field | `#[model(references = Store)]` | a foreign key to `Store`'s primary key, named `{table}_{column}_fkey`; the field is stored as that key is (`i64` and `struct StoreId(i64)` alike), or an `Option` of it |
+//! | field | `#[model(precision = 10, scale = 2)]` | `NUMERIC(10, 2)` / `DECIMAL(10, 2)` for a `rust_decimal::Decimal` (SQLite keeps exact text); a value that does not fit is [`Error::InvalidValue`], never rounded; `scale` defaults to 0 |
+//! | field | `#[index]`, `#[index(name = "…")]` | a plain (non-unique) index on this field's column; default name `{table}_{column}_idx` |
+//! | struct | `#[index(a, b)]`, `#[index(a, b, name = "…")]` | a plain index over the fields listed, in that order; repeatable |
 //!
 //! Keys of `#[model(…)]` combine in one attribute or several. Table, column and constraint names
 //! are ASCII letters, digits and `_`, at most 63 bytes; a generated constraint name that would be
@@ -111,22 +114,108 @@
 //! key, a field `unique_together` does not have, a constraint that repeats the primary key, two
 //! primary keys, …) is a compile error on the offending token, all of them in one build.
 //!
-//! Field types: `i16`, `i32`, `i64`, `f32`, `f64`, `bool`, `String`, `Vec<u8>`, and with the cargo
+//! Field types: `i16`, `i32`, `i64`, `f32`, `f64`, `bool`, `String`, `Vec<u8>`, with the cargo
 //! features `rust_decimal::Decimal`, `chrono::{NaiveDate, NaiveTime, NaiveDateTime, DateTime<Utc>}`,
-//! `uuid::Uuid` and `serde_json::Value`. `Option<T>` is a nullable column; every other field is
-//! `NOT NULL`. A value a backend cannot store exactly is refused before any statement is sent
-//! ([`Error::InvalidValue`]).
+//! `uuid::Uuid` and `serde_json::Value`, and [your own](#your-own-column-types). `Option<T>` is a
+//! nullable column; every other field is `NOT NULL`. A value a backend cannot store exactly is
+//! refused before any statement is sent ([`Error::InvalidValue`]).
+//!
+//! # Your own column types
+//!
+//! A newtype (`struct Sku(String)`, `struct StoreId(i64)`) or an enum without data is a column
+//! type with `#[derive(Column)]`, or with an impl of [`StoredAs`] for any other conversion. It
+//! goes wherever a built-in type goes: a plain or `Option` field, a unique key (the lookups take
+//! it: `Product::get_by_sku(&pool, Sku("A-1".into()))`), a foreign key, a primary key with
+//! `auto_increment` (stored as an integer), `max_length` (stored as text). Its column is the
+//! column of what it is stored as, with the same checks, key rules and violation values.
+//!
+//! - `struct Sku(String)` (or `struct Sku { value: String }`): stored as its field.
+//! - `#[column(text)] enum Status { Active, OnHold }`: stored as `"active"`, `"on_hold"` (the
+//!   variant's name in snake_case), or as `#[column(rename = "…")]` says. A stored value that is
+//!   no variant's, `"Active"` or `"archived"`, is a decode error naming the column, the type and
+//!   the value ([`UnknownVariant`]), never a guess. With `max_length`, the longest name must fit:
+//!   a compile error otherwise.
+//! - `#[column(integer)] enum Priority { Low = 1, High = 10 }`: stored as its discriminant, an
+//!   `i32` (`INTEGER`), or the `i16` / `i64` of its `#[repr]`.
+//!
+//! A key type derives `Debug, Clone, PartialEq`, so a type used in a key needs them too. Enums
+//! with data, structs with several fields and generic types are compile errors. See [`StoredAs`]
+//! for a whole example, with a hand-written conversion.
+//!
+//! # sqlx interop
+//!
+//! The library does the unique-key layer; sqlx does the rest, on the same pool. Every model
+//! implements `sqlx::FromRow` for the row of each enabled backend ([`ModelRow`]), reading each
+//! field from the column of its name, so `sqlx::query_as::<_, Product>("SELECT * FROM products
+//! WHERE …")` works in any column order, with joins and extra columns; a column the query leaves
+//! out is sqlx's `ColumnNotFound`. (Do not also `#[derive(sqlx::FromRow)]`: the impls would
+//! conflict.)
+//!
+//! ```
+//! use model_runtime::{Column, Model, Schema};
+//!
+//! #[derive(Column, Debug, Clone, Copy, PartialEq)]
+//! struct StoreId(i64);
+//!
+//! #[derive(Column, Debug, Clone, Copy, PartialEq)]
+//! #[column(text)]
+//! enum Status {
+//!     Active,
+//!     Retired,
+//! }
+//!
+//! #[derive(Model, Debug)]
+//! #[model(table = "products")]
+//! #[index(store_id, status)]
+//! struct Product {
+//!     #[model(primary_key, auto_increment)]
+//!     id: i64,
+//!     #[unique]
+//!     #[model(max_length = 40)]
+//!     sku: String,
+//!     store_id: StoreId,
+//!     #[model(max_length = 10)]
+//!     status: Status,
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), model_runtime::Error> {
+//!     // One connection: each connection to `sqlite::memory:` would be a database of its own.
+//!     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+//!         .max_connections(1)
+//!         .connect("sqlite::memory:")
+//!         .await?;
+//!     Schema::new().model::<Product>().create(&pool).await?;
+//!     for (sku, status) in [("A-1", Status::Active), ("B-2", Status::Retired), ("C-3", Status::Active)] {
+//!         let row = Product { id: 0, sku: sku.into(), store_id: StoreId(7), status };
+//!         Product::get_or_create_by_sku(&pool, &row).await?; // the key layer: race-free
+//!     }
+//!     // The rest is sqlx's: a listing by columns no unique key covers.
+//!     let active: Vec<Product> = sqlx::query_as(
+//!         "SELECT * FROM products WHERE store_id = ? AND status = ? ORDER BY sku",
+//!     )
+//!     .bind(7_i64)
+//!     .bind("active")
+//!     .fetch_all(&pool)
+//!     .await?;
+//!     assert_eq!(active.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(), ["A-1", "C-3"]);
+//!     Ok(())
+//! }
+//! ```
 //!
 //! # What each model gets
 //!
 //! For `struct Product` with `#[unique] sku` and `#[unique_together(product_name, store_id)]`:
 //!
 //! - **[`Model`]**: `Product::META`, the [`ModelMeta`] (table, [`ColumnMeta`] of each column,
-//!   primary key, [`UniqueConstraint`]s with their names and columns), and the methods
+//!   primary key, [`UniqueConstraint`]s and plain [`Index`]es with their names and columns), and
+//!   the methods
 //!   `row.insert(conn)` (returns the row as stored, with its assigned id), `row.update(conn)`,
 //!   `row.delete(conn)` by primary key, `row.validate_unique(conn)` and
 //!   `row.validate_unique_new(conn)` (every constraint a row would violate, in one query). They
 //!   are trait methods: `use model_runtime::Model`.
+//! - **`sqlx::FromRow`** for the row of each enabled backend, by column name: see
+//!   [sqlx interop](#sqlx-interop).
 //! - **`ProductField`**: an enum with one variant per field (`ProductField::PriceCents`), naming the
 //!   columns an `update_or_create` writes.
 //! - **One key type per key**, for the primary key and for each unique constraint: `ProductById`,
@@ -151,7 +240,7 @@
 //! future of `Result<_, `[`Error`]`>`.
 //!
 //! - **DDL**: [`Schema`]`::new().model::<Product>()` (with the models it references, in dependency
-//!   order) renders `CREATE TABLE` with every constraint named, for each [`Dialect`]
+//!   order) renders `CREATE TABLE` with every constraint and index named, for each [`Dialect`]
 //!   ([`Schema::sql`]), creates the tables ([`Schema::create`]), and compares them with a live
 //!   database ([`Schema::diff`], a [`migrate::Plan`] to apply or render as a migration).
 //!
@@ -188,11 +277,13 @@ mod check;
 mod column;
 mod conn;
 mod error;
+mod index;
 pub mod meta;
 pub mod migrate;
 mod model;
 mod ops;
 mod query;
+mod row;
 pub mod schema;
 mod tx;
 mod value;
@@ -200,18 +291,21 @@ mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
-pub use column::{Column, IntegerColumn, SqlType, TextColumn};
+pub use column::{
+    Column, DecimalColumn, IntegerColumn, SqlType, StoredAs, TextColumn, UnknownVariant,
+};
 pub use conn::{Conn, Release};
 pub use error::{Error, SchemaError};
 pub use meta::{
-    ColumnKind, ColumnMeta, ConstraintOrigin, KeyId, Literal, ModelMeta, Predicate, Test,
-    UniqueConstraint,
+    ColumnKind, ColumnMeta, ConstraintOrigin, DecimalPrecision, Index, KeyId, Literal, ModelMeta,
+    Predicate, Test, UniqueConstraint,
 };
 pub use model::{Key, KeyOf, Model};
 pub use ops::{
     Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
     get_or_create_with, insert, update, update_or_create, validate_unique, validate_unique_new,
 };
+pub use row::ModelRow;
 pub use schema::Schema;
 pub use tx::{BoxFuture, TxOptions, transaction};
 pub use violation::{IntegrityKind, UniqueViolation, Values as ViolationValues};
@@ -263,6 +357,13 @@ mod readme {
 /// constraint. The attributes and what each model gets are on the [crate's front page](crate#attributes).
 pub use model_derive::Model;
 
+/// Derives [`StoredAs`] for a column type of yours: a struct with one field (stored as that field),
+/// or an enum without data, stored as text (`#[column(text)]`: each variant's name in snake_case,
+/// or `#[column(rename = "…")]` on the variant) or as an integer (`#[column(integer)]`: its
+/// discriminant, an `i32`, or the `i16` / `i64` of its `#[repr]`). See [`StoredAs`] for an example,
+/// and [Your own column types](crate#your-own-column-types).
+pub use model_derive::Column;
+
 /// Re-exports for the code `#[derive(Model)]` generates. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
@@ -270,30 +371,44 @@ pub mod __private {
     pub use sqlx;
 
     pub use crate::backend::{Dialect, RowRef};
-    pub use crate::column::{Column, IntegerColumn, TextColumn};
+    pub use crate::column::{
+        Column, DecimalColumn, DecimalStorage, IntegerColumn, IntegerStorage, SqlType, StoredAs,
+        TextColumn, TextStorage, UnknownVariant,
+    };
     pub use crate::conn::Conn;
     pub use crate::error::Error;
     pub use crate::meta::{
-        ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, KeyId, Literal, ModelMeta, Predicate,
-        Test, UniqueConstraint,
+        ColumnKind, ColumnMeta, ConstraintOrigin, ForeignKey, Index, KeyId, Literal, ModelMeta,
+        Predicate, Test, UniqueConstraint,
     };
     pub use crate::model::{Key, KeyOf, Model};
     pub use crate::ops::{
         Changes, Outcome, exists, get, get_for_update, get_or_create, update_or_create,
     };
+    pub use crate::row::{ModelRow, column_index, named};
     pub use crate::tx::BoxFuture;
 
-    /// Compiles only when `F`'s base type equals the primary key type of `M`, so that a foreign key
-    /// column has the type of the key it references.
+    /// Compiles only when `F` is stored as the primary key of `M` is (`i64` for `i64` and for
+    /// `struct StoreId(i64)`), so that a foreign key column has the type of the key it references.
     pub const fn assert_references<M, F>()
     where
         M: Model,
-        F: Column<Base = <<M as Model>::PrimaryKey as Column>::Base>,
+        F: Column<
+            Base: SqlType<
+                Storage = <<<M as Model>::PrimaryKey as Column>::Base as SqlType>::Storage,
+            >,
+        >,
     {
     }
 
-    /// Compiles only for `String` fields (`max_length`).
-    pub const fn assert_text<F: TextColumn>() {}
+    /// Compiles only for fields stored as text (`max_length`), whose values all fit in
+    /// `max_length` characters where the type knows its longest (an enum stored as text).
+    pub const fn assert_text<F: TextColumn + Column>(max_length: u32) {
+        crate::column::check_fits::<F>(max_length);
+    }
+
+    /// Compiles only for fields stored as `rust_decimal::Decimal` (`precision`, `scale`).
+    pub const fn assert_decimal<F: DecimalColumn>() {}
 
     /// Compiles only for `Option` fields (`condition(field == None)`).
     pub const fn assert_nullable<F: crate::column::NullableColumn>() {}

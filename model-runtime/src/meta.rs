@@ -21,6 +21,9 @@ pub struct ModelMeta {
     /// Declared unique constraints in declaration order: field-level `#[unique]` first, in field order,
     /// then struct-level `#[unique_together(…)]`, in attribute order.
     pub uniques: &'static [UniqueConstraint],
+    /// Declared plain (non-unique) indexes: field-level `#[index]` first, in field order, then
+    /// struct-level `#[index(…)]`, in attribute order.
+    pub indexes: &'static [Index],
 }
 
 /// One column of a model's table.
@@ -41,6 +44,18 @@ pub struct ColumnMeta {
     pub auto_increment: bool,
     /// `#[model(references = Other)]`: a foreign key to `Other`'s primary key.
     pub references: Option<ForeignKey>,
+    /// `#[model(precision = p, scale = s)]` on a decimal: `NUMERIC(p, s)` instead of the backend's
+    /// widest exact decimal, and values checked to fit before they are sent.
+    pub decimal: Option<DecimalPrecision>,
+}
+
+/// The declared size of a decimal column, `NUMERIC(precision, scale)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DecimalPrecision {
+    /// The most significant digits, before and after the point together (1 to 28).
+    pub precision: u32,
+    /// The most digits after the point (0 to `precision`).
+    pub scale: u32,
 }
 
 /// A foreign key from a column to another model's primary key.
@@ -143,7 +158,15 @@ impl ColumnMeta {
             max_length,
             auto_increment,
             references,
+            decimal: None,
         }
+    }
+
+    /// `#[model(precision = p, scale = s)]`.
+    #[doc(hidden)]
+    pub const fn __decimal(mut self, precision: u32, scale: u32) -> Self {
+        self.decimal = Some(DecimalPrecision { precision, scale });
+        self
     }
 }
 
@@ -254,6 +277,24 @@ impl fmt::Display for Literal {
     }
 }
 
+/// A declared plain (non-unique) index: `#[index]` on a field or `#[index(a, b)]` on the struct.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Index {
+    /// The index name in the database: the declared `name = "…"`, or the default
+    /// `{table}_{columns}_idx`, kept within 63 bytes.
+    pub name: &'static str,
+    /// Indexes into [`ModelMeta::columns`], in the index's order.
+    pub columns: &'static [usize],
+}
+
+impl Index {
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str, columns: &'static [usize]) -> Self {
+        Index { name, columns }
+    }
+}
+
 /// Where a unique constraint was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConstraintOrigin {
@@ -287,7 +328,15 @@ impl ModelMeta {
             columns,
             primary_key,
             uniques,
+            indexes: &[],
         }
+    }
+
+    /// The model's plain indexes.
+    #[doc(hidden)]
+    pub const fn __indexes(mut self, indexes: &'static [Index]) -> Self {
+        self.indexes = indexes;
+        self
     }
 
     /// The metadata of a model whose derive failed: it only has to compile next to the errors.
@@ -299,6 +348,7 @@ impl ModelMeta {
             columns: &[],
             primary_key: 0,
             uniques: &[],
+            indexes: &[],
         }
     }
 
@@ -346,6 +396,15 @@ impl ModelMeta {
         }
     }
 
+    /// The columns of a plain index, as metadata.
+    pub fn index_columns(
+        &self,
+        index: &Index,
+    ) -> impl ExactSizeIterator<Item = &'static ColumnMeta> + '_ {
+        let columns = self.columns;
+        index.columns.iter().map(move |&i| &columns[i])
+    }
+
     /// Finds a column by its database name.
     pub fn column_named(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
@@ -376,6 +435,7 @@ impl fmt::Display for ModelMeta {
     ///   unique "products_sku_key" (sku)
     ///   unique "users_email_key" (email) case-insensitive (email)
     ///   unique "slots_room_day_key" (room, day) nulls not distinct
+    ///   index "products_store_id_idx" (store_id)
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} (table \"{}\")", self.name, self.table)?;
@@ -410,6 +470,16 @@ impl fmt::Display for ModelMeta {
                     Test::NotEquals(literal) => write!(f, "{column} <> {literal}")?,
                 }
             }
+        }
+        for index in self.indexes {
+            write!(f, "\n  index \"{}\" (", index.name)?;
+            for (n, column) in self.index_columns(index).enumerate() {
+                if n > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str(column.name)?;
+            }
+            f.write_str(")")?;
         }
         Ok(())
     }

@@ -19,6 +19,8 @@
 //! | add a unique constraint | `ALTER TABLE … ADD CONSTRAINT … UNIQUE` | `ALTER TABLE … ADD CONSTRAINT … UNIQUE` | `CREATE UNIQUE INDEX` (SQLite cannot add a table constraint) |
 //! | drop one | `ALTER TABLE … DROP CONSTRAINT` | `ALTER TABLE … DROP INDEX` | `DROP INDEX` (a constraint written in `CREATE TABLE` cannot be dropped without rebuilding the table: refused) |
 //! | rename one | `ALTER TABLE … RENAME CONSTRAINT` | `ALTER TABLE … RENAME INDEX` | drop and create the index |
+//! | create a plain index (`#[index]`) | `CREATE INDEX` | `CREATE INDEX` | `CREATE INDEX` (and again after a rebuild, which drops the table's indexes) |
+//! | drop one no model declares | `DROP INDEX` | `DROP INDEX … ON …` | `DROP INDEX` |
 //! | all steps | one transaction | one step at a time (MySQL commits each DDL statement); a failure says which steps were applied | one transaction |
 
 use std::fmt;
@@ -51,6 +53,19 @@ pub struct LiveUnique {
     pub plain: bool,
 }
 
+/// A plain (non-unique) index as the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveIndex {
+    /// Its name.
+    pub name: String,
+    /// Its columns, in order.
+    pub columns: Vec<String>,
+    /// MySQL: the index is named after a foreign key constraint of the table, as the one MySQL
+    /// makes for a foreign key that no other index serves. A plan never drops it, and makes one
+    /// before dropping an index that was the foreign key's last.
+    pub for_foreign_key: bool,
+}
+
 /// A column as the database has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveColumn {
@@ -73,6 +88,8 @@ pub struct LiveTable {
     pub columns: Vec<LiveColumn>,
     /// Its unique constraints (not the primary key), sorted by name.
     pub uniques: Vec<LiveUnique>,
+    /// Its plain indexes, sorted by name: not unique, not partial, on columns (not expressions).
+    pub indexes: Vec<LiveIndex>,
 }
 
 /// One change a [`Plan`] makes.
@@ -127,12 +144,39 @@ pub enum Step {
         /// The declared name.
         to: String,
     },
+    /// Create a declared plain index (`#[index]`).
+    CreateIndex {
+        /// The table.
+        table: String,
+        /// The index's name.
+        name: String,
+        /// Its columns.
+        columns: Vec<String>,
+    },
+    /// Drop a plain index no model declares (or declares over other columns).
+    DropIndex {
+        /// The table.
+        table: String,
+        /// The index as the database has it.
+        index: LiveIndex,
+    },
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Step::CreateTable { table } => write!(f, "create table {table}"),
+            Step::CreateIndex {
+                table,
+                name,
+                columns,
+            } => write!(f, "create index {name} ({}) on {table}", columns.join(", ")),
+            Step::DropIndex { table, index } => write!(
+                f,
+                "drop index {} ({}) from {table}: no model declares it",
+                index.name,
+                index.columns.join(", ")
+            ),
             Step::AddUnique {
                 table,
                 name,
@@ -207,7 +251,8 @@ impl fmt::Display for ColumnDifference {
 pub struct Plan {
     /// The dialect the plan was made for.
     pub dialect: Dialect,
-    /// The steps, in order: tables to create, constraints to rename, to drop, then to add.
+    /// The steps, in order: plain indexes to drop, tables to create (or rebuild), constraints to
+    /// rename, to drop, to add, then plain indexes to create.
     pub steps: Vec<Step>,
     /// Columns that differ (missing columns included); [`Plan::apply`] does not change them.
     pub columns: Vec<ColumnDifference>,
@@ -293,8 +338,8 @@ pub struct Migration {
 
 impl Schema {
     /// Reads the live catalog of every model's table and compares it with the models: a
-    /// [`Plan`] of the steps that bring the database's unique constraints to the models', and the
-    /// columns that differ.
+    /// [`Plan`] of the steps that bring the database's unique constraints and plain indexes to the
+    /// models', and the columns that differ.
     pub async fn diff<'c>(&self, conn: impl Conn<'c>) -> Result<Plan, Error> {
         crate::ops::run(conn, Diff(self)).await
     }
@@ -411,6 +456,7 @@ pub async fn inspect<DB: Backend>(
         name: table.to_owned(),
         columns,
         uniques,
+        indexes: crate::index::live::<DB>(conn, table).await?,
     }))
 }
 
@@ -601,12 +647,16 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
     let mut drops = Vec::new();
     let mut adds = Vec::new();
     let mut columns = Vec::new();
+    let (mut index_drops, mut index_creates) = (Vec::new(), Vec::new());
     for (meta, live) in models.iter().zip(live) {
         let Some(live) = live else {
             creates.push(Step::CreateTable { table: meta.table });
             continue;
         };
         let table = meta.table.to_owned();
+        let (drop_indexes, create_indexes) = crate::index::steps(meta, &live.indexes, dialect);
+        index_drops.extend(drop_indexes);
+        index_creates.extend(create_indexes);
         let (r, d, a) = unique_steps(dialect, meta, &live.uniques);
         renames.extend(r);
         drops.extend(d);
@@ -798,10 +848,14 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
             ));
         }
     }
-    let mut steps = creates;
+    // Indexes are dropped first, before a SQLite rebuild can drop them with their table, and
+    // created last, on the tables as they end up.
+    let mut steps = index_drops;
+    steps.extend(creates);
     steps.extend(renames);
     steps.extend(drops);
     steps.extend(adds);
+    steps.extend(index_creates);
     Plan {
         dialect,
         steps,
@@ -811,7 +865,8 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
 }
 
 impl Plan {
-    /// Whether the database's unique constraints already match the models (columns aside).
+    /// Whether the database's unique constraints and plain indexes already match the models
+    /// (columns aside).
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
@@ -1191,7 +1246,20 @@ impl Plan {
                     .expect("the plan's own model");
                 let mut statements = vec![schema::render_table(&schema::create_table(meta, d)?, d)];
                 statements.extend(schema::expression_indexes(meta, d, false));
+                statements.extend(
+                    crate::index::create_statements(meta, d, false)
+                        .iter()
+                        .map(|index| crate::index::render(index, d)),
+                );
                 statements
+            }
+            Step::CreateIndex {
+                table,
+                name,
+                columns,
+            } => vec![crate::index::create_sql(d, table, name, columns)],
+            Step::DropIndex { table, index } => {
+                vec![crate::index::drop_sql(d, table, &index.name)]
             }
             Step::AddUnique {
                 table,
@@ -1254,6 +1322,20 @@ impl Plan {
                 ));
                 // The indexes over expressions went with the old table.
                 statements.extend(schema::expression_indexes(meta, d, false));
+                // Dropping the old table dropped its indexes: the declared ones it had come back
+                // (those it lacked are the plan's own later steps).
+                for index in meta.indexes {
+                    let created_later = self.steps.iter().any(|s| {
+                        matches!(s, Step::CreateIndex { table: t, name, .. } if t == table && name == index.name)
+                    });
+                    if !created_later {
+                        let columns: Vec<String> = meta
+                            .index_columns(index)
+                            .map(|c| c.name.to_owned())
+                            .collect();
+                        statements.push(crate::index::create_sql(d, table, index.name, &columns));
+                    }
+                }
                 statements
             }
             Step::DropUnique { table, unique } => vec![drop_unique(d, table, unique)?],
@@ -1290,6 +1372,15 @@ impl Plan {
         let d = self.dialect;
         Ok(match step {
             Step::CreateTable { table } => vec![format!("DROP TABLE {}", quote(d, table))],
+            Step::CreateIndex { table, name, .. } => {
+                vec![crate::index::drop_sql(d, table, name)]
+            }
+            Step::DropIndex { table, index } => vec![crate::index::create_sql(
+                d,
+                table,
+                &index.name,
+                &index.columns,
+            )],
             Step::RebuildTable { table, .. } => vec![format!(
                 "-- {table} was rebuilt with the model's constraints; undoing that is another rebuild, with the previous model"
             )],

@@ -1,5 +1,6 @@
 //! Schema DDL built with sea-query: one `CREATE TABLE` per model, with every unique constraint as a
-//! **named** table constraint, the primary key and the foreign keys.
+//! **named** table constraint, the primary key and the foreign keys, and the model's plain
+//! indexes (`#[index]`), named too.
 //!
 //! ```
 //! use model_runtime::{Dialect, Model, Schema};
@@ -21,7 +22,10 @@
 //! );
 //! ```
 
-use sea_query::{Alias, ColumnDef, Expr, ForeignKey, Index, Table, TableCreateStatement, Values};
+use sea_query::{
+    Alias, ColumnDef, Expr, ForeignKey, Index, IndexCreateStatement, Table, TableCreateStatement,
+    Values,
+};
 
 use crate::backend::{Backend, Dialect};
 use crate::conn::Conn;
@@ -97,7 +101,8 @@ impl Schema {
         Ok(done)
     }
 
-    /// One sea-query statement per model, in foreign-key order.
+    /// One sea-query statement per model, in foreign-key order (with the plain indexes on MySQL;
+    /// elsewhere they are [`Schema::index_statements`]).
     pub fn statements(&self, dialect: Dialect) -> Result<Vec<TableCreateStatement>, SchemaError> {
         self.ordered()?
             .into_iter()
@@ -111,21 +116,37 @@ impl Schema {
             .collect()
     }
 
-    /// The DDL text, in foreign-key order: per model its `CREATE TABLE`, then a `CREATE UNIQUE INDEX`
+    /// The DDL text, in foreign-key order: each model's `CREATE TABLE`, then a `CREATE UNIQUE INDEX`
     /// for each constraint that a table constraint cannot express on `dialect` (a case-insensitive
-    /// one on PostgreSQL and SQLite, which is an index over expressions; a `nulls_not_distinct` one
-    /// on SQLite). [`Schema::statements`] gives the `CREATE TABLE`s alone.
+    /// or partial one on PostgreSQL and SQLite, an index over expressions or with a predicate; a
+    /// `nulls_not_distinct` one on SQLite), then on PostgreSQL and SQLite a `CREATE INDEX` per
+    /// plain index it declares (on MySQL they are `KEY` clauses of the `CREATE TABLE`).
+    /// [`Schema::statements`] gives the `CREATE TABLE`s alone.
     pub fn sql(&self, dialect: Dialect) -> Result<Vec<String>, SchemaError> {
         let mut out = Vec::new();
-        for meta in self.ordered()? {
-            let mut statement = create_table(meta, dialect)?;
-            if self.if_not_exists {
-                statement.if_not_exists();
-            }
-            out.push(render_table(&statement, dialect));
+        for (meta, table) in self.ordered()?.into_iter().zip(self.statements(dialect)?) {
+            out.push(render_table(&table, dialect));
             out.extend(expression_indexes(meta, dialect, self.if_not_exists));
+            out.extend(
+                crate::index::create_statements(meta, dialect, self.if_not_exists)
+                    .iter()
+                    .map(|index| crate::index::render(index, dialect)),
+            );
         }
         Ok(out)
+    }
+
+    /// The `CREATE INDEX` statements of the models' plain indexes, in foreign-key order, for
+    /// PostgreSQL and SQLite; empty for MySQL, where [`Schema::statements`] holds them.
+    pub fn index_statements(
+        &self,
+        dialect: Dialect,
+    ) -> Result<Vec<IndexCreateStatement>, SchemaError> {
+        Ok(self
+            .ordered()?
+            .into_iter()
+            .flat_map(|meta| crate::index::create_statements(meta, dialect, self.if_not_exists))
+            .collect())
     }
 
     /// Creates the tables on the caller's pool, connection or transaction, in foreign-key order.
@@ -269,6 +290,7 @@ pub fn create_table(
             table.foreign_key(&mut foreign);
         }
     }
+    crate::index::add_to_table(meta, &mut table, dialect)?;
     Ok(table)
 }
 
@@ -562,6 +584,9 @@ fn column_type(def: &mut ColumnDef, column: &ColumnMeta, is_key: bool, dialect: 
         },
         (K::Bytes, D::MySql) => def.custom(Alias::new("longblob")),
         (K::Bytes, _) => def.blob(),
+        (K::Decimal, _) if column.decimal.is_some() => {
+            def.custom(Alias::new(sized_decimal(column, dialect)))
+        }
         (K::Decimal, D::Sqlite) => def.custom(Alias::new("decimal_text")),
         (K::Decimal, D::Postgres) => def.custom(Alias::new("numeric")),
         (K::Decimal, D::MySql) => def.decimal_len(65, 30),
@@ -578,6 +603,19 @@ fn column_type(def: &mut ColumnDef, column: &ColumnMeta, is_key: bool, dialect: 
         (K::Json, D::Postgres) => def.json_binary(),
         (K::Json, _) => def.json(),
     };
+}
+
+/// `#[model(precision = p, scale = s)]`: `NUMERIC(p, s)` on PostgreSQL, `DECIMAL(p, s)` on MySQL,
+/// and on SQLite the exact text storage of every decimal, with the size written down for the
+/// reader (SQLite enforces none: the values are checked before they are sent).
+fn sized_decimal(column: &ColumnMeta, dialect: Dialect) -> String {
+    let size = column.decimal.expect("a sized decimal");
+    let name = match dialect {
+        Dialect::Sqlite => "decimal_text",
+        Dialect::Postgres => "numeric",
+        Dialect::MySql => "decimal",
+    };
+    format!("{name}({}, {})", size.precision, size.scale)
 }
 
 /// MariaDB's byte-exact, NO PAD collation for key text columns (MySQL 8 calls its own

@@ -1,0 +1,119 @@
+//! Models read from rows of your own sqlx queries: every model implements `sqlx::FromRow` for the
+//! row of each enabled backend, decoding its fields by column name.
+//!
+//! ```
+//! use model_runtime::{Column, Model, Schema};
+//!
+//! #[derive(Column, Debug, Clone, Copy, PartialEq)]
+//! struct StoreId(i64);
+//!
+//! #[derive(Model, Debug)]
+//! #[model(table = "products")]
+//! struct Product {
+//!     #[model(primary_key, auto_increment)]
+//!     id: i64,
+//!     #[unique]
+//!     sku: String,
+//!     store_id: StoreId,
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), model_runtime::Error> {
+//!     // One connection: each connection to `sqlite::memory:` would be a database of its own.
+//!     let pool = sqlx::sqlite::SqlitePoolOptions::new()
+//!         .max_connections(1)
+//!         .connect("sqlite::memory:")
+//!         .await?;
+//!     Schema::new().model::<Product>().create(&pool).await?;
+//!     for sku in ["A-1", "B-2"] {
+//!         Product { id: 0, sku: sku.into(), store_id: StoreId(7) }.insert(&pool).await?;
+//!     }
+//!     // Any column order, and any query: the fields are found by name.
+//!     let listed: Vec<Product> =
+//!         sqlx::query_as("SELECT sku, store_id, id FROM products WHERE store_id = ? ORDER BY sku")
+//!             .bind(7_i64)
+//!             .fetch_all(&pool)
+//!             .await?;
+//!     assert_eq!(listed.len(), 2);
+//!     assert_eq!(listed[0].store_id, StoreId(7));
+//!     // A column the query does not return is sqlx's own error.
+//!     let missing = sqlx::query_as::<_, Product>("SELECT id, sku FROM products")
+//!         .fetch_one(&pool)
+//!         .await
+//!         .unwrap_err();
+//!     assert!(matches!(missing, sqlx::Error::ColumnNotFound(name) if name == "store_id"));
+//!     Ok(())
+//! }
+//! ```
+
+use sqlx::Column as _;
+
+use crate::backend::RowRef;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A row of a backend model-runtime was built with: sqlx's `SqliteRow`, `PgRow` or `MySqlRow`
+/// (features `sqlite`, `postgres`, `mysql`). Every model implements `sqlx::FromRow` for each of
+/// them, so that `sqlx::query_as::<_, Product>(…)` reads models from your own queries. Sealed: it
+/// cannot be implemented elsewhere.
+#[diagnostic::on_unimplemented(
+    message = "models cannot be read from a `{Self}`",
+    label = "not a row of a backend model-runtime was built with",
+    note = "models implement sqlx::FromRow for SqliteRow, PgRow and MySqlRow, with model-runtime's features `sqlite`, `postgres` and `mysql`"
+)]
+pub trait ModelRow: sqlx::Row + sealed::Sealed {
+    /// Borrows the row for [`Column::decode`](crate::Column::decode).
+    fn row_ref(&self) -> RowRef<'_>;
+}
+
+macro_rules! impl_model_row {
+    ($feature:literal, $row:ty, $variant:ident) => {
+        #[cfg(feature = $feature)]
+        impl sealed::Sealed for $row {}
+
+        #[cfg(feature = $feature)]
+        impl ModelRow for $row {
+            fn row_ref(&self) -> RowRef<'_> {
+                RowRef::$variant(self)
+            }
+        }
+    };
+}
+
+impl_model_row!("sqlite", sqlx::sqlite::SqliteRow, Sqlite);
+impl_model_row!("postgres", sqlx::postgres::PgRow, Postgres);
+impl_model_row!("mysql", sqlx::mysql::MySqlRow, MySql);
+
+impl RowRef<'_> {
+    /// The position of the column called `name`; sqlx's `ColumnNotFound` when there is none.
+    fn ordinal(self, name: &str) -> Result<usize, sqlx::Error> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RowRef::Sqlite(row) => sqlx::Row::try_column(row, name).map(|c| c.ordinal()),
+            #[cfg(feature = "postgres")]
+            RowRef::Postgres(row) => sqlx::Row::try_column(row, name).map(|c| c.ordinal()),
+            #[cfg(feature = "mysql")]
+            RowRef::MySql(row) => sqlx::Row::try_column(row, name).map(|c| c.ordinal()),
+        }
+    }
+}
+
+/// The position of the column called `name` in `row`: sqlx's `ColumnNotFound` when the query
+/// did not return it.
+pub fn column_index(row: RowRef<'_>, name: &str) -> Result<usize, sqlx::Error> {
+    row.ordinal(name)
+}
+
+/// A column's decode result, whose error names the column (`"sku"`) as sqlx's own errors for a
+/// column read by name do, rather than its position.
+pub fn named<C>(decoded: Result<C, sqlx::Error>, name: &str) -> Result<C, sqlx::Error> {
+    decoded.map_err(|error| match error {
+        sqlx::Error::ColumnDecode { source, .. } => sqlx::Error::ColumnDecode {
+            index: format!("{name:?}"),
+            source,
+        },
+        other => other,
+    })
+}
