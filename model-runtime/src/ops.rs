@@ -571,7 +571,11 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// The outcome is [`Outcome::Updated`] when a listed field held another value and the row was
 /// written, [`Outcome::Unchanged`] when every listed field already held the incoming value (then
 /// nothing is written: no new row version, no trigger on PostgreSQL and SQLite), or
-/// [`Outcome::Created`].
+/// [`Outcome::Created`]. "Already held" is the database's equality, NULL-safe: on PostgreSQL
+/// `1.50` and `1.5` in an unconstrained `numeric`, `-0.0` and `0.0`, and equal `jsonb` values are
+/// the same (and a `json` column, which has no equality, cannot be listed); MariaDB compares text
+/// and JSON by their bytes, whatever the column's collation, as it does when deciding to write.
+/// The row found unchanged is locked (`FOR UPDATE`), as the update would have locked it.
 ///
 /// Statements on SQLite and PostgreSQL: `UPDATE … WHERE key AND (c IS DISTINCT FROM ? OR …)
 /// RETURNING …` (updated: one statement); when it writes nothing, a `SELECT` of the row with the key
@@ -819,9 +823,16 @@ async fn upsert_mysql<M: Model, DB: Backend>(
         .join(" AND ");
     let first = q(key_columns[0]);
     // Whether the stored row already holds the values, read before any assignment changes it.
+    // Text compared by its bytes: MariaDB writes a row whose bytes change, whatever its collation.
     let unchanged = set
         .iter()
-        .map(|(i, _)| format!("{} <=> ?", q(*i)))
+        .map(|(i, _)| {
+            if query::compares_bytes(meta, *i) {
+                format!("CAST({} AS BINARY) <=> CAST(? AS BINARY)", q(*i))
+            } else {
+                format!("{} <=> ?", q(*i))
+            }
+        })
         .collect::<Vec<_>>()
         .join(" AND ");
     sql.push_str(&format!(

@@ -634,17 +634,24 @@ pub(crate) fn select_same<M: Model>(
                 .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
                 .from(Alias::new(meta.table))
                 .cond_where(condition);
-            render(&select, dialect)
+            // Locked, as the update would have locked it: the row stays as found until the
+            // transaction ends, and a row changed after a REPEATABLE READ snapshot is a retryable
+            // error rather than an answer from the snapshot.
+            let (mut sql, values) = render(&select, dialect);
+            sql.push_str(Lock::Update.clause(dialect));
+            (sql, values)
         },
     )
 }
 
 /// Column `column` holds `value`, NULL-safe: `IS NOT DISTINCT FROM` (PostgreSQL), `IS` (SQLite),
-/// `<=>` (MySQL).
+/// `<=>` (MySQL, comparing text by its bytes: a column that is no key has the table's collation,
+/// which may fold case and accents and pad spaces, while MariaDB writes a row whose bytes change).
 fn same_value(meta: &ModelMeta, column: usize, value: Value, dialect: Dialect) -> Expr {
     let template = match dialect {
         Dialect::Sqlite => "? IS ?",
         Dialect::Postgres => "$1 IS NOT DISTINCT FROM $2",
+        Dialect::MySql if compares_bytes(meta, column) => "CAST(? AS BINARY) <=> CAST(? AS BINARY)",
         Dialect::MySql => "? <=> ?",
     };
     Expr::cust_with_exprs(
@@ -653,6 +660,15 @@ fn same_value(meta: &ModelMeta, column: usize, value: Value, dialect: Dialect) -
             Expr::col(Alias::new(meta.columns[column].name)),
             Expr::val(value),
         ],
+    )
+}
+
+/// Whether MySQL must compare column `column` as bytes for "the same value" (text and JSON, which
+/// MariaDB stores as text).
+pub(crate) fn compares_bytes(meta: &ModelMeta, column: usize) -> bool {
+    matches!(
+        meta.columns[column].kind,
+        crate::meta::ColumnKind::Text | crate::meta::ColumnKind::Json
     )
 }
 

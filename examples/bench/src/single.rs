@@ -319,8 +319,10 @@ impl Visit for Single<'_> {
             t.measure(UPDATED, "library", async |s, i| {
                 let c = candidate(hit(i), i as i64);
                 let (row, o) = Product::update_or_create_by_sku(&s.pool, &c, &fields).await?;
+                // Updated, or unchanged when an earlier round wrote this price to this key.
                 ensure(
-                    (o, row.price_cents) == (Outcome::Found, i as i64),
+                    matches!(o, Outcome::Updated | Outcome::Unchanged)
+                        && row.price_cents == i as i64,
                     "library: not updated",
                 )
             })

@@ -743,17 +743,22 @@ impl<P: Clone> Run<P> {
                     .iter()
                     .filter_map(|&w| fingerprint(w))
                     .collect();
-                let rewritten: Vec<u128> = counts
+                let rewritten: Vec<(u128, bool)> = counts
                     .rewrites_written
                     .iter()
-                    .filter_map(|&w| fingerprint(w))
+                    .filter_map(|&(w, inserted)| Some((fingerprint(w)?, inserted)))
                     .collect();
                 self.unchanged_keys.extend(found);
-                for key in rewritten {
-                    // Found unchanged by an earlier chunk, written now: the key was updated.
+                for (key, inserted) in rewritten {
+                    // Found unchanged by an earlier chunk, written now: the key was updated (or,
+                    // gone in between, inserted).
                     if self.unchanged_keys.remove(&key) {
                         self.unchanged -= 1;
-                        self.counts.updated += 1;
+                        if inserted {
+                            self.counts.inserted += 1;
+                        } else {
+                            self.counts.updated += 1;
+                        }
                     }
                 }
             }
@@ -790,12 +795,19 @@ impl<P: Clone> Run<P> {
                             if let Some(outcomes) = &mut self.outcomes {
                                 let mut moved = outcomes[from].take();
                                 // Found unchanged by an earlier chunk, written now: updated.
-                                if let (Some(RowOutcome::Unchanged), Written::Updated(pk)) =
-                                    (&moved, written)
-                                {
-                                    moved = Some(RowOutcome::Updated(pk));
-                                    self.unchanged -= 1;
-                                    self.counts.updated += 1;
+                                match (&moved, written) {
+                                    (Some(RowOutcome::Unchanged), Written::Updated(pk)) => {
+                                        moved = Some(RowOutcome::Updated(pk));
+                                        self.unchanged -= 1;
+                                        self.counts.updated += 1;
+                                    }
+                                    // Gone in between (deleted concurrently) and inserted now.
+                                    (Some(RowOutcome::Unchanged), Written::Inserted(pk)) => {
+                                        moved = Some(RowOutcome::Inserted(pk));
+                                        self.unchanged -= 1;
+                                        self.counts.inserted += 1;
+                                    }
+                                    _ => {}
                                 }
                                 outcomes[input] = moved;
                                 outcomes[from] = Some(RowOutcome::Superseded { last: input });

@@ -71,8 +71,9 @@ pub(crate) struct Counts {
     /// Positions in the batch of the fresh rows found unchanged (update mode).
     pub(crate) unchanged: Vec<usize>,
     /// Positions in the batch of the rows that rewrite a key an earlier chunk wrote and that the
-    /// database wrote again (their values differed): a key first found unchanged is then updated.
-    pub(crate) rewrites_written: Vec<usize>,
+    /// database wrote again (their values differed, or the row was gone and is inserted: then
+    /// `true`): a key first found unchanged is then updated (or inserted).
+    pub(crate) rewrites_written: Vec<(usize, bool)>,
 }
 
 /// What writing a chunk reports: one outcome per written row, or counts only.
@@ -241,7 +242,8 @@ fn count<P>(outcomes: impl Iterator<Item = Written<P>>, fresh: &[bool]) -> Count
     let mut counts = Counts::default();
     for (i, (outcome, fresh)) in outcomes.zip(fresh).enumerate() {
         match outcome {
-            Written::Updated(_) if !fresh => counts.rewrites_written.push(i),
+            Written::Updated(_) if !fresh => counts.rewrites_written.push((i, false)),
+            Written::Inserted(_) if !fresh => counts.rewrites_written.push((i, true)),
             _ if !fresh => {}
             Written::Inserted(_) => counts.inserted += 1,
             Written::Updated(_) => counts.updated += 1,
