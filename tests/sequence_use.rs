@@ -1,0 +1,126 @@
+//! How many auto-increment values each write path draws for rows that are already stored (issue
+//! 12: a sync of 48,001 rows had driven ids to 115,001). The single-row paths that read or update
+//! first draw none, and this is asserted; the figures of the other paths are reported, per backend,
+//! as the baseline for their fix.
+
+use model_integration::{TestBackend, TestDb, backend_tests, report};
+use model_runtime::{BulkInsert, Model, Schema, Strategy};
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "synced")]
+struct Synced {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    #[model(max_length = 20)]
+    sku: String,
+    price: i64,
+}
+
+const STORED: i64 = 50;
+
+fn row(n: i64, price: i64) -> Synced {
+    Synced {
+        id: 0,
+        sku: format!("S-{n}"),
+        price,
+    }
+}
+
+/// The ids a path drew: the id the next insert gets, less the one it would have got before.
+async fn drawn<DB: TestBackend>(db: &TestDb<DB>, before: i64) -> i64 {
+    let next = row(1_000_000 + before, 0).insert(&db.pool).await.unwrap();
+    next.id - before - 1
+}
+
+/// Inserts one fresh row and returns its id: the baseline for [`drawn`].
+async fn baseline<DB: TestBackend>(db: &TestDb<DB>, n: i64) -> i64 {
+    row(2_000_000 + n, 0).insert(&db.pool).await.unwrap().id
+}
+
+async fn ids_drawn_for_stored_rows<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<Synced>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let rows: Vec<Synced> = (0..STORED).map(|n| row(n, 1)).collect();
+    BulkInsert::<Synced>::new()
+        .run(&db.pool, rows.clone())
+        .await
+        .unwrap();
+    let mut figures = Vec::new();
+
+    // Single-row paths over the stored rows.
+    let before = baseline(&db, 0).await;
+    for r in &rows {
+        Synced::get_or_create_by_sku(&db.pool, r).await.unwrap();
+    }
+    let get_or_create = drawn(&db, before).await;
+    assert_eq!(
+        get_or_create,
+        0,
+        "{}: get_or_create reads first",
+        DB::DIALECT
+    );
+    figures.push(("get_or_create (select first)", get_or_create));
+
+    let before = baseline(&db, 1).await;
+    for r in &rows {
+        Synced::update_or_create_by_sku(
+            &db.pool,
+            &row(r.sku[2..].parse().unwrap(), 2),
+            &[SyncedField::Price],
+        )
+        .await
+        .unwrap();
+    }
+    let update_or_create = drawn(&db, before).await;
+    if DB::DIALECT != model_runtime::Dialect::MySql {
+        // SQLite and PostgreSQL update first; MariaDB's one statement is an insert.
+        assert_eq!(
+            update_or_create,
+            0,
+            "{}: update_or_create updates first",
+            DB::DIALECT
+        );
+    }
+    figures.push(("update_or_create", update_or_create));
+
+    let before = baseline(&db, 2).await;
+    for r in &rows {
+        model_runtime::get_or_create_with::<SyncedBySku>(&db.pool, r, Strategy::InsertFirst)
+            .await
+            .unwrap();
+    }
+    figures.push(("get_or_create (insert first)", drawn(&db, before).await));
+
+    let before = baseline(&db, 3).await;
+    BulkInsert::<Synced>::new()
+        .skip_conflicts::<SyncedBySku>()
+        .run(&db.pool, rows.clone())
+        .await
+        .unwrap();
+    figures.push(("bulk skip", drawn(&db, before).await));
+
+    let before = baseline(&db, 4).await;
+    let changed: Vec<Synced> = (0..STORED).map(|n| row(n, 3)).collect();
+    BulkInsert::<Synced>::new()
+        .update_conflicts::<SyncedBySku>(&[SyncedField::Price])
+        .run(&db.pool, changed)
+        .await
+        .unwrap();
+    figures.push(("bulk update", drawn(&db, before).await));
+
+    let text: Vec<String> = figures
+        .iter()
+        .map(|(path, ids)| format!("{path} {:.2}", *ids as f64 / STORED as f64))
+        .collect();
+    report(&format!(
+        "{}: ids drawn per stored row: {}",
+        DB::DIALECT,
+        text.join(", ")
+    ));
+}
+
+backend_tests!(ids_drawn_for_stored_rows);
