@@ -114,6 +114,9 @@ pub struct BulkInsert<M: Model, S = NoConflictMode> {
     batch_size: Option<usize>,
     per_row: bool,
     commit_each_chunk: bool,
+    /// [`BulkInsert::get_or_create`]: skip mode that also reads the primary key of every row it
+    /// skips.
+    find: bool,
     state: PhantomData<S>,
 }
 
@@ -124,6 +127,7 @@ impl<M: Model> Default for BulkInsert<M, NoConflictMode> {
             batch_size: None,
             per_row: true,
             commit_each_chunk: false,
+            find: false,
             state: PhantomData,
         }
     }
@@ -146,6 +150,8 @@ pub enum RowOutcome<P> {
     /// Update mode: the existing row with its key already held the incoming values of the listed
     /// fields, and was not written.
     Unchanged,
+    /// [`BulkInsert::get_or_create`]: a row with its key was already stored; its primary key.
+    Found(P),
     /// Not written: a later input row (at this index) has the same key, and the last wins.
     Superseded {
         /// The index of the input row that was written (the last with this key).
@@ -174,6 +180,32 @@ pub struct BulkReport<P> {
     pub rows: Option<Vec<RowOutcome<P>>>,
 }
 
+impl<P: Clone> BulkReport<P> {
+    /// The primary key of the stored row behind each input row, in input order, where the report
+    /// knows it: inserted, found, updated, or a repeat of a row that is (following
+    /// [`RowOutcome::SkippedDuplicate`] and [`RowOutcome::Superseded`]). With
+    /// [`BulkInsert::get_or_create`] every row has one. `None` with
+    /// [`BulkInsert::counts_only`].
+    pub fn primary_keys(&self) -> Option<Vec<Option<P>>> {
+        let rows = self.rows.as_ref()?;
+        let own = |outcome: &RowOutcome<P>| match outcome {
+            RowOutcome::Inserted(pk) | RowOutcome::Found(pk) | RowOutcome::Updated(pk) => {
+                Some(pk.clone())
+            }
+            _ => None,
+        };
+        Some(
+            rows.iter()
+                .map(|outcome| match outcome {
+                    RowOutcome::SkippedDuplicate { first } => own(&rows[*first]),
+                    RowOutcome::Superseded { last } => own(&rows[*last]),
+                    other => own(other),
+                })
+                .collect(),
+        )
+    }
+}
+
 impl<M: Model> BulkInsert<M, NoConflictMode> {
     /// A bulk insert that fails on any conflict (a plain multi-row `INSERT`).
     pub fn new() -> Self {
@@ -184,6 +216,21 @@ impl<M: Model> BulkInsert<M, NoConflictMode> {
     /// a key. A conflict on any other unique constraint is still an error, never a silent skip.
     pub fn skip_conflicts<K: KeyOf<M>>(self) -> BulkInsert<M, ConflictModeSet> {
         self.with_mode(Mode::Skip(K::KEY))
+    }
+
+    /// Get-or-create for many rows at once: inserts the rows whose key `K` is not stored and
+    /// reports, for every input row, the primary key of the row with its key, found or created
+    /// ([`BulkReport::primary_keys`]), in input order; what importers need to resolve natural keys
+    /// to ids (stores by name before their products). Race-free as skip mode is: a key a concurrent
+    /// caller inserted is found, not duplicated. Of the input rows sharing a key the first is the
+    /// candidate; the others report [`RowOutcome::SkippedDuplicate`] and share its primary key.
+    ///
+    /// Per chunk, skip mode's statements and one `SELECT` of the stored rows' primary keys. Needs
+    /// the per-row report: with [`BulkInsert::counts_only`], [`BulkInsert::run`] refuses it.
+    pub fn get_or_create<K: KeyOf<M>>(self) -> BulkInsert<M, ConflictModeSet> {
+        let mut bulk = self.with_mode(Mode::Skip(K::KEY));
+        bulk.find = true;
+        bulk
     }
 
     /// Writes `fields` to the stored row when key `K` exists. Of the input rows sharing a key, the
@@ -206,6 +253,7 @@ impl<M: Model> BulkInsert<M, NoConflictMode> {
             batch_size: self.batch_size,
             per_row: self.per_row,
             commit_each_chunk: self.commit_each_chunk,
+            find: self.find,
             state: PhantomData,
         }
     }
@@ -254,6 +302,11 @@ impl<M: Model, S> BulkInsert<M, S> {
         if self.batch_size == Some(0) {
             return Err(invalid(
                 "batch_size(0): a chunk needs at least one row".into(),
+            ));
+        }
+        if self.find && !self.per_row {
+            return Err(invalid(
+                "get_or_create reports a primary key per input row: leave counts_only out".into(),
             ));
         }
         Ok(match &self.mode {
@@ -375,6 +428,7 @@ impl<M: Model, S> BulkInsert<M, S> {
         let call = Call {
             action: &action,
             per_row: self.per_row,
+            find: self.find,
             in_caller_tx,
             restartable: !in_caller_tx && (single || self.commit_each_chunk),
             skip_read: skip_read::<DB>(conn, &action, in_caller_tx).await,
@@ -458,6 +512,8 @@ fn is_zero(value: &sea_query::Value) -> bool {
 struct Call<'a> {
     action: &'a Action,
     per_row: bool,
+    /// Read the primary keys of the rows skip mode skips ([`BulkInsert::get_or_create`]).
+    find: bool,
     in_caller_tx: bool,
     /// Whether a failed chunk can be rolled back and written again: outside the caller's
     /// transaction, when the chunk is in hand (the whole input, or one committed chunk).
@@ -577,6 +633,7 @@ impl Call<'_> {
             self.per_row,
             self.restartable,
             self.skip_read,
+            self.find,
         )
         .await
         {
@@ -779,6 +836,10 @@ impl<P: Clone> Run<P> {
                                 Written::Unchanged => {
                                     self.unchanged += 1;
                                     RowOutcome::Unchanged
+                                }
+                                Written::Found(pk) => {
+                                    self.counts.skipped_existing += 1;
+                                    RowOutcome::Found(pk)
                                 }
                                 Written::SkippedExisting => {
                                     self.counts.skipped_existing += 1;

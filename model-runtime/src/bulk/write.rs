@@ -59,6 +59,8 @@ pub(crate) enum Written<P> {
     Updated(P),
     /// Update mode: the stored row already held the values; it was not written.
     Unchanged,
+    /// Get-or-create: the row with the key was stored; its primary key.
+    Found(P),
     SkippedExisting,
 }
 
@@ -110,10 +112,18 @@ pub(crate) async fn write<M: Model, DB: Backend>(
     per_row: bool,
     restartable: bool,
     skip_read: Lock,
+    find: bool,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
     let rounds = if restartable { 1 } else { MYSQL_ROUNDS };
     match (action, DB::DIALECT) {
         (Action::Fail, _) => plain::<M, DB>(conn, batch, per_row).await,
+        (Action::Skip(key), _) if find => {
+            let written = match DB::DIALECT {
+                Dialect::MySql => skip_mysql::<M, DB>(conn, *key, batch, true, skip_read).await?,
+                _ => skip_on_conflict::<M, DB>(conn, *key, batch, true).await?,
+            };
+            find_skipped::<M, DB>(conn, *key, batch, written, skip_read).await
+        }
         (Action::Skip(key), Dialect::MySql) => {
             skip_mysql::<M, DB>(conn, *key, batch, per_row, skip_read).await
         }
@@ -237,6 +247,50 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     Ok(ChunkWrite::Counts(count(outcomes, &batch.fresh)))
 }
 
+/// Get-or-create: the primary keys of the rows skip mode skipped, read in one `SELECT` (on MySQL
+/// with the lock its skip read took, which sees the latest committed row even in a REPEATABLE READ
+/// snapshot; elsewhere a plain read, which sees the row the insert conflicted with: PostgreSQL's
+/// REPEATABLE READ raised a serialization failure instead if it could not). A skipped row whose key
+/// is gone by then (deleted concurrently) is [`Error::RowNotVisible`], which is retryable.
+async fn find_skipped<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    batch: &Batch<'_, M>,
+    written: ChunkWrite<M::PrimaryKey>,
+    skip_read: Lock,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    let ChunkWrite::Rows(mut rows) = written else {
+        unreachable!("get_or_create writes with a per-row report")
+    };
+    let skipped: Vec<usize> = (0..rows.len())
+        .filter(|&i| matches!(rows[i], Written::SkippedExisting))
+        .collect();
+    if skipped.is_empty() {
+        return Ok(ChunkWrite::Rows(rows));
+    }
+    let lock = if DB::DIALECT == Dialect::MySql {
+        skip_read
+    } else {
+        Lock::None
+    };
+    let stored = stored_keys::<M, DB>(
+        conn,
+        key,
+        skipped.iter().filter_map(|&i| batch.keys[i]),
+        lock,
+    )
+    .await?;
+    for i in skipped {
+        let pk = batch.keys[i]
+            .and_then(|k| stored.get(k))
+            .ok_or(Error::RowNotVisible {
+                model: M::META.name,
+            })?;
+        rows[i] = Written::Found(pk.clone());
+    }
+    Ok(ChunkWrite::Rows(rows))
+}
+
 /// The counts of a batch's outcomes: those of its fresh rows, and which rewrites were written.
 fn count<P>(outcomes: impl Iterator<Item = Written<P>>, fresh: &[bool]) -> Counts {
     let mut counts = Counts::default();
@@ -248,6 +302,7 @@ fn count<P>(outcomes: impl Iterator<Item = Written<P>>, fresh: &[bool]) -> Count
             Written::Inserted(_) => counts.inserted += 1,
             Written::Updated(_) => counts.updated += 1,
             Written::Unchanged => counts.unchanged.push(i),
+            Written::Found(_) => counts.skipped_existing += 1,
             Written::SkippedExisting => counts.skipped_existing += 1,
         }
     }
