@@ -241,10 +241,66 @@ async fn the_servers_alone_would_round<DB: TestBackend>(db: TestDb<DB>) {
     assert_eq!(read.amount, expected, "on {}", DB::DIALECT);
 }
 
+mod narrow {
+    use model_runtime::Model;
+    use rust_decimal::Decimal;
+
+    /// The same table with `amount` narrower on both sides of the point, and `free` sized.
+    #[derive(Model, Debug, Clone, PartialEq)]
+    #[model(table = "prices")]
+    pub struct Price {
+        #[model(primary_key, auto_increment)]
+        pub id: i64,
+        #[unique]
+        #[model(max_length = 20)]
+        pub sku: String,
+        #[model(precision = 6, scale = 1)]
+        pub amount: Decimal,
+        #[model(precision = 4, scale = 4)]
+        pub rate: Option<Decimal>,
+        #[model(precision = 5)]
+        pub units: Option<Decimal>,
+        #[model(precision = 8, scale = 2)]
+        pub free: Option<Decimal>,
+    }
+}
+
+/// A live decimal column narrower than the model's is reported: values the model's check lets
+/// through would be rounded or refused there.
+async fn the_diff_reports_a_narrower_decimal<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<narrow::Price>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let plan = Schema::new().model::<Price>().diff(&db.pool).await.unwrap();
+    let mut reported: Vec<&str> = plan.columns.iter().map(|c| c.column.as_str()).collect();
+    reported.sort_unstable();
+    assert_eq!(reported, ["amount", "free"], "{}: {plan}", DB::DIALECT);
+    // The other way round nothing is narrower than the model.
+    Schema::new()
+        .model::<narrow::Price>()
+        .drop(&db.pool)
+        .await
+        .unwrap();
+    Schema::new()
+        .model::<Price>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let plan = Schema::new()
+        .model::<narrow::Price>()
+        .diff(&db.pool)
+        .await
+        .unwrap();
+    assert!(plan.columns.is_empty(), "{}: {plan}", DB::DIALECT);
+}
+
 backend_tests!(
     sized_decimals_round_trip_at_their_limits,
     values_that_do_not_fit_are_refused_before_any_statement,
     the_servers_alone_would_round,
+    the_diff_reports_a_narrower_decimal,
 );
 
 #[test]

@@ -202,7 +202,11 @@ where
         .diff(&db.pool)
         .await
         .unwrap();
-    let step_names: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
+    let mut step_names: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
+    // MySQL drops old indexes last, so that a foreign key always keeps one (1553).
+    if DB::DIALECT == Dialect::MySql {
+        step_names.rotate_right(1);
+    }
     assert_eq!(
         step_names,
         [
@@ -219,15 +223,20 @@ where
         Dialect::MySql => format!("`{s}`"),
         _ => format!("\"{s}\""),
     };
+    // (MySQL: the drop comes last.)
+    let mut up = migration.up.clone();
+    if DB::DIALECT == Dialect::MySql {
+        up.rotate_right(1);
+    }
     assert_eq!(
-        migration.up[0],
+        up[0],
         match DB::DIALECT {
             Dialect::MySql => "DROP INDEX `hand_made` ON `products`".to_owned(),
             _ => format!("DROP INDEX {}", q("hand_made")),
         }
     );
     assert_eq!(
-        migration.up[2],
+        up[2],
         format!(
             "CREATE INDEX {} ON {} ({}, {})",
             q("products_added_price_idx"),
@@ -238,8 +247,9 @@ where
     );
     // Undone in reverse: the created indexes dropped, the dropped one created again.
     assert_eq!(migration.down.len(), 4);
+    let recreate = if DB::DIALECT == Dialect::MySql { 0 } else { 3 };
     assert_eq!(
-        migration.down[3],
+        migration.down[recreate],
         format!(
             "CREATE INDEX {} ON {} ({}, {})",
             q("hand_made"),

@@ -124,6 +124,20 @@ where
         .unwrap();
     assert_eq!(listed, vec![stored[1].clone()], "on {}", DB::DIALECT);
 
+    // Two columns of one name (both tables' `id`): an error naming it, never the wrong one (sqlx's
+    // own lookup by name takes the last).
+    let error = sqlx::query_as::<_, Product>(
+        "SELECT p.*, s.* FROM products p JOIN stores s ON s.id = p.store_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, sqlx::Error::ColumnDecode { index, .. } if index == "\"id\""),
+        "{}: {error:?}",
+        DB::DIALECT
+    );
+
     // A column the query leaves out is sqlx's own error, naming it.
     let error = sqlx::query_as::<_, Product>("SELECT id, sku, status FROM products")
         .fetch_all(&db.pool)

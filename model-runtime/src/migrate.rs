@@ -358,7 +358,10 @@ pub async fn inspect<DB: Backend>(
     let dialect = DB::DIALECT;
     let columns_sql = match dialect {
         Dialect::Postgres => {
-            "SELECT column_name::text, data_type::text, is_nullable::text, COALESCE(character_maximum_length, -1)::int8 \
+            "SELECT column_name::text, \
+             CASE WHEN data_type = 'numeric' AND numeric_precision IS NOT NULL \
+             THEN 'numeric(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END::text, \
+             is_nullable::text, COALESCE(character_maximum_length, -1)::int8 \
              FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position"
         }
         Dialect::MySql => {
@@ -551,6 +554,15 @@ fn type_family(dialect: Dialect, sql_type: &str) -> String {
         (Dialect::MySql, "timestamptz") => "datetime".into(),
         _ => family.into(),
     }
+}
+
+/// `(precision, scale)` of a sized decimal type as a catalog spells it (`numeric(10,2)`,
+/// `decimal(10,2)`, `decimal_text(10, 2)`); `None` for an unsized one.
+fn decimal_size(sql_type: &str) -> Option<(u32, u32)> {
+    let lower = sql_type.to_ascii_lowercase();
+    let inner = lower.split_once('(')?.1.split_once(')')?.0;
+    let (p, s) = inner.split_once(',')?;
+    Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
 }
 
 fn varchar_length(sql_type: &str) -> Option<u32> {
@@ -794,6 +806,47 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
                     },
                 });
             }
+            // A decimal column narrower than the model's (fewer digits after the point, or before
+            // it) rounds or refuses values the model's own check lets through.
+            if column.kind == ColumnKind::Decimal
+                && let Some((live_p, live_s)) = decimal_size(&found.sql_type)
+            {
+                let model = column
+                    .decimal
+                    .map(|d| (d.precision, d.scale))
+                    .or((dialect == Dialect::MySql).then_some((65, 30)));
+                let narrower = match model {
+                    None => true,
+                    Some((p, s)) => live_s < s || live_p.saturating_sub(live_s) < p - s,
+                };
+                if narrower {
+                    let declared = schema::declared_type(column, false, dialect);
+                    columns.push(ColumnDifference {
+                        table: table.clone(),
+                        column: column.name.to_owned(),
+                        what: format!(
+                            "is {}, narrower than the model's {declared}: values the model accepts would be rounded or refused",
+                            found.sql_type
+                        ),
+                        fix: match dialect {
+                            Dialect::Sqlite => {
+                                "rebuild the table (SQLite cannot alter a column)".into()
+                            }
+                            Dialect::Postgres => format!(
+                                "ALTER TABLE {} ALTER COLUMN {} TYPE {declared}",
+                                quote(dialect, meta.table),
+                                quote(dialect, column.name)
+                            ),
+                            Dialect::MySql => format!(
+                                "ALTER TABLE {} MODIFY COLUMN {} {declared} {}",
+                                quote(dialect, meta.table),
+                                quote(dialect, column.name),
+                                if column.nullable { "NULL" } else { "NOT NULL" }
+                            ),
+                        },
+                    });
+                }
+            }
             if column.kind == ColumnKind::Text && found.max_length != column.max_length {
                 let show = |n: Option<u32>| {
                     n.map_or_else(
@@ -849,13 +902,36 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
         }
     }
     // Indexes are dropped first, before a SQLite rebuild can drop them with their table, and
-    // created last, on the tables as they end up.
-    let mut steps = index_drops;
-    steps.extend(creates);
-    steps.extend(renames);
-    steps.extend(drops);
-    steps.extend(adds);
-    steps.extend(index_creates);
+    // created last, on the tables as they end up. On MySQL, which rebuilds nothing but refuses to
+    // drop the last index a foreign key can use (1553) and commits each step, the new indexes come
+    // before the old ones go (but for an index dropped to be made again under its own name), so
+    // that a foreign key always has one.
+    let mut steps = Vec::new();
+    if dialect == Dialect::MySql {
+        let remade = |step: &Step| {
+            match step {
+            Step::DropIndex { table, index } => index_creates.iter().any(|c| {
+                matches!(c, Step::CreateIndex { table: t, name, .. } if t == table && *name == index.name)
+            }),
+            _ => false,
+        }
+        };
+        let (first, last): (Vec<Step>, Vec<Step>) = index_drops.into_iter().partition(remade);
+        steps.extend(first);
+        steps.extend(creates);
+        steps.extend(renames);
+        steps.extend(drops);
+        steps.extend(adds);
+        steps.extend(index_creates);
+        steps.extend(last);
+    } else {
+        steps.extend(index_drops);
+        steps.extend(creates);
+        steps.extend(renames);
+        steps.extend(drops);
+        steps.extend(adds);
+        steps.extend(index_creates);
+    }
     Plan {
         dialect,
         steps,

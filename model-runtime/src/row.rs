@@ -46,8 +46,6 @@
 //! }
 //! ```
 
-use sqlx::Column as _;
-
 use crate::backend::RowRef;
 
 mod sealed {
@@ -87,15 +85,36 @@ impl_model_row!("postgres", sqlx::postgres::PgRow, Postgres);
 impl_model_row!("mysql", sqlx::mysql::MySqlRow, MySql);
 
 impl RowRef<'_> {
-    /// The position of the column called `name`; sqlx's `ColumnNotFound` when there is none.
+    /// The position of the column called `name`; sqlx's `ColumnNotFound` when there is none, and
+    /// an error when several columns have that name (a join of two tables with an `id` each:
+    /// sqlx's own lookup by name would silently take the last of them).
     fn ordinal(self, name: &str) -> Result<usize, sqlx::Error> {
+        fn find<R: sqlx::Row>(row: &R, name: &str) -> Result<usize, sqlx::Error> {
+            use sqlx::Column;
+            let mut found = row
+                .columns()
+                .iter()
+                .filter(|c| c.name() == name)
+                .map(|c| c.ordinal());
+            match (found.next(), found.next()) {
+                (Some(ordinal), None) => Ok(ordinal),
+                (None, _) => Err(sqlx::Error::ColumnNotFound(name.to_owned())),
+                (Some(_), Some(_)) => Err(sqlx::Error::ColumnDecode {
+                    index: format!("{name:?}"),
+                    source: format!(
+                        "the query returns several columns named {name:?}: select or alias the one this model reads (`SELECT p.*` or `s.id AS store_id`)"
+                    )
+                    .into(),
+                }),
+            }
+        }
         match self {
             #[cfg(feature = "sqlite")]
-            RowRef::Sqlite(row) => sqlx::Row::try_column(row, name).map(|c| c.ordinal()),
+            RowRef::Sqlite(row) => find(row, name),
             #[cfg(feature = "postgres")]
-            RowRef::Postgres(row) => sqlx::Row::try_column(row, name).map(|c| c.ordinal()),
+            RowRef::Postgres(row) => find(row, name),
             #[cfg(feature = "mysql")]
-            RowRef::MySql(row) => sqlx::Row::try_column(row, name).map(|c| c.ordinal()),
+            RowRef::MySql(row) => find(row, name),
         }
     }
 }
