@@ -329,6 +329,7 @@ fn expand(ident: &Ident, column: &ColumnType) -> TokenStream {
             let idents2 = idents.clone();
             let names = variants.iter().map(|(_, n)| n);
             let names2 = names.clone();
+            let names3 = names.clone();
             let longest = variants
                 .iter()
                 .map(|(_, n)| n.chars().count())
@@ -338,6 +339,7 @@ fn expand(ident: &Ident, column: &ColumnType) -> TokenStream {
             quote! {
                 type Stored = ::std::string::String;
                 const MAX_CHARS: ::core::option::Option<u32> = ::core::option::Option::Some(#longest);
+                const STORED: #p::Stored = #p::Stored::Texts(&[#(#names3),*]);
                 fn to_stored(&self) -> ::std::string::String {
                     let name: &'static str = match self {
                         #(Self::#idents => #names,)*
@@ -373,6 +375,8 @@ fn expand(ident: &Ident, column: &ColumnType) -> TokenStream {
                 #[automatically_derived]
                 impl #p::StoredAs for #ident {
                     type Stored = #storage;
+                    const STORED: #p::Stored =
+                        #p::Stored::Ints(&[#((Self::#variants as #storage) as i64),*]);
                     fn to_stored(&self) -> #storage {
                         match self {
                             #(Self::#variants => Self::#variants as #storage,)*

@@ -127,11 +127,45 @@ pub fn expand(model: &Model) -> TokenStream {
             let span = term.span;
             match &term.literal {
                 None => quote_spanned!(span=> const _: () = #p::assert_nullable::<#ty>();),
-                Some(literal) => quote_spanned!(span=>
-                    #[allow(clippy::bool_comparison, clippy::cmp_owned)]
-                    const _: fn(&<<#ty as #p::Column>::Base as #p::SqlType>::Storage) -> bool =
-                        |value| *value == #literal;
-                ),
+                Some(literal) => {
+                    // A closed set of stored values (an enum of the user's own): the literal must
+                    // be one of them, or the constraint would cover no row (or every row).
+                    let member = match literal {
+                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => {
+                            let message = format!(
+                                "`condition`: {:?} is not a value `{}` stores (for an enum: a variant's stored name)",
+                                s.value(),
+                                quote!(#ty).to_string().replace(' ', "")
+                            );
+                            Some(quote_spanned!(span=>
+                                const _: () = ::core::assert!(
+                                    <<#ty as #p::Column>::Base as #p::SqlType>::STORED.allows_text(#s),
+                                    #message
+                                );
+                            ))
+                        }
+                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(_), .. }) => None,
+                        other => {
+                            let message = format!(
+                                "`condition`: {} is not a value `{}` stores (for an enum: a variant's discriminant)",
+                                quote!(#other).to_string().replace(' ', ""),
+                                quote!(#ty).to_string().replace(' ', "")
+                            );
+                            Some(quote_spanned!(span=>
+                                const _: () = ::core::assert!(
+                                    <<#ty as #p::Column>::Base as #p::SqlType>::STORED.allows_int((#other) as i64),
+                                    #message
+                                );
+                            ))
+                        }
+                    };
+                    quote_spanned!(span=>
+                        #[allow(clippy::bool_comparison, clippy::cmp_owned)]
+                        const _: fn(&<<#ty as #p::Column>::Base as #p::SqlType>::Storage) -> bool =
+                            |value| *value == #literal;
+                        #member
+                    )
+                }
             }
         })
     });

@@ -33,6 +33,9 @@ pub trait SqlType: Sized + Clone + Send + Sync + 'static {
     /// The most characters a value takes when stored as text, where the type knows it (an enum
     /// stored as text: its longest stored name). A field's `max_length` must be at least this.
     const MAX_CHARS: Option<u32> = None;
+    /// Every value the type can store, where it is a closed set (an enum of the user's own): its
+    /// stored names, or its discriminants. A partial constraint's condition literal must be one.
+    const STORED: Stored = Stored::Any;
     /// The value to bind for `value`, or SQL NULL of this type for `None`.
     fn to_value(value: Option<&Self>, dialect: Dialect) -> Value;
     /// Reads column `index` of a row; `None` for SQL NULL.
@@ -162,11 +165,66 @@ pub trait StoredAs: Sized + Clone + Send + Sync + 'static {
     /// The most characters [`to_stored`](Self::to_stored) gives, when it gives text and the bound
     /// is known: a field's `max_length` is checked against it at compile time.
     const MAX_CHARS: Option<u32> = None;
+    /// Every value [`to_stored`](Self::to_stored) gives, where it is a closed set: see
+    /// [`SqlType::STORED`].
+    const STORED: Stored = Stored::Any;
     /// The value to store.
     fn to_stored(&self) -> Self::Stored;
     /// The value from what is stored; an error for a stored value that is not one of this type
     /// (an enum's unknown name), which is reported as a decode error of that column.
     fn from_stored(stored: Self::Stored) -> Result<Self, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// The values a column type can store: any of its storage type's, or a closed set.
+#[derive(Debug, Clone, Copy)]
+pub enum Stored {
+    /// Any value of the storage type.
+    Any,
+    /// These texts only (an enum stored by name).
+    Texts(&'static [&'static str]),
+    /// These integers only (an enum stored by discriminant).
+    Ints(&'static [i64]),
+}
+
+impl Stored {
+    /// Whether `text` is a value the type can store (always, unless it is a closed set of texts).
+    #[doc(hidden)]
+    pub const fn allows_text(self, text: &str) -> bool {
+        let Stored::Texts(texts) = self else {
+            return true;
+        };
+        let mut i = 0;
+        while i < texts.len() {
+            let (a, b) = (texts[i].as_bytes(), text.as_bytes());
+            if a.len() == b.len() {
+                let mut j = 0;
+                while j < a.len() && a[j] == b[j] {
+                    j += 1;
+                }
+                if j == a.len() {
+                    return true;
+                }
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// Whether `n` is a value the type can store (always, unless it is a closed set of integers).
+    #[doc(hidden)]
+    pub const fn allows_int(self, n: i64) -> bool {
+        let Stored::Ints(ints) = self else {
+            return true;
+        };
+        let mut i = 0;
+        while i < ints.len() {
+            if ints[i] == n {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
 }
 
 impl<T: StoredAs> SqlType for T {
@@ -175,6 +233,10 @@ impl<T: StoredAs> SqlType for T {
     const MAX_CHARS: Option<u32> = match T::MAX_CHARS {
         Some(n) => Some(n),
         None => <T::Stored as SqlType>::MAX_CHARS,
+    };
+    const STORED: Stored = match T::STORED {
+        Stored::Any => <T::Stored as SqlType>::STORED,
+        closed => closed,
     };
     fn to_value(value: Option<&Self>, dialect: Dialect) -> Value {
         let stored = value.map(T::to_stored);

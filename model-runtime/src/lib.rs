@@ -292,7 +292,7 @@ mod violation;
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
 pub use column::{
-    Column, DecimalColumn, IntegerColumn, SqlType, StoredAs, TextColumn, UnknownVariant,
+    Column, DecimalColumn, IntegerColumn, SqlType, Stored, StoredAs, TextColumn, UnknownVariant,
 };
 pub use conn::{Conn, Release};
 pub use error::{Error, SchemaError};
@@ -372,8 +372,8 @@ pub mod __private {
 
     pub use crate::backend::{Dialect, RowRef};
     pub use crate::column::{
-        Column, DecimalColumn, DecimalStorage, IntegerColumn, IntegerStorage, SqlType, StoredAs,
-        TextColumn, TextStorage, UnknownVariant,
+        Column, DecimalColumn, DecimalStorage, IntegerColumn, IntegerStorage, SqlType, Stored,
+        StoredAs, TextColumn, TextStorage, UnknownVariant,
     };
     pub use crate::conn::Conn;
     pub use crate::error::Error;
