@@ -152,6 +152,7 @@ pub fn expand(model: &Model) -> TokenStream {
                                 quote!(#ty).to_string().replace(' ', "")
                             );
                             Some(quote_spanned!(span=>
+                                #[allow(clippy::unnecessary_cast)]
                                 const _: () = ::core::assert!(
                                     <<#ty as #p::Column>::Base as #p::SqlType>::STORED.allows_int((#other) as i64),
                                     #message
