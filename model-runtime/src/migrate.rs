@@ -31,7 +31,7 @@ use crate::backend::{Backend, Dialect, RowRef};
 use crate::column::SqlType;
 use crate::conn::Conn;
 use crate::error::Error;
-use crate::meta::{ColumnKind, ModelMeta};
+use crate::meta::{ColumnKind, ColumnMeta, ModelMeta};
 use crate::ops::Op;
 use crate::query::quote;
 use crate::schema::{self, Schema};
@@ -556,6 +556,24 @@ fn type_family(dialect: Dialect, sql_type: &str) -> String {
     }
 }
 
+/// The statement that gives a column the model's type, or what to do where there is none.
+fn retype(dialect: Dialect, meta: &ModelMeta, column: &ColumnMeta, declared: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => "rebuild the table (SQLite cannot alter a column)".into(),
+        Dialect::Postgres => format!(
+            "ALTER TABLE {} ALTER COLUMN {} TYPE {declared}",
+            quote(dialect, meta.table),
+            quote(dialect, column.name)
+        ),
+        Dialect::MySql => format!(
+            "ALTER TABLE {} MODIFY COLUMN {} {declared} {}",
+            quote(dialect, meta.table),
+            quote(dialect, column.name),
+            if column.nullable { "NULL" } else { "NOT NULL" }
+        ),
+    }
+}
+
 /// `(precision, scale)` of a sized decimal type as a catalog spells it (`numeric(10,2)`,
 /// `decimal(10,2)`, `decimal_text(10, 2)`); `None` for an unsized one.
 fn decimal_size(sql_type: &str) -> Option<(u32, u32)> {
@@ -788,22 +806,7 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
                         "is {}, the model's {:?} field is {declared}",
                         found.sql_type, column.kind
                     ),
-                    fix: match dialect {
-                        Dialect::Sqlite => {
-                            "rebuild the table (SQLite cannot alter a column)".into()
-                        }
-                        Dialect::Postgres => format!(
-                            "ALTER TABLE {} ALTER COLUMN {} TYPE {declared}",
-                            quote(dialect, meta.table),
-                            quote(dialect, column.name)
-                        ),
-                        Dialect::MySql => format!(
-                            "ALTER TABLE {} MODIFY COLUMN {} {declared} {}",
-                            quote(dialect, meta.table),
-                            quote(dialect, column.name),
-                            if column.nullable { "NULL" } else { "NOT NULL" }
-                        ),
-                    },
+                    fix: retype(dialect, meta, column, &declared),
                 });
             }
             // A decimal column narrower than the model's (fewer digits after the point, or before
@@ -828,22 +831,7 @@ fn plan(dialect: Dialect, models: &[&'static ModelMeta], live: &[Option<LiveTabl
                             "is {}, narrower than the model's {declared}: values the model accepts would be rounded or refused",
                             found.sql_type
                         ),
-                        fix: match dialect {
-                            Dialect::Sqlite => {
-                                "rebuild the table (SQLite cannot alter a column)".into()
-                            }
-                            Dialect::Postgres => format!(
-                                "ALTER TABLE {} ALTER COLUMN {} TYPE {declared}",
-                                quote(dialect, meta.table),
-                                quote(dialect, column.name)
-                            ),
-                            Dialect::MySql => format!(
-                                "ALTER TABLE {} MODIFY COLUMN {} {declared} {}",
-                                quote(dialect, meta.table),
-                                quote(dialect, column.name),
-                                if column.nullable { "NULL" } else { "NOT NULL" }
-                            ),
-                        },
+                        fix: retype(dialect, meta, column, &declared),
                     });
                 }
             }

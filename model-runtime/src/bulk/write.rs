@@ -643,20 +643,8 @@ pub(crate) async fn stored_keys<'k, M: Model, DB: Backend>(
     keys: impl Iterator<Item = &'k KeyValues>,
     lock: Lock,
 ) -> Result<HashMap<KeyValues, M::PrimaryKey>, Error> {
-    let dialect = DB::DIALECT;
-    let keys: Vec<_> = keys.map(KeyValues::values).collect();
-    let Some(Statement { sql, values }) = statements::existing::<M>(keys, key, true, lock, dialect)
-    else {
-        return Ok(HashMap::new());
-    };
-    let mut out = HashMap::new();
-    for r in DB::fetch_all(conn, sql, values).await? {
-        let model = decode::<M, DB>(&r)?;
-        if let Some(k) = KeyValues::of(&model, key, dialect) {
-            out.insert(k, primary_key::<M, DB>(&r)?);
-        }
-    }
-    Ok(out)
+    let rows = stored_rows::<M, DB>(conn, key, keys, lock).await?;
+    Ok(rows.into_iter().map(|(k, (pk, _))| (k, pk)).collect())
 }
 
 async fn execute<DB: Backend>(
