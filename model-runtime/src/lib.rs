@@ -416,8 +416,15 @@ pub mod __private {
     /// Compiles only for text fields (`case_insensitive`).
     pub const fn assert_case_insensitive<F: crate::column::CaseInsensitiveColumn>() {}
 
-    /// Compiles only for integer fields (`auto_increment`).
-    pub const fn assert_integer<F: IntegerColumn>() {}
+    /// Compiles only for integer fields (`auto_increment`) whose type takes any integer: not an
+    /// enum stored by discriminant, which the ids 1, 2, 3, … the database assigns would not
+    /// decode to.
+    pub const fn assert_integer<F: IntegerColumn + Column>() {
+        assert!(
+            matches!(<F::Base as SqlType>::STORED, crate::column::Stored::Any),
+            "`auto_increment` needs a type that takes any integer the database assigns; an enum stored by discriminant does not: use i64 or a newtype over it"
+        );
+    }
 
     /// `Model::column_value` was asked for a column the model does not have.
     #[cold]
