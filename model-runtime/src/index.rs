@@ -7,13 +7,12 @@
 //! | catalog | `pg_index` / `pragma_index_list`: non-unique, not partial, no expression | `information_schema.STATISTICS`; an index named after a foreign key is MySQL's own for it |
 //! | diff | create a missing one, drop one no model declares | the same, never MySQL's own foreign key indexes, and one made first where a drop would leave a foreign key without an index |
 
-use sea_query::{Alias, IndexCreateStatement, TableCreateStatement, Value, Values};
+use sea_query::{Alias, IndexCreateStatement, TableCreateStatement};
 
-use crate::backend::{Backend, Dialect, RowRef};
-use crate::column::SqlType;
+use crate::backend::{Backend, Dialect};
 use crate::error::{Error, SchemaError};
 use crate::meta::{ColumnKind, Index, ModelMeta};
-use crate::migrate::{LiveIndex, Step};
+use crate::migrate::{LiveIndex, Step, int, text, text_param};
 use crate::query::quote;
 
 /// MySQL: the model's indexes as `KEY` clauses of its `CREATE TABLE`.
@@ -153,7 +152,7 @@ pub(crate) async fn live<DB: Backend>(
              ORDER BY il.name, ii.seqno"
         }
     };
-    let values = Values(vec![Value::String(Some(table.to_owned()))]);
+    let values = text_param(table);
     let mut out: Vec<LiveIndex> = Vec::new();
     for row in DB::fetch_all(conn, sql.into(), values).await? {
         let row = DB::row_ref(&row);
@@ -163,7 +162,7 @@ pub(crate) async fn live<DB: Backend>(
             _ => out.push(LiveIndex {
                 name,
                 columns: vec![column],
-                for_foreign_key: flag(row, 2)?,
+                for_foreign_key: int(row, 2)? == 1,
             }),
         }
     }
@@ -171,24 +170,6 @@ pub(crate) async fn live<DB: Backend>(
     out.retain(|index| index.columns.iter().all(|c| !c.is_empty()));
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
-}
-
-fn flag(row: RowRef<'_>, index: usize) -> Result<bool, Error> {
-    <i64 as SqlType>::decode(row, index)
-        .map_err(|source| Error::Decode {
-            model: "catalog",
-            source,
-        })
-        .map(|v| v == Some(1))
-}
-
-fn text(row: RowRef<'_>, index: usize) -> Result<String, Error> {
-    <String as SqlType>::decode(row, index)
-        .map_err(|source| Error::Decode {
-            model: "catalog",
-            source,
-        })
-        .map(Option::unwrap_or_default)
 }
 
 /// The steps that bring a table's live indexes to the model's: drops of those no declared index

@@ -589,11 +589,13 @@ fn varchar_length(sql_type: &str) -> Option<u32> {
     inner.trim().parse().ok()
 }
 
-fn text_param(value: &str) -> Values {
+/// The one value a catalog query binds: a table's name.
+pub(crate) fn text_param(value: &str) -> Values {
     Values(vec![Value::String(Some(value.to_owned()))])
 }
 
-fn text(row: RowRef<'_>, index: usize) -> Result<String, Error> {
+/// A catalog row's text column (`""` for NULL).
+pub(crate) fn text(row: RowRef<'_>, index: usize) -> Result<String, Error> {
     <String as SqlType>::decode(row, index)
         .map_err(|source| Error::Decode {
             model: "catalog",
@@ -602,7 +604,8 @@ fn text(row: RowRef<'_>, index: usize) -> Result<String, Error> {
         .map(Option::unwrap_or_default)
 }
 
-fn int(row: RowRef<'_>, index: usize) -> Result<i64, Error> {
+/// A catalog row's integer column (`-1` for NULL).
+pub(crate) fn int(row: RowRef<'_>, index: usize) -> Result<i64, Error> {
     <i64 as SqlType>::decode(row, index)
         .map_err(|source| Error::Decode {
             model: "catalog",
