@@ -98,6 +98,28 @@ pub struct Term {
 }
 
 impl<'a> Model<'a> {
+    /// The index of the field `name`, as an attribute (`what`) names it; otherwise an error on the
+    /// name with the closest field or the list of fields.
+    fn field_named(&self, cx: &Ctxt, name: &Ident, what: &str) -> Option<usize> {
+        if let Some(index) = self.fields.iter().position(|f| f.ident == name) {
+            return Some(index);
+        }
+        let names: Vec<String> = self.fields.iter().map(|f| f.ident.to_string()).collect();
+        let hint =
+            match crate::ctxt::did_you_mean(&name.to_string(), names.iter().map(String::as_str)) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("the fields are: {}", names.join(", ")),
+            };
+        cx.error_spanned_by(
+            name,
+            format_args!(
+                "`{what}` names `{name}`, which is not a field of `{}`; {hint}",
+                self.ident
+            ),
+        );
+        None
+    }
+
     /// Resolves the terms of a `condition(…)` against the fields, reporting what is not a term.
     fn terms(&self, cx: &Ctxt, exprs: &[syn::Expr]) -> Vec<Term> {
         const FORMS: &str = "`field == None`, `field != None`, `field == literal` or `field != literal` (a bool, integer or string literal)";
@@ -126,22 +148,7 @@ impl<'a> Model<'a> {
                 );
                 continue;
             };
-            let Some(field) = self.fields.iter().position(|f| f.ident == name) else {
-                let names: Vec<String> = self.fields.iter().map(|f| f.ident.to_string()).collect();
-                let hint = match crate::ctxt::did_you_mean(
-                    &name.to_string(),
-                    names.iter().map(String::as_str),
-                ) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => format!("the fields are: {}", names.join(", ")),
-                };
-                cx.error_spanned_by(
-                    name,
-                    format_args!(
-                        "`condition` names `{name}`, which is not a field of `{}`; {hint}",
-                        self.ident
-                    ),
-                );
+            let Some(field) = self.field_named(cx, name, "condition") else {
                 continue;
             };
             let right = &*binary.right;
@@ -287,26 +294,8 @@ impl<'a> Model<'a> {
         for together in struct_attrs.together {
             let mut columns = Vec::with_capacity(together.fields.len());
             for name in &together.fields {
-                match model.fields.iter().position(|f| f.ident == name) {
-                    Some(index) => columns.push((index, name.span())),
-                    None => {
-                        let names = model
-                            .fields
-                            .iter()
-                            .map(|f| f.ident.to_string())
-                            .collect::<Vec<_>>();
-                        let hint = match crate::ctxt::did_you_mean(
-                            &name.to_string(),
-                            names.iter().map(String::as_str),
-                        ) {
-                            Some(close) => format!("did you mean `{close}`?"),
-                            None => format!("the fields are: {}", names.join(", ")),
-                        };
-                        cx.error_spanned_by(
-                            name,
-                            format_args!("`unique_together` names `{name}`, which is not a field of `{}`; {hint}", model.ident),
-                        );
-                    }
+                if let Some(index) = model.field_named(cx, name, "unique_together") {
+                    columns.push((index, name.span()));
                 }
             }
             if together.fields.is_empty() {
@@ -363,26 +352,8 @@ impl<'a> Model<'a> {
         for index in attr::parse_struct_indexes(cx, attrs) {
             let mut columns = Vec::with_capacity(index.fields.len());
             for name in &index.fields {
-                match self.fields.iter().position(|f| f.ident == name) {
-                    Some(position) => columns.push((position, name.span())),
-                    None => {
-                        let names: Vec<String> =
-                            self.fields.iter().map(|f| f.ident.to_string()).collect();
-                        let hint = match crate::ctxt::did_you_mean(
-                            &name.to_string(),
-                            names.iter().map(String::as_str),
-                        ) {
-                            Some(close) => format!("did you mean `{close}`?"),
-                            None => format!("the fields are: {}", names.join(", ")),
-                        };
-                        cx.error_spanned_by(
-                            name,
-                            format_args!(
-                                "`index` names `{name}`, which is not a field of `{}`; {hint}",
-                                self.ident
-                            ),
-                        );
-                    }
+                if let Some(position) = self.field_named(cx, name, "index") {
+                    columns.push((position, name.span()));
                 }
             }
             if columns.len() == index.fields.len() {
