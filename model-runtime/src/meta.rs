@@ -255,6 +255,19 @@ impl UniqueConstraint {
         }
     }
 
+    /// Whether a NULL in `column` (one of the constraint's) collides with another NULL: the column
+    /// can hold one and the constraint is `nulls_not_distinct`.
+    pub(crate) fn nulls_collide_in(&self, column: &ColumnMeta) -> bool {
+        !self.nulls_distinct && column.nullable
+    }
+
+    /// Whether a NULL collides with a NULL in any of the constraint's columns.
+    pub(crate) fn nulls_collide(&self, meta: &ModelMeta) -> bool {
+        self.columns
+            .iter()
+            .any(|&c| self.nulls_collide_in(&meta.columns[c]))
+    }
+
     /// Whether the constraint compares column `column` case-insensitively.
     pub fn folds(&self, column: usize) -> bool {
         self.folded.contains(&column)

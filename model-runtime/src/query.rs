@@ -353,10 +353,8 @@ pub(crate) fn key_eq(
 
 /// Whether a NULL in column `column` of key `key` is a value that collides with another NULL.
 pub(crate) fn nulls_collide(meta: &ModelMeta, key: KeyId, column: usize) -> bool {
-    meta.columns[column].nullable
-        && meta
-            .key_constraint(key)
-            .is_some_and(|constraint| !constraint.nulls_distinct)
+    meta.key_constraint(key)
+        .is_some_and(|constraint| constraint.nulls_collide_in(&meta.columns[column]))
 }
 
 /// Whether a key whose values include a NULL identifies a row: never under SQL's default (NULLs

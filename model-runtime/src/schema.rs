@@ -303,14 +303,10 @@ pub(crate) fn is_table_constraint(
     constraint: &UniqueConstraint,
     dialect: Dialect,
 ) -> bool {
-    let collides =
-        !constraint.nulls_distinct && constraint.columns.iter().any(|&c| meta.columns[c].nullable);
     match dialect {
         Dialect::MySql => true,
         Dialect::Postgres => constraint.folded.is_empty() && constraint.condition.is_empty(),
-        Dialect::Sqlite => {
-            constraint.folded.is_empty() && !collides && constraint.condition.is_empty()
-        }
+        Dialect::Sqlite => is_plain_on(meta, constraint, dialect),
     }
 }
 
@@ -322,11 +318,9 @@ pub(crate) fn is_plain_on(
     constraint: &UniqueConstraint,
     dialect: Dialect,
 ) -> bool {
-    let collides =
-        !constraint.nulls_distinct && constraint.columns.iter().any(|&c| meta.columns[c].nullable);
     let nulls = match dialect {
         Dialect::Postgres => constraint.nulls_distinct,
-        Dialect::Sqlite | Dialect::MySql => !collides,
+        Dialect::Sqlite | Dialect::MySql => !constraint.nulls_collide(meta),
     };
     constraint.folded.is_empty() && constraint.condition.is_empty() && nulls
 }
@@ -360,7 +354,7 @@ pub(crate) fn index_parts(
     for &c in constraint.columns {
         let column = &meta.columns[c];
         let folds = constraint.folds(c);
-        let collides = !constraint.nulls_distinct && column.nullable;
+        let collides = constraint.nulls_collide_in(column);
         let plain = || IndexPart {
             sql: q(column.name),
             column: column.name.to_owned(),
@@ -510,7 +504,7 @@ pub(crate) fn generated_columns(meta: &ModelMeta) -> Vec<Generated> {
                     expr: value.clone(),
                 });
             }
-            if !constraint.nulls_distinct && column.nullable {
+            if constraint.nulls_collide_in(column) {
                 push(Generated {
                     name: nulls_column(column.name, folds),
                     sql_type: declared_type(column, true, dialect),
