@@ -1549,7 +1549,7 @@ impl Plan {
         }
         // A partial constraint constrains only the rows its condition covers.
         if let Some((meta, constraint)) = declared
-            && let Some(k) = meta.uniques.iter().position(|u| u.name == constraint.name)
+            && let Some(k) = schema::position(meta, constraint)
             && let Some(predicate) =
                 crate::query::predicate_sql(meta, crate::KeyId::Unique(k), dialect)
         {

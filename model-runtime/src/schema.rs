@@ -454,7 +454,7 @@ pub(crate) fn expression_index(
 }
 
 /// The index of a constraint in its model's [`ModelMeta::uniques`].
-fn position(meta: &ModelMeta, constraint: &UniqueConstraint) -> Option<usize> {
+pub(crate) fn position(meta: &ModelMeta, constraint: &UniqueConstraint) -> Option<usize> {
     meta.uniques
         .iter()
         .position(|u| std::ptr::eq(u, constraint) || u.name == constraint.name)
