@@ -343,12 +343,20 @@ pub(crate) fn key_eq(
     if !nulls_collide(meta, key, column) {
         return expr.eq(value);
     }
+    null_safe_eq(expr, value.into(), false, dialect)
+}
+
+/// `left = right` where NULL equals NULL: `IS NOT DISTINCT FROM` (PostgreSQL), `IS` (SQLite), `<=>`
+/// (MySQL; with `bytes`, of both sides cast to binary, so that text compares as stored bytes rather
+/// than by its collation).
+fn null_safe_eq(left: Expr, right: Expr, bytes: bool, dialect: Dialect) -> Expr {
     let template = match dialect {
         Dialect::Sqlite => "? IS ?",
         Dialect::Postgres => "$1 IS NOT DISTINCT FROM $2",
+        Dialect::MySql if bytes => "CAST(? AS BINARY) <=> CAST(? AS BINARY)",
         Dialect::MySql => "? <=> ?",
     };
-    Expr::cust_with_exprs(template, [expr, value.into()])
+    Expr::cust_with_exprs(template, [left, right])
 }
 
 /// Whether a NULL in column `column` of key `key` is a value that collides with another NULL.
@@ -646,18 +654,11 @@ pub(crate) fn select_same<M: Model>(
 /// `<=>` (MySQL, comparing text by its bytes: a column that is no key has the table's collation,
 /// which may fold case and accents and pad spaces, while MariaDB writes a row whose bytes change).
 fn same_value(meta: &ModelMeta, column: usize, value: Value, dialect: Dialect) -> Expr {
-    let template = match dialect {
-        Dialect::Sqlite => "? IS ?",
-        Dialect::Postgres => "$1 IS NOT DISTINCT FROM $2",
-        Dialect::MySql if compares_bytes(meta, column) => "CAST(? AS BINARY) <=> CAST(? AS BINARY)",
-        Dialect::MySql => "? <=> ?",
-    };
-    Expr::cust_with_exprs(
-        template,
-        [
-            Expr::col(Alias::new(meta.columns[column].name)),
-            Expr::val(value),
-        ],
+    null_safe_eq(
+        Expr::col(Alias::new(meta.columns[column].name)),
+        Expr::val(value),
+        compares_bytes(meta, column),
+        dialect,
     )
 }
 
