@@ -95,7 +95,7 @@ async fn solution_2_update_or_create<DB: Backend>(pool: &Pool<DB>) -> Result<(),
             "  Product updated: {} - new price: ${}",
             product.product_name, product.price
         ),
-        Outcome::Unchanged | Outcome::Found => println!(
+        Outcome::Unchanged | Outcome::Found | Outcome::Stale => println!(
             "  Product already at that price: {} - ${}",
             product.product_name, product.price
         ),

@@ -434,7 +434,78 @@ async fn skip_mode_keeps_refusing_bad_values<DB: TestBackend>(db: TestDb<DB>) {
     assert_eq!(DB::count(&db.pool, "products").await, 1, "nothing kept");
 }
 
+/// NULLs and values side by side in one column, across chunk boundaries (a chunk of 3 over 8 rows:
+/// on PostgreSQL each chunk binds one array per column, NULL elements included), in skip mode and
+/// in update mode (a NULL written over a value and a value over a NULL); every row reads back as
+/// sent, and the outcomes are exact chunk by chunk.
+async fn nulls_round_trip_across_chunks<DB: TestBackend>(db: TestDb<DB>) {
+    let old = setup(&db).await;
+    let ean = |i: i64| (i % 2 == 0).then_some(1000 + i);
+    let rows: Vec<Product> = (0..8)
+        .map(|i| Product {
+            ean: ean(i),
+            ..product(&format!("N{i}"), &format!("name {i}"), i)
+        })
+        .chain([product("OLD", "ignored", 7)])
+        .collect();
+    let report = BulkInsert::<Product>::new()
+        .skip_conflicts::<ProductBySku>()
+        .batch_size(3)
+        .run(&db.pool, rows.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.inserted, report.skipped_existing, report.chunks),
+        (8, 1, 3)
+    );
+    let outcomes = report.rows.unwrap();
+    assert_eq!(outcomes[8], RowOutcome::SkippedExisting);
+    for (i, row) in rows.iter().enumerate().take(8) {
+        let stored = Product::get_by_sku(&db.pool, row.sku.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcomes[i], RowOutcome::Inserted(stored.id));
+        assert_eq!(Product { id: 0, ..stored }, *row, "{}", DB::DIALECT);
+    }
+    // Update mode flips every ean: values over NULLs, NULLs over values.
+    let flipped: Vec<Product> = (0..8)
+        .map(|i| Product {
+            ean: (i % 2 == 1).then_some(2000 + i),
+            ..product(&format!("N{i}"), "unchanged name", i)
+        })
+        .collect();
+    let report = BulkInsert::<Product>::new()
+        .update_conflicts::<ProductBySku>(&[ProductField::Ean])
+        .batch_size(3)
+        .counts_only()
+        .run(&db.pool, flipped.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.inserted, report.updated, report.unchanged),
+        (0, 8, 0)
+    );
+    for (i, row) in flipped.iter().enumerate() {
+        let stored = Product::get_by_sku(&db.pool, row.sku.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.ean, row.ean, "row {i} on {}", DB::DIALECT);
+        assert_eq!(
+            stored.product_name,
+            format!("name {i}"),
+            "not a listed field"
+        );
+    }
+    assert_eq!(
+        Product::get_by_sku(&db.pool, "OLD").await.unwrap().unwrap(),
+        old
+    );
+}
+
 backend_tests!(
+    nulls_round_trip_across_chunks,
     skip_mode_keeps_refusing_bad_values,
     a_zero_primary_key_as_the_target,
     bad_settings_are_refused_before_any_statement,

@@ -5,6 +5,9 @@
 //! smallest input that still fails, replayed on a table reset to the round's starting state, and
 //! reported with its seed.
 //!
+//! Update mode also runs with a condition (only if the price rises, or does not fall) and with an
+//! increment (the price is added to), where a key repeated in the input is refused.
+//!
 //! `BULK_MODEL_ROUNDS` (default 50) and `BULK_MODEL_SEED` change the run.
 
 use std::collections::BTreeMap;
@@ -33,6 +36,18 @@ const EXPLICIT_IDS: i64 = 1_000_000;
 enum Mode {
     Skip,
     Update,
+    /// Update mode, only if the incoming price is greater (`true`) or not smaller (`false`).
+    Newer(bool),
+    /// Update mode, adding the incoming price to the stored one.
+    Add,
+}
+
+impl Mode {
+    /// Update mode with a condition or an increment: "the last wins" does not apply, and an input
+    /// that repeats a key is refused.
+    fn refuses_repeats(self) -> bool {
+        matches!(self, Mode::Newer(_) | Mode::Add)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,6 +78,8 @@ enum Expect {
     Updated(i64),
     /// Update mode: every write of the key left the stored values as they were.
     Unchanged,
+    /// Update mode with a condition: the condition refused the incoming price.
+    Stale,
     Existing,
     Duplicate {
         first: usize,
@@ -93,6 +110,33 @@ fn expected(table: &Table, round: &Round) -> (Vec<Expect>, Table) {
     for (i, row) in round.rows.iter().enumerate() {
         first.entry(key_of(row)).or_insert(i);
         last.insert(key_of(row), i);
+    }
+    if round.mode.refuses_repeats() {
+        // No key repeats (see `check`): each row meets the stored row of its key, or none.
+        let mut after = table.clone();
+        let outcomes = round
+            .rows
+            .iter()
+            .map(|row| match stored_of(row) {
+                None => {
+                    after.insert(row.sku.clone(), (row.id, row.price_cents));
+                    Expect::Inserted
+                }
+                Some((sku, id)) => {
+                    let price = table[&sku].1;
+                    let new = row.price_cents;
+                    let (outcome, stored) = match round.mode {
+                        Mode::Add => (Expect::Updated(id), price + new),
+                        Mode::Newer(_) if new > price => (Expect::Updated(id), new),
+                        Mode::Newer(false) if new == price => (Expect::Unchanged, price),
+                        _ => (Expect::Stale, price),
+                    };
+                    after.insert(sku, (id, stored));
+                    outcome
+                }
+            })
+            .collect();
+        return (outcomes, after);
     }
     // Update mode: each chunk writes the last row of a key it holds; a stored key is updated when
     // one of those writes changes its price, unchanged when none does.
@@ -130,12 +174,11 @@ fn expected(table: &Table, round: &Round) -> (Vec<Expect>, Table) {
             let stored = stored_of(row);
             match round.mode {
                 Mode::Skip if first[&key] != i => Expect::Duplicate { first: first[&key] },
-                Mode::Update if last[&key] != i => Expect::Superseded { last: last[&key] },
                 Mode::Skip if stored.is_some() => Expect::Existing,
-                Mode::Update if stored.is_some() && !changed.contains_key(&key) => {
-                    Expect::Unchanged
-                }
-                Mode::Update if stored.is_some() => Expect::Updated(stored.unwrap().1),
+                Mode::Skip => Expect::Inserted,
+                _ if last[&key] != i => Expect::Superseded { last: last[&key] },
+                _ if stored.is_some() && !changed.contains_key(&key) => Expect::Unchanged,
+                _ if stored.is_some() => Expect::Updated(stored.unwrap().1),
                 _ => Expect::Inserted,
             }
         })
@@ -145,10 +188,10 @@ fn expected(table: &Table, round: &Round) -> (Vec<Expect>, Table) {
         let key = key_of(row);
         let wins = match round.mode {
             Mode::Skip => first[&key] == i,
-            Mode::Update => last[&key] == i,
+            _ => last[&key] == i,
         };
         match (wins, stored_of(row), round.mode) {
-            (true, Some((sku, id)), Mode::Update) => {
+            (true, Some((sku, id)), mode) if mode != Mode::Skip => {
                 after.insert(sku, (id, row.price_cents));
             }
             (true, None, _) => {
@@ -182,18 +225,30 @@ async fn run_bulk<DB: TestBackend>(
                 .run(&db.pool, round.rows.clone())
                 .await
         }
-        (Mode::Update, Target::Sku) => {
-            bulk.update_conflicts::<ProductBySku>(&fields)
-                .run(&db.pool, round.rows.clone())
-                .await
-        }
-        (Mode::Update, Target::Id) => {
-            bulk.update_conflicts::<ProductById>(&fields)
-                .run(&db.pool, round.rows.clone())
-                .await
+        (mode, target) => {
+            let update = match target {
+                Target::Sku => bulk.update_conflicts::<ProductBySku>(match mode {
+                    Mode::Add => &[],
+                    _ => &fields,
+                }),
+                Target::Id => bulk.update_conflicts::<ProductById>(match mode {
+                    Mode::Add => &[],
+                    _ => &fields,
+                }),
+            };
+            let update = match mode {
+                Mode::Newer(true) => update.only_if_newer(Product::FIELDS.price_cents),
+                Mode::Newer(false) => update.only_if_not_older(Product::FIELDS.price_cents),
+                Mode::Add => update.increment(Product::FIELDS.price_cents),
+                _ => update,
+            };
+            update.run(&db.pool, round.rows.clone()).await
         }
     };
-    result.map_err(|e| format!("the call failed: {e}"))
+    result.map_err(|e| match &e {
+        model_runtime::Error::Bulk { source, .. } => format!("the call failed: {e}: {source}"),
+        _ => format!("the call failed: {e}"),
+    })
 }
 
 /// Runs a round and compares everything with the model; `Err` describes the first difference.
@@ -202,6 +257,17 @@ async fn check<DB: TestBackend>(
     table: &Table,
     round: &Round,
 ) -> Result<Table, String> {
+    if round.mode.refuses_repeats() && has_repeats(round) {
+        // Refused before anything is kept: the table stays as it was.
+        return match run_bulk(db, round).await {
+            Ok(report) => Err(format!("a repeated key was accepted: {report:?}")),
+            Err(e) if !e.contains("repeats the key") => Err(format!("the wrong error: {e}")),
+            Err(_) if DB::count(&db.pool, "products").await != table.len() as i64 => {
+                Err("the refused call kept rows".into())
+            }
+            Err(_) => Ok(table.clone()),
+        };
+    }
     let (expect, after) = expected(table, round);
     let report = run_bulk(db, round).await?;
     // The stored table.
@@ -234,6 +300,7 @@ async fn check<DB: TestBackend>(
         report.inserted,
         report.updated,
         report.unchanged,
+        report.stale,
         report.skipped_existing,
         report.skipped_in_input,
     );
@@ -241,12 +308,13 @@ async fn check<DB: TestBackend>(
         want(|e| matches!(e, Expect::Inserted)),
         want(|e| matches!(e, Expect::Updated(_))),
         want(|e| matches!(e, Expect::Unchanged)),
+        want(|e| matches!(e, Expect::Stale)),
         want(|e| matches!(e, Expect::Existing)),
         want(|e| matches!(e, Expect::Duplicate { .. } | Expect::Superseded { .. })),
     );
     if counts != expected_counts {
         return Err(format!(
-            "counts (inserted, updated, unchanged, existing, repeats) {counts:?}, expected {expected_counts:?}"
+            "counts (inserted, updated, unchanged, stale, existing, repeats) {counts:?}, expected {expected_counts:?}"
         ));
     }
     // The per-row report, primary keys included.
@@ -262,6 +330,7 @@ async fn check<DB: TestBackend>(
                     }
                     (RowOutcome::Updated(pk), Expect::Updated(id)) => pk == id,
                     (RowOutcome::Unchanged, Expect::Unchanged) => true,
+                    (RowOutcome::Stale, Expect::Stale) => true,
                     (RowOutcome::SkippedExisting, Expect::Existing) => true,
                     (RowOutcome::SkippedDuplicate { first }, Expect::Duplicate { first: f }) => {
                         first == f
@@ -289,6 +358,15 @@ async fn check<DB: TestBackend>(
     Ok(stored)
 }
 
+/// Whether two input rows share a conflict key.
+fn has_repeats(round: &Round) -> bool {
+    let mut keys = std::collections::BTreeSet::new();
+    !round.rows.iter().all(|row| match round.target {
+        Target::Sku => keys.insert(row.sku.clone()),
+        Target::Id => keys.insert(format!("#{}", row.id)),
+    })
+}
+
 /// Puts the table back to `table` (ids included), outside the code under test.
 async fn reset<DB: TestBackend>(db: &TestDb<DB>, table: &Table) {
     DB::run(&db.pool, "DELETE FROM products").await;
@@ -306,10 +384,11 @@ async fn reset<DB: TestBackend>(db: &TestDb<DB>, table: &Table) {
 }
 
 fn random_round(rng: &mut Rng, names: &mut u64) -> Round {
-    let mode = if rng.below(2) == 0 {
-        Mode::Skip
-    } else {
-        Mode::Update
+    let mode = match rng.below(6) {
+        0 | 1 => Mode::Skip,
+        2 | 3 => Mode::Update,
+        4 => Mode::Newer(rng.below(2) == 0),
+        _ => Mode::Add,
     };
     let target = if rng.below(4) == 0 {
         Target::Id
@@ -323,7 +402,7 @@ fn random_round(rng: &mut Rng, names: &mut u64) -> Round {
         2 => 1 + rng.below(16) as usize,
         _ => 1000,
     };
-    let rows = (0..len)
+    let mut rows: Vec<Product> = (0..len)
         .map(|_| {
             *names += 1;
             let k = rng.below(24);
@@ -340,6 +419,11 @@ fn random_round(rng: &mut Rng, names: &mut u64) -> Round {
             }
         })
         .collect();
+    // With a condition or an increment, most rounds keep one row per key (the rest are refused).
+    if mode.refuses_repeats() && rng.below(5) != 0 {
+        let mut keys = std::collections::BTreeSet::new();
+        rows.retain(|row| keys.insert((row.id, row.sku.clone())));
+    }
     Round {
         mode,
         target,
@@ -403,7 +487,7 @@ async fn bulk_matches_the_model<DB: TestBackend>(db: TestDb<DB>) {
     let mut rng = Rng(seed);
     let mut names = 0;
     let mut table = Table::new();
-    let mut stats = [0usize; 6];
+    let mut stats = [0usize; 8];
     for n in 0..rounds {
         let round = random_round(&mut rng, &mut names);
         let (expect, _) = expected(&table, &round);
@@ -415,6 +499,8 @@ async fn bulk_matches_the_model<DB: TestBackend>(db: TestDb<DB>) {
             .iter()
             .filter(|e| matches!(e, Expect::Updated(_)))
             .count();
+        stats[6] += expect.iter().filter(|e| matches!(e, Expect::Stale)).count();
+        stats[7] += usize::from(round.mode.refuses_repeats() && has_repeats(&round));
         match check(&db, &table, &round).await {
             Ok(after) => {
                 stats[0] += round.rows.len();
@@ -445,14 +531,16 @@ async fn bulk_matches_the_model<DB: TestBackend>(db: TestDb<DB>) {
         }
     }
     model_integration::report(&format!(
-        "{} bulk model: {rounds} rounds, {} rows, {} rounds over several chunks, {} keyed by the primary key, {} counts only, {} rows unchanged and {} updated",
+        "{} bulk model: {rounds} rounds, {} rows, {} rounds over several chunks, {} keyed by the primary key, {} counts only, {} rows unchanged, {} updated and {} stale, {} rounds refused for a repeated key",
         DB::DIALECT,
         stats[0],
         stats[1],
         stats[2],
         stats[3],
         stats[4],
-        stats[5]
+        stats[5],
+        stats[6],
+        stats[7]
     ));
 }
 

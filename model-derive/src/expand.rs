@@ -224,16 +224,31 @@ pub fn expand(model: &Model) -> TokenStream {
         .iter()
         .map(|f| field_variant(f.ident))
         .collect();
-    let variant_docs = model.fields.iter().map(|f| {
-        format!(
-            "`{}` (column `{}`).",
-            f.ident.to_string().trim_start_matches("r#"),
-            f.column
-        )
-    });
-    let indexes = (0..model.fields.len()).map(proc_macro2::Literal::usize_unsuffixed);
+    let variant_docs: Vec<String> = model
+        .fields
+        .iter()
+        .map(|f| {
+            format!(
+                "`{}` (column `{}`).",
+                f.ident.to_string().trim_start_matches("r#"),
+                f.column
+            )
+        })
+        .collect();
+    let indexes: Vec<proc_macro2::Literal> = (0..model.fields.len())
+        .map(proc_macro2::Literal::usize_unsuffixed)
+        .collect();
     let field_enum_doc =
         format!("The fields of [`{name}`], to name the columns an `update_or_create_by_…` writes.");
+    let typed_struct = format_ident!("{}Fields", ident);
+    let members: Vec<&Ident> = model.fields.iter().map(|f| f.ident).collect();
+    let types: Vec<&syn::Type> = model.fields.iter().map(|f| f.ty).collect();
+    let typed_doc = format!(
+        "The fields of [`{name}`] with their types (`{name}::FIELDS`), for what only some types allow: increments and conditions of `model_runtime::Changes`."
+    );
+    let typed_const_doc = format!(
+        "The fields of [`{name}`] with their types, for `Changes::increment` and `Changes::only_if_newer`."
+    );
 
     let keys = std::iter::once((
         quote!(#p::KeyId::PrimaryKey),
@@ -301,6 +316,21 @@ pub fn expand(model: &Model) -> TokenStream {
         #[allow(dead_code)]
         #vis enum #field_enum {
             #(#[doc = #variant_docs] #variants = #indexes,)*
+        }
+
+        #[doc = #typed_doc]
+        #[derive(Debug, Clone, Copy)]
+        #[allow(dead_code)]
+        #vis struct #typed_struct {
+            #(#[doc = #variant_docs] pub #members: #p::TypedField<#ident, #types>,)*
+        }
+
+        impl #ident {
+            #[doc = #typed_const_doc]
+            #[allow(dead_code)]
+            #vis const FIELDS: #typed_struct = #typed_struct {
+                #(#members: #p::TypedField::__new(#indexes),)*
+            };
         }
 
         #(#keys)*

@@ -178,11 +178,12 @@ pub trait Backend: sqlx::Database<Row: crate::row::ModelRow> + sealed::Sealed {
     /// Borrows a row for decoding.
     fn row_ref(row: &Self::Row) -> RowRef<'_>;
 
-    /// Runs a statement and returns its first row, if any.
+    /// Runs a statement and returns its first row, if any, after reading its whole result.
     ///
-    /// For reads only: sqlx's MySQL driver stops reading at the first row, so an error the server
-    /// sends after it is not seen here and is handed to the next statement on the connection. Write
-    /// statements go through [`Backend::fetch_write`].
+    /// sqlx's own `fetch_optional` stops reading at the first row on MySQL, so an error the server
+    /// sends after it (a Galera node aborting the transaction while the rows stream) would not be
+    /// seen, and would be handed to the next statement on the connection, or left for the next
+    /// user of the pooled connection. Every statement this is used for returns at most one row.
     fn fetch_optional<'c>(
         conn: &'c mut Self::Connection,
         sql: Arc<str>,
@@ -201,12 +202,37 @@ pub trait Backend: sqlx::Database<Row: crate::row::ModelRow> + sealed::Sealed {
     /// a later row, a Galera certification failure at the implicit commit of autocommit, a deferred
     /// constraint) is this call's error, never a row reported written that was not, and never left
     /// unread for the next statement on the connection.
+    ///
+    /// On MySQL / MariaDB outside a transaction, the statement runs in a transaction of its own
+    /// (`START TRANSACTION`, the statement, `COMMIT`): MariaDB Galera commits an autocommit
+    /// statement while its `RETURNING` result set is still open, and a transaction that must then
+    /// be replayed (a node's applier aborted it after certification) ends that result set with an
+    /// OK packet where an EOF packet belongs, which sqlx 0.9 decodes as a row, and panics on. In a
+    /// transaction the result set is complete before `COMMIT`, which certifies, replays or fails
+    /// with an error of its own (1213, retryable). A call cut off while `START TRANSACTION` is in
+    /// flight leaves the connection in a state sqlx does not know: a pooled connection the library
+    /// acquired is then closed (`CloseUnlessClean`), a borrowed one cannot be.
     fn fetch_write<'c>(
         conn: &'c mut Self::Connection,
         sql: Arc<str>,
         values: Values,
     ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 'c {
         async move {
+            use sqlx::Connection;
+            if Self::DIALECT == Dialect::MySql && !conn.is_in_transaction() {
+                let mut tx = conn.begin().await?;
+                let rows = Self::fetch_all(&mut tx, sql, values).await;
+                return match rows {
+                    Ok(rows) => {
+                        tx.commit().await?;
+                        Ok(rows.into_iter().next())
+                    }
+                    Err(error) => {
+                        tx.rollback().await?;
+                        Err(error)
+                    }
+                };
+            }
             let rows = Self::fetch_all(conn, sql, values).await?;
             Ok(rows.into_iter().next())
         }
@@ -221,7 +247,7 @@ pub trait Backend: sqlx::Database<Row: crate::row::ModelRow> + sealed::Sealed {
 }
 
 macro_rules! impl_backend {
-    ($feature:literal, $db:ty, $dialect:ident, $variant:ident) => {
+    ($feature:literal, $db:ty, $dialect:ident, $variant:ident, $args:path) => {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for $db {}
 
@@ -239,11 +265,18 @@ macro_rules! impl_backend {
                 values: Values,
             ) -> Result<Option<Self::Row>, sqlx::Error> {
                 let started = Instant::now();
-                let query = sqlx::query_with(
-                    sqlx::AssertSqlSafe(Arc::clone(&sql)),
-                    sea_query_sqlx::SqlxValues(values),
-                );
-                let result = query.fetch_optional(&mut *conn).await;
+                let query = sqlx::query_with(sqlx::AssertSqlSafe(Arc::clone(&sql)), $args(values));
+                // The whole result, not sqlx's `fetch_optional`, on the servers: see the trait's
+                // documentation. SQLite's driver reports a statement's error at the step that
+                // meets it, and reads every result here to its end either way.
+                let result = if Dialect::$dialect == Dialect::Sqlite {
+                    query.fetch_optional(&mut *conn).await
+                } else {
+                    query
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map(|rows| rows.into_iter().next())
+                };
                 trace_statement(Dialect::$dialect, &sql, started, result.is_ok());
                 result
             }
@@ -254,10 +287,7 @@ macro_rules! impl_backend {
                 values: Values,
             ) -> Result<Vec<Self::Row>, sqlx::Error> {
                 let started = Instant::now();
-                let query = sqlx::query_with(
-                    sqlx::AssertSqlSafe(Arc::clone(&sql)),
-                    sea_query_sqlx::SqlxValues(values),
-                );
+                let query = sqlx::query_with(sqlx::AssertSqlSafe(Arc::clone(&sql)), $args(values));
                 let result = query.fetch_all(&mut *conn).await;
                 trace_statement(Dialect::$dialect, &sql, started, result.is_ok());
                 result
@@ -269,10 +299,7 @@ macro_rules! impl_backend {
                 values: Values,
             ) -> Result<ExecOutcome, sqlx::Error> {
                 let started = Instant::now();
-                let query = sqlx::query_with(
-                    sqlx::AssertSqlSafe(Arc::clone(&sql)),
-                    sea_query_sqlx::SqlxValues(values),
-                );
+                let query = sqlx::query_with(sqlx::AssertSqlSafe(Arc::clone(&sql)), $args(values));
                 let result = query.execute(&mut *conn).await;
                 trace_statement(Dialect::$dialect, &sql, started, result.is_ok());
                 result.map(|done| ExecOutcome {
@@ -283,9 +310,135 @@ macro_rules! impl_backend {
     };
 }
 
-impl_backend!("sqlite", sqlx::Sqlite, Sqlite, Sqlite);
-impl_backend!("postgres", sqlx::Postgres, Postgres, Postgres);
-impl_backend!("mysql", sqlx::MySql, MySql, MySql);
+impl_backend!(
+    "sqlite",
+    sqlx::Sqlite,
+    Sqlite,
+    Sqlite,
+    sea_query_sqlx::SqlxValues
+);
+impl_backend!("postgres", sqlx::Postgres, Postgres, Postgres, PgValues);
+impl_backend!(
+    "mysql",
+    sqlx::MySql,
+    MySql,
+    MySql,
+    sea_query_sqlx::SqlxValues
+);
+
+/// PostgreSQL's binding of a statement's values: sea-query-sqlx's, except for arrays
+/// (`Value::Array`, a bulk insert's one array per column), which are bound with their NULL elements
+/// (sea-query-sqlx binds an array as a `Vec<T>` and cannot hold a NULL in one).
+#[cfg(feature = "postgres")]
+struct PgValues(Values);
+
+#[cfg(feature = "postgres")]
+impl sqlx::IntoArguments<sqlx::Postgres> for PgValues {
+    fn into_arguments(self) -> sqlx::postgres::PgArguments {
+        use sea_query::Value;
+        if !self.0.0.iter().any(|v| matches!(v, Value::Array(..))) {
+            return sqlx::IntoArguments::<sqlx::Postgres>::into_arguments(
+                sea_query_sqlx::SqlxValues(self.0),
+            );
+        }
+        let mut args = sqlx::postgres::PgArguments::default();
+        for value in self.0.0 {
+            // As sea-query-sqlx does, an encoding error is left for the database to report: the
+            // parameter count no longer matches the statement's.
+            let _ = match value {
+                Value::Array(kind, items) => add_array(&mut args, kind, items.map(|v| *v)),
+                other => add_one(&mut args, other),
+            };
+        }
+        args
+    }
+}
+
+/// Appends one array of `kind`, NULL elements included, to `args`.
+#[cfg(feature = "postgres")]
+fn add_array(
+    args: &mut sqlx::postgres::PgArguments,
+    kind: sea_query::ArrayType,
+    items: Option<Vec<sea_query::Value>>,
+) -> Result<(), sqlx::error::BoxDynError> {
+    use sea_query::{ArrayType as A, Value};
+    use sqlx::Arguments;
+    let items = items.unwrap_or_default();
+    // Every element is of the array's kind by construction (`bulk::statements::column_arrays`).
+    macro_rules! elements {
+        ($variant:ident $(, $map:expr)?) => {{
+            let column: Vec<Option<_>> = items
+                .into_iter()
+                .map(|v| match v {
+                    Value::$variant(v) => v $(.map($map))?,
+                    other => unreachable!("an array of {:?} holds {other:?}", kind),
+                })
+                .collect();
+            args.add(column)
+        }};
+    }
+    match kind {
+        A::Bool => elements!(Bool),
+        A::SmallInt => elements!(SmallInt),
+        A::Int => elements!(Int),
+        A::BigInt => elements!(BigInt),
+        A::Float => elements!(Float),
+        A::Double => elements!(Double),
+        A::String => elements!(String),
+        A::Bytes => elements!(Bytes),
+        #[cfg(feature = "rust_decimal")]
+        A::Decimal => elements!(Decimal),
+        #[cfg(feature = "chrono")]
+        A::ChronoDate => elements!(ChronoDate),
+        #[cfg(feature = "chrono")]
+        A::ChronoTime => elements!(ChronoTime),
+        #[cfg(feature = "chrono")]
+        A::ChronoDateTime => elements!(ChronoDateTime),
+        #[cfg(feature = "chrono")]
+        A::ChronoDateTimeUtc => elements!(ChronoDateTimeUtc),
+        #[cfg(feature = "uuid")]
+        A::Uuid => elements!(Uuid),
+        #[cfg(feature = "json")]
+        A::Json => elements!(Json, |json: Box<serde_json::Value>| *json),
+        other => unreachable!("no array of {other:?} is built"),
+    }
+}
+
+/// Appends one value that is not an array to `args`, bound as sea-query-sqlx binds it (the kinds
+/// a column produces; no statement with arrays binds anything else).
+#[cfg(feature = "postgres")]
+fn add_one(
+    args: &mut sqlx::postgres::PgArguments,
+    value: sea_query::Value,
+) -> Result<(), sqlx::error::BoxDynError> {
+    use sea_query::Value;
+    use sqlx::Arguments;
+    match value {
+        Value::Bool(v) => args.add(v),
+        Value::SmallInt(v) => args.add(v),
+        Value::Int(v) => args.add(v),
+        Value::BigInt(v) => args.add(v),
+        Value::Float(v) => args.add(v),
+        Value::Double(v) => args.add(v),
+        Value::String(v) => args.add(v),
+        Value::Bytes(v) => args.add(v),
+        #[cfg(feature = "rust_decimal")]
+        Value::Decimal(v) => args.add(v),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDate(v) => args.add(v),
+        #[cfg(feature = "chrono")]
+        Value::ChronoTime(v) => args.add(v),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTime(v) => args.add(v),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTimeUtc(v) => args.add(v),
+        #[cfg(feature = "uuid")]
+        Value::Uuid(v) => args.add(v),
+        #[cfg(feature = "json")]
+        Value::Json(v) => args.add(v.map(|json| *json)),
+        other => unreachable!("no statement with arrays binds {other:?}"),
+    }
+}
 
 /// Every statement the runtime sends is logged here, at debug level, with its SQL and duration.
 fn trace_statement(dialect: Dialect, sql: &str, started: Instant, ok: bool) {

@@ -77,11 +77,38 @@ pub enum Error {
     /// wait timeout (MySQL 1205), or SQLite's "database is locked". Nothing of the failed transaction
     /// persists; running the whole transaction again is the correct answer, which
     /// [`crate::transaction`] does by itself.
+    ///
+    /// On a multi-primary cluster this is also how a write conflict between nodes is reported,
+    /// whenever it arrives: MariaDB Galera's certification failure is 1213, returned by the
+    /// statement, after the rows of an `INSERT … RETURNING` in autocommit, or by `COMMIT`;
+    /// CockroachDB and YugabyteDB report 40001, also at `COMMIT`.
     #[error("{reason}; retry the transaction")]
     Retryable {
         /// Why, in words.
         reason: &'static str,
         /// What the database reported.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The database server this connection goes to cannot serve the call now: the connection was
+    /// lost (reset, refused, broken pipe, closed by the server), the server is shutting down, or a
+    /// cluster node is not part of the cluster's primary component (MariaDB Galera: error 1047
+    /// "WSREP has not yet prepared node for application use", or a node cut off from its peers).
+    /// [`Error::is_node_unavailable`] is true for it.
+    ///
+    /// What to do: run the call again on **another connection**, preferably to another node of the
+    /// cluster; this node may come back after a while (a Galera node that rejoins answers 1047
+    /// until it has caught up). [`crate::transaction`] runs its closure again on a fresh
+    /// connection from its pool, except when the connection was lost while `COMMIT` was in flight.
+    /// A write whose connection was lost may have been committed: `get_or_create` and
+    /// `update_or_create` are safe to run again (they then find the row), a plain insert may
+    /// report a duplicate.
+    #[error("{reason}; retry on another connection or cluster node")]
+    NodeUnavailable {
+        /// Why, in words.
+        reason: &'static str,
+        /// What the driver or the database reported.
         #[source]
         source: sqlx::Error,
     },
@@ -93,6 +120,21 @@ pub enum Error {
         "a concurrent transaction created this `{model}` after this transaction's snapshot was taken, so it cannot be read here; retry the transaction"
     )]
     RowNotVisible {
+        /// The model's Rust name.
+        model: &'static str,
+    },
+
+    /// The row this call had just updated no longer holds the values it wrote, within the same
+    /// transaction: the database aborted the transaction between the `UPDATE` and the read that
+    /// followed it without reporting that (seen on MariaDB Galera, whose nodes roll back a local
+    /// transaction that conflicts with a write set from another node; the rollback went unreported
+    /// and the read saw the other writer's row). The update did not happen. Like
+    /// [`Error::Retryable`]: run the transaction again, which [`crate::transaction`] and the
+    /// autocommit calls do by themselves.
+    #[error(
+        "the database aborted this transaction after it updated this `{model}` (the row no longer holds the values written); retry the transaction"
+    )]
+    WriteLost {
         /// The model's Rust name.
         model: &'static str,
     },
@@ -200,12 +242,25 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether running the whole transaction again can succeed: [`Error::Retryable`] and
-    /// [`Error::RowNotVisible`], also inside an [`Error::Bulk`].
+    /// Whether running the whole transaction again can succeed: [`Error::Retryable`],
+    /// [`Error::RowNotVisible`] and [`Error::WriteLost`], also inside an [`Error::Bulk`].
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Bulk { source, .. } => source.is_retryable(),
-            _ => matches!(self, Error::Retryable { .. } | Error::RowNotVisible { .. }),
+            _ => matches!(
+                self,
+                Error::Retryable { .. } | Error::RowNotVisible { .. } | Error::WriteLost { .. }
+            ),
+        }
+    }
+
+    /// Whether the connection's server cannot serve the call now ([`Error::NodeUnavailable`], also
+    /// inside an [`Error::Bulk`]): run it again on another connection, preferably to another
+    /// cluster node. Not [`Error::is_retryable`]: the same connection would fail again.
+    pub fn is_node_unavailable(&self) -> bool {
+        match self {
+            Error::Bulk { source, .. } => source.is_node_unavailable(),
+            _ => matches!(self, Error::NodeUnavailable { .. }),
         }
     }
 
@@ -225,6 +280,7 @@ impl Error {
             Error::UniqueViolation(violation) => violation.database_error()?,
             Error::Database(source)
             | Error::Retryable { source, .. }
+            | Error::NodeUnavailable { source, .. }
             | Error::Integrity { source, .. } => source,
             _ => return None,
         };
@@ -238,14 +294,68 @@ impl Error {
 impl From<sqlx::Error> for Error {
     /// Sorts the errors a caller should retry from the rest.
     fn from(error: sqlx::Error) -> Self {
-        match retry_reason(&error) {
-            Some(reason) => Error::Retryable {
+        if let Some(reason) = retry_reason(&error) {
+            return Error::Retryable {
+                reason,
+                source: error,
+            };
+        }
+        match unavailable_reason(&error) {
+            Some(reason) => Error::NodeUnavailable {
                 reason,
                 source: error,
             },
             None => Error::Database(error),
         }
     }
+}
+
+/// Why the connection's server cannot serve the call, when that is the error: the connection is
+/// gone, the server is going away, or a cluster node is outside the primary component.
+fn unavailable_reason(error: &sqlx::Error) -> Option<&'static str> {
+    let db = match error {
+        sqlx::Error::Io(_) => {
+            return Some("the connection to the database server was lost or refused");
+        }
+        sqlx::Error::Database(db) => db,
+        _ => return None,
+    };
+    let code = db.code();
+    let code = code.as_deref().unwrap_or("");
+    if let Some(reason) = mysql_unavailable(&**db) {
+        return Some(reason);
+    }
+    // PostgreSQL (and the databases on its protocol): admin_shutdown, crash_shutdown,
+    // cannot_connect_now, and the connection exceptions (class 08).
+    match code {
+        "57P01" | "57P02" | "57P03" => Some("the database server is shutting down or starting up"),
+        _ if code.starts_with("08") => Some("the database server broke the connection"),
+        _ => None,
+    }
+}
+
+/// MySQL / MariaDB errors that say this server cannot serve the call now.
+fn mysql_unavailable(db: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
+    #[cfg(feature = "mysql")]
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return match my.number() {
+            // ER_UNKNOWN_COM_ERROR, which Galera uses for "WSREP has not yet prepared node for
+            // application use" (a node outside the primary component, or still joining).
+            1047 => {
+                Some("this cluster node is not ready for clients (not in the primary component)")
+            }
+            // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED.
+            1053 | 1927 => Some("the database server is shutting down"),
+            _ if my.message().contains("Primary Component")
+                || my.message().contains("WSREP has not yet prepared") =>
+            {
+                Some("this cluster node is not connected to the primary component")
+            }
+            _ => None,
+        };
+    }
+    let _ = db;
+    None
 }
 
 fn retry_reason(error: &sqlx::Error) -> Option<&'static str> {
@@ -306,6 +416,28 @@ mod tests {
                 .unique_violation()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_lost_connection_is_node_unavailable_not_retryable() {
+        for kind in [
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::BrokenPipe,
+            std::io::ErrorKind::UnexpectedEof,
+        ] {
+            let error = Error::from(sqlx::Error::Io(kind.into()));
+            assert!(matches!(error, Error::NodeUnavailable { .. }), "{kind:?}");
+            assert!(error.is_node_unavailable() && !error.is_retryable());
+            assert!(bulk(error).is_node_unavailable());
+            assert!(
+                Error::from(sqlx::Error::Io(kind.into()))
+                    .to_string()
+                    .ends_with("retry on another connection or cluster node")
+            );
+        }
+        assert!(!Error::from(sqlx::Error::RowNotFound).is_node_unavailable());
+        assert!(!Error::RowNotVisible { model: "Item" }.is_node_unavailable());
     }
 
     #[derive(crate::Model)]

@@ -218,6 +218,10 @@
 //!   [sqlx interop](#sqlx-interop).
 //! - **`ProductField`**: an enum with one variant per field (`ProductField::PriceCents`), naming the
 //!   columns an `update_or_create` writes.
+//! - **`Product::FIELDS`** (a `ProductFields` struct): each field as a [`TypedField`] that knows its
+//!   Rust type (`Product::FIELDS.price_cents`), for what only some types allow: increments
+//!   ([`Changes::increment`], [`Numeric`]) and conditions ([`Changes::only_if_newer`],
+//!   [`Ordered`]).
 //! - **One key type per key**, for the primary key and for each unique constraint: `ProductById`,
 //!   `ProductBySku`, `ProductByProductNameAndStoreId`, a struct of the key's fields implementing
 //!   [`Key`] with `Model = Product`, so a call names the key and the model follows
@@ -245,7 +249,7 @@
 //!   database ([`Schema::diff`], a [`migrate::Plan`] to apply or render as a migration).
 //!
 //! Beyond the generated functions: [`get_or_create_with`] and [`Strategy`], [`update_or_create`]
-//! with different values for update and create ([`Changes`]), [`BulkInsert`] (insert many rows,
+//! with different values for update and create, increments and "only if newer" ([`Changes`]), [`BulkInsert`] (insert many rows,
 //! skipping or updating duplicates, with a per-row report), and [`transaction`] (a transaction
 //! retried when the database asks for it).
 //!
@@ -273,6 +277,7 @@ extern crate self as model_runtime;
 
 mod backend;
 mod bulk;
+mod changes;
 mod check;
 mod column;
 mod conn;
@@ -291,6 +296,7 @@ mod violation;
 
 pub use backend::{Backend, Dialect, ExecOutcome, Isolation, RowRef};
 pub use bulk::{BulkInsert, BulkReport, ConflictModeSet, NoConflictMode, RowOutcome};
+pub use changes::{Changes, Numeric, Ordered, TypedField};
 pub use column::{
     Column, DecimalColumn, IntegerColumn, SqlType, Stored, StoredAs, TextColumn, UnknownVariant,
 };
@@ -302,8 +308,8 @@ pub use meta::{
 };
 pub use model::{Key, KeyOf, Model};
 pub use ops::{
-    Changes, Outcome, Strategy, delete, exists, get, get_for_update, get_or_create,
-    get_or_create_with, insert, update, update_or_create, validate_unique, validate_unique_new,
+    Outcome, Strategy, delete, exists, get, get_for_update, get_or_create, get_or_create_with,
+    insert, update, update_or_create, validate_unique, validate_unique_new,
 };
 pub use row::ModelRow;
 pub use schema::Schema;
@@ -371,6 +377,7 @@ pub mod __private {
     pub use sqlx;
 
     pub use crate::backend::{Dialect, RowRef};
+    pub use crate::changes::{Changes, TypedField};
     pub use crate::column::{
         Column, DecimalColumn, DecimalStorage, IntegerColumn, IntegerStorage, SqlType, Stored,
         StoredAs, TextColumn, TextStorage, UnknownVariant,
@@ -382,9 +389,7 @@ pub mod __private {
         Predicate, Test, UniqueConstraint,
     };
     pub use crate::model::{Key, KeyOf, Model};
-    pub use crate::ops::{
-        Changes, Outcome, exists, get, get_for_update, get_or_create, update_or_create,
-    };
+    pub use crate::ops::{Outcome, exists, get, get_for_update, get_or_create, update_or_create};
     pub use crate::row::{ModelRow, column_index, named};
     pub use crate::tx::BoxFuture;
 

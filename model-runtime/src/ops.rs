@@ -12,6 +12,7 @@ use sea_query::Values;
 use sqlx::Connection;
 
 use crate::backend::{Backend, Dialect};
+use crate::changes::{Changes, Extra};
 use crate::check;
 use crate::conn::{CloseUnlessClean, Conn};
 use crate::error::Error;
@@ -34,6 +35,10 @@ pub enum Outcome {
     /// `update_or_create`: the row existed and its listed fields already held the incoming values;
     /// nothing was written (no new row version, no bumped counter).
     Unchanged,
+    /// `update_or_create` with a condition ([`Changes::only_if_newer`]): the row existed and the
+    /// condition refused the incoming values; nothing was written, and the row is returned as
+    /// stored.
+    Stale,
 }
 
 impl Outcome {
@@ -47,27 +52,6 @@ impl Outcome {
         matches!(self, Outcome::Created | Outcome::Updated)
     }
 }
-
-/// The columns an `update_or_create` writes when the row exists, and the row their values come from.
-#[derive(Debug)]
-pub struct Changes<'a, M: Model> {
-    values: &'a M,
-    fields: &'a [M::Field],
-}
-
-impl<'a, M: Model> Changes<'a, M> {
-    /// The listed fields, with their values in `values`.
-    pub fn new(values: &'a M, fields: &'a [M::Field]) -> Self {
-        Changes { values, fields }
-    }
-}
-
-impl<M: Model> Clone for Changes<'_, M> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<M: Model> Copy for Changes<'_, M> {}
 
 /// A row as the model, or [`Error::Decode`].
 pub(crate) fn decode<M: Model, DB: Backend>(row: &DB::Row) -> Result<M, Error> {
@@ -83,6 +67,14 @@ async fn fetch_model<M: Model, DB: Backend>(
 ) -> Result<Option<M>, Error> {
     let row = DB::fetch_optional(conn, statement.sql, statement.values).await?;
     row.as_ref().map(decode::<M, DB>).transpose()
+}
+
+/// The integer a statement reads after the model's columns (a marker or a flag), at `at`.
+fn trailing_int<M: Model, DB: Backend>(row: &DB::Row, at: usize) -> Result<Option<i64>, Error> {
+    <i64 as crate::column::SqlType>::decode(DB::row_ref(row), at).map_err(|source| Error::Decode {
+        model: M::META.name,
+        source,
+    })
 }
 
 /// A write statement's row: the whole result is read ([`Backend::fetch_write`]).
@@ -162,7 +154,11 @@ async fn run_on<'c, A: Conn<'c>, O: Op>(conn: A, op: O) -> Result<O::Output, Err
             result => break result,
         }
     };
-    conn.done();
+    // A connection whose server is unavailable is not handed back to the pool (when the library
+    // acquired it): the next call gets a fresh one.
+    if !matches!(&result, Err(error) if error.is_node_unavailable()) {
+        conn.done();
+    }
     result.map_err(|error| op.classify(error, dialect))
 }
 
@@ -347,9 +343,16 @@ impl<M: Model> Op for Update<'_, M> {
             .map(|i| (i, row.column_value(i, dialect)))
             .collect();
         let key_values = query::key_values_of(row, KeyId::PrimaryKey, dialect);
-        update_returning::<M, DB>(conn, KeyId::PrimaryKey, key_values, set, false)
-            .await?
-            .ok_or(Error::NotFound { model: meta.name })
+        update_returning::<M, DB>(
+            conn,
+            KeyId::PrimaryKey,
+            key_values,
+            set,
+            &Extra::default(),
+            false,
+        )
+        .await?
+        .ok_or(Error::NotFound { model: meta.name })
     }
 
     fn classify(&self, error: Error, dialect: Dialect) -> Error {
@@ -584,7 +587,8 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// runs again: no update is lost, and `Unchanged` is said only of a row that held the values.
 ///
 /// On MariaDB: one `INSERT … ON DUPLICATE KEY UPDATE … RETURNING …` whose update writes only a row
-/// with this key, in autocommit as in any transaction. It takes no gap lock, which under REPEATABLE
+/// with this key (outside a transaction, between a `START TRANSACTION` and a `COMMIT` of its own, so
+/// that a Galera certification failure is this call's error: see [`Backend::fetch_write`]). It takes no gap lock, which under REPEATABLE
 /// READ an `UPDATE` that finds no row does (and every contender then waits on every other's insert:
 /// issue 17). A duplicate on another unique constraint leaves that row as it was and falls back to
 /// the statements above (where the update of an existing row with this key is an `UPDATE` and a
@@ -592,8 +596,16 @@ async fn get_or_create_on<M: Model, DB: Backend>(
 /// `LAST_INSERT_ID()` to a marker when it meets a duplicate: read `LAST_INSERT_ID()` after an
 /// insert of your own, not after this call.
 ///
-/// Errors as for [`get_or_create`]. With no fields to update, it is [`get_or_create`], and a stored
-/// row is [`Outcome::Unchanged`].
+/// With [`Changes::increment`], the update adds to the stored value (`n = n + ?`; always written,
+/// never `Unchanged`); with [`Changes::only_if_newer`] or [`Changes::only_if_not_older`], the
+/// statements above carry the condition (`AND version < ?`, on MariaDB inside the marker), the
+/// `SELECT` also reads whether the condition holds, and a stored row it refuses is
+/// [`Outcome::Stale`]: not written, returned as stored.
+///
+/// Errors as for [`get_or_create`], and [`Error::InvalidArgument`] for an increment that cannot be
+/// written (see [`Changes::increment`]). With no fields to update and no increment, it is
+/// [`get_or_create`], and a stored row is [`Outcome::Unchanged`] (or, refused by a condition,
+/// [`Outcome::Stale`]).
 ///
 /// ```
 /// # use model_runtime::Model;
@@ -643,10 +655,11 @@ impl<K: Key> Op for UpdateOrCreate<'_, K> {
     const RETRY_IN_AUTOCOMMIT: bool = true;
 
     fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
-        let (create, update, meta) = (self.create, self.update, K::Model::META);
+        let (create, update, meta) = (self.create, &self.update, K::Model::META);
         check::check_row(create, dialect)?;
         uncovered::<K::Model>(create, K::KEY, dialect)?;
         check::check_fields(update.values, update.fields, dialect)?;
+        check_extra(update, K::KEY, dialect)?;
         // A stored row's primary key is never rewritten (Django refuses a pk in `update_fields`),
         // unless it is the key itself, whose value already matches.
         if K::KEY != KeyId::PrimaryKey
@@ -667,7 +680,7 @@ impl<K: Key> Op for UpdateOrCreate<'_, K> {
     }
 
     async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
-        let (create, update, dialect) = (self.create, self.update, DB::DIALECT);
+        let (create, update, dialect) = (self.create, &self.update, DB::DIALECT);
         let key_columns = K::Model::META.key_columns(K::KEY);
         let mut set: Vec<(usize, sea_query::Value)> = Vec::with_capacity(update.fields.len());
         for &field in update.fields {
@@ -676,29 +689,70 @@ impl<K: Key> Op for UpdateOrCreate<'_, K> {
                 set.push((index, update.values.column_value(index, dialect)));
             }
         }
-        if set.is_empty() {
+        let extra = Extra::of(update, dialect);
+        if set.is_empty() && extra.increments.is_empty() {
             // Nothing to write: a stored row is left as it is.
             let (row, outcome) =
                 get_or_create_on::<K::Model, DB>(conn, create, K::KEY, Strategy::SelectFirst)
                     .await?;
-            let outcome = match outcome {
-                Outcome::Found => Outcome::Unchanged,
-                other => other,
+            let outcome = match (outcome, &extra.guard) {
+                (Outcome::Found, Some((guard, incoming)))
+                    if !guard.admits(
+                        &row.column_value(guard.column, dialect),
+                        incoming,
+                        dialect,
+                    ) =>
+                {
+                    Outcome::Stale
+                }
+                (Outcome::Found, _) => Outcome::Unchanged,
+                (other, _) => other,
             };
             return Ok((row, outcome));
         }
         let key_values = query::key_values_of(create, K::KEY, dialect);
-        update_or_create_on::<K::Model, DB>(conn, create, K::KEY, &key_values, &set).await
+        update_or_create_on::<K::Model, DB>(conn, create, K::KEY, &key_values, &set, &extra).await
     }
 
     fn classify(&self, error: Error, dialect: Dialect) -> Error {
         // A violation's values are read off the row only when one row holds everything this call
         // writes.
         let row = (std::ptr::eq(self.create, self.update.values)
+            && self.update.increments.is_empty()
             && violation::update_writes_whole_keys::<K::Model>(K::KEY, self.update.fields))
         .then_some(self.create);
         violation::classify::<K::Model>(error, row, dialect)
     }
+}
+
+/// Refuses increments that cannot be written: of a listed field (set or add?), of a key or primary
+/// key column (the row would move to another key), of a decimal on SQLite (stored as text); and
+/// checks the values an increment or a guard binds.
+pub(crate) fn check_extra<M: Model>(
+    changes: &Changes<'_, M>,
+    key: KeyId,
+    dialect: Dialect,
+) -> Result<(), Error> {
+    let meta = M::META;
+    let invalid = |reason: String| Error::InvalidArgument {
+        model: meta.name,
+        reason,
+    };
+    let listed: Vec<usize> = changes.fields.iter().map(|&f| M::field_index(f)).collect();
+    if let Some(reason) =
+        crate::changes::refused_increment(meta, &changes.increments, &listed, key, dialect)
+    {
+        return Err(invalid(reason));
+    }
+    check::check_columns(
+        changes.values,
+        changes
+            .increments
+            .iter()
+            .copied()
+            .chain(changes.guard.map(|guard| guard.column)),
+        dialect,
+    )
 }
 
 async fn update_or_create_on<M: Model, DB: Backend>(
@@ -707,35 +761,53 @@ async fn update_or_create_on<M: Model, DB: Backend>(
     key: KeyId,
     key_values: &[sea_query::Value],
     set: &[(usize, sea_query::Value)],
+    extra: &Extra,
 ) -> Result<(M, Outcome), Error> {
     // (A partial key's duplicate is on generated columns the guard does not compare: the general
     // path below serves it.)
     let partial = query::predicate_sql(M::META, key, DB::DIALECT).is_some();
     if DB::DIALECT == Dialect::MySql && !partial && !key_values.iter().any(crate::value::is_null) {
-        match upsert_mysql::<M, DB>(conn, create, key, set).await? {
+        match upsert_mysql::<M, DB>(conn, create, key, set, extra).await? {
             Upserted::Created(row) => return Ok((row, Outcome::Created)),
             Upserted::Updated(row) => return Ok((row, Outcome::Updated)),
             Upserted::Unchanged(row) => return Ok((row, Outcome::Unchanged)),
+            Upserted::Stale(row) => return Ok((row, Outcome::Stale)),
             // Another unique constraint met another row first: that row was left as it was; the
             // general path below updates ours or reports the other constraint's error.
             Upserted::OtherRow => {}
         }
     }
-    // Each round either updates a row that differs, finds one that already holds the values,
-    // creates, or sees a concurrent insert or update between its statements, after which the next
-    // round finds the row; more rounds would mean rows change as fast as they are read.
+    // Each round either updates a row that differs (and that the guard admits), finds one that
+    // already holds the values or that the guard refuses, creates, or sees a concurrent insert or
+    // update between its statements, after which the next round finds the row; more rounds would
+    // mean rows change as fast as they are read.
     for _ in 0..3 {
         if let Some(row) =
-            update_returning::<M, DB>(conn, key, key_values.to_vec(), set.to_vec(), true).await?
+            update_returning::<M, DB>(conn, key, key_values.to_vec(), set.to_vec(), extra, true)
+                .await?
         {
             return Ok((row, Outcome::Updated));
         }
-        let same = query::select_same::<M>(key, key_values.to_vec(), set.to_vec(), DB::DIALECT);
-        if let Some(row) = fetch_model::<M, DB>(conn, same).await? {
-            return Ok((row, Outcome::Unchanged));
-        }
-        if let Inserted::Created(row) = insert_or_find::<M, DB>(conn, create, key).await? {
-            return Ok((row, Outcome::Created));
+        let probe =
+            query::select_probe::<M>(key, key_values.to_vec(), set.to_vec(), extra, DB::DIALECT);
+        match DB::fetch_optional(conn, probe.sql, probe.values).await? {
+            Some(row) => {
+                let columns = M::META.columns.len();
+                let admits = trailing_int::<M, DB>(&row, columns)?;
+                let same = trailing_int::<M, DB>(&row, columns + 1)?;
+                if admits != Some(1) {
+                    return Ok((decode::<M, DB>(&row)?, Outcome::Stale));
+                }
+                if same == Some(1) && extra.increments.is_empty() {
+                    return Ok((decode::<M, DB>(&row)?, Outcome::Unchanged));
+                }
+                // Changed by a concurrent caller since the update: it is locked now; again.
+            }
+            None => {
+                if let Inserted::Created(row) = insert_or_find::<M, DB>(conn, create, key).await? {
+                    return Ok((row, Outcome::Created));
+                }
+            }
         }
     }
     Err(Error::RowNotVisible {
@@ -749,6 +821,8 @@ enum Upserted<M> {
     Updated(M),
     /// The row with our key already held the values: nothing was written.
     Unchanged(M),
+    /// The guard refused to replace the row with our key: nothing was written.
+    Stale(M),
     /// The insert met a duplicate on another unique constraint, with another row; nothing changed.
     OtherRow,
 }
@@ -758,9 +832,11 @@ enum Upserted<M> {
 /// ```sql
 /// INSERT INTO t (…) VALUES (…)
 /// ON DUPLICATE KEY UPDATE
-///   k1 = IF(LAST_INSERT_ID(IF(k1 <=> VALUES(k1) AND …, :ours, :other)) > 0, k1, k1),
-///   c = IF(k1 <=> VALUES(k1) AND …, :c, c), …
-/// RETURNING <all columns>, (LAST_INSERT_ID() = :ours) + 2 * (LAST_INSERT_ID() = :other)
+///   k1 = IF(LAST_INSERT_ID(IF(k1 <=> VALUES(k1) AND …,
+///          IF(<guard>, IF(<unchanged>, :same, :ours), :stale), :other)) > 0, k1, k1),
+///   c = IF(LAST_INSERT_ID() = :ours, :c, c), …
+///   n = IF(LAST_INSERT_ID() = :ours, n + :n, n), …
+/// RETURNING <all columns>, (LAST_INSERT_ID() = :ours) + 2 * (LAST_INSERT_ID() = :other) + …
 /// ```
 ///
 /// Why not `UPDATE`, then `INSERT` when it matched nothing: under REPEATABLE READ an `UPDATE` (or a
@@ -784,6 +860,7 @@ async fn upsert_mysql<M: Model, DB: Backend>(
     create: &M,
     key: KeyId,
     set: &[(usize, sea_query::Value)],
+    extra: &Extra,
 ) -> Result<Upserted<M>, Error> {
     let meta = M::META;
     let dialect = DB::DIALECT;
@@ -794,9 +871,10 @@ async fn upsert_mysql<M: Model, DB: Backend>(
         .filter(|&i| explicit_pk || !meta.columns[i].auto_increment)
         .collect();
     let nonce = crate::tx::random() >> 16;
-    let ours = u64::MAX - 3 * nonce;
+    let ours = u64::MAX - 4 * nonce;
     let other = ours - 1;
     let same = ours - 2;
+    let stale = ours - 3;
 
     let mut values: Vec<sea_query::Value> = Vec::with_capacity(columns.len() + set.len() + 4);
     let mut sql = format!(
@@ -824,48 +902,79 @@ async fn upsert_mysql<M: Model, DB: Backend>(
     let first = q(key_columns[0]);
     // Whether the stored row already holds the values, read before any assignment changes it.
     // Text compared by its bytes: MariaDB writes a row whose bytes change, whatever its collation.
-    let unchanged = set
-        .iter()
-        .map(|(i, _)| {
-            if query::compares_bytes(meta, *i) {
-                format!("CAST({} AS BINARY) <=> CAST(? AS BINARY)", q(*i))
-            } else {
-                format!("{} <=> ?", q(*i))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ");
+    // An increment always writes.
+    let unchanged = if extra.increments.is_empty() {
+        set.iter()
+            .map(|(i, _)| {
+                if query::compares_bytes(meta, *i) {
+                    format!("CAST({} AS BINARY) <=> CAST(? AS BINARY)", q(*i))
+                } else {
+                    format!("{} <=> ?", q(*i))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    } else {
+        "FALSE".to_owned()
+    };
+    // Whether the guard admits the incoming values, also read before any assignment.
+    let guard = match &extra.guard {
+        Some((guard, _)) => {
+            let column = &meta.columns[guard.column];
+            guard.sql(column, dialect, &q(guard.column), "?")
+        }
+        None => "TRUE".to_owned(),
+    };
     sql.push_str(&format!(
-        " ON DUPLICATE KEY UPDATE {first} = IF(LAST_INSERT_ID(IF({ours_key}, IF({unchanged}, ?, ?), ?)) > 0, {first}, {first})"
+        " ON DUPLICATE KEY UPDATE {first} = IF(LAST_INSERT_ID(IF({ours_key}, IF({guard}, IF({unchanged}, ?, ?), ?), ?)) > 0, {first}, {first})"
     ));
-    values.extend(set.iter().map(|(_, value)| value.clone()));
+    extra.push_guard(meta, &mut values, dialect);
+    if extra.increments.is_empty() {
+        values.extend(set.iter().map(|(_, value)| value.clone()));
+    }
     values.push(same.into());
     values.push(ours.into());
+    values.push(stale.into());
     values.push(other.into());
+    // Later assignments see the columns as earlier ones left them: each asks the marker, which the
+    // first assignment set from the row as it was.
     for (i, value) in set {
-        sql.push_str(&format!(", {c} = IF({ours_key}, ?, {c})", c = q(*i)));
+        sql.push_str(&format!(
+            ", {c} = IF(LAST_INSERT_ID() = ?, ?, {c})",
+            c = q(*i)
+        ));
+        values.push(ours.into());
         values.push(value.clone());
+    }
+    for (i, value) in &extra.increments {
+        let kind = meta.columns[*i].kind;
+        let sum = crate::changes::increment_sql(kind, &q(*i), "?", dialect);
+        sql.push_str(&format!(
+            ", {c} = IF(LAST_INSERT_ID() = ?, {sum}, {c})",
+            c = q(*i)
+        ));
+        values.push(ours.into());
+        let uses = crate::changes::increment_uses(kind, dialect);
+        values.extend(std::iter::repeat_n(value, uses).cloned());
     }
     sql.push_str(&query::returning_all(meta, dialect));
     sql.push_str(
-        ", CAST((LAST_INSERT_ID() = ?) + 2 * (LAST_INSERT_ID() = ?) + 3 * (LAST_INSERT_ID() = ?) AS SIGNED)",
+        ", CAST((LAST_INSERT_ID() = ?) + 2 * (LAST_INSERT_ID() = ?) + 3 * (LAST_INSERT_ID() = ?) + 4 * (LAST_INSERT_ID() = ?) AS SIGNED)",
     );
     values.push(ours.into());
     values.push(other.into());
     values.push(same.into());
+    values.push(stale.into());
 
     let row = DB::fetch_write(conn, sql.into(), sea_query::Values(values))
         .await?
         .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
-    let marker = <i64 as crate::column::SqlType>::decode(DB::row_ref(&row), meta.columns.len())
-        .map_err(|source| Error::Decode {
-            model: meta.name,
-            source,
-        })?;
+    let marker = trailing_int::<M, DB>(&row, meta.columns.len())?;
     match marker {
         Some(1) => Ok(Upserted::Updated(decode::<M, DB>(&row)?)),
         Some(2) => Ok(Upserted::OtherRow),
         Some(3) => Ok(Upserted::Unchanged(decode::<M, DB>(&row)?)),
+        Some(4) => Ok(Upserted::Stale(decode::<M, DB>(&row)?)),
         _ => Ok(Upserted::Created(decode::<M, DB>(&row)?)),
     }
 }
@@ -883,33 +992,61 @@ async fn update_returning<M: Model, DB: Backend>(
     key: KeyId,
     key_values: Vec<sea_query::Value>,
     set: Vec<(usize, sea_query::Value)>,
+    extra: &Extra,
     only_if_changed: bool,
 ) -> Result<Option<M>, Error> {
-    let statement =
-        query::update_by_key::<M>(key, key_values.clone(), set, only_if_changed, DB::DIALECT);
+    let statement = query::update_by_key::<M>(
+        key,
+        key_values.clone(),
+        set.clone(),
+        extra,
+        only_if_changed,
+        DB::DIALECT,
+    );
     if DB::DIALECT.has_update_returning() {
         return write_model::<M, DB>(conn, statement).await;
     }
     if conn.is_in_transaction() {
-        return update_then_select::<M, DB>(conn, key, key_values, statement).await;
+        return update_then_select::<M, DB>(conn, key, key_values, set, statement).await;
     }
     let mut tx = conn.begin().await?;
-    let row = update_then_select::<M, DB>(&mut tx, key, key_values, statement).await?;
+    let row = update_then_select::<M, DB>(&mut tx, key, key_values, set, statement).await?;
     tx.commit().await?;
     Ok(row)
 }
 
+/// The `UPDATE`, then the row read back with a lock, and only if it holds the values just written
+/// ([`query::select_probe`]). A plain `SELECT` is not enough on MariaDB Galera: a node's applier
+/// can abort the transaction between the two statements (to apply a conflicting write set from
+/// another node), and a non-locking read in the aborted transaction still answers, with the other
+/// writer's row, where a locking read reports the abort (1213). `tests/galera.rs` saw a call told
+/// `Updated` with another caller's row that way. A row without the values (the transaction is
+/// gone and the read ran outside it) is [`Error::WriteLost`]; both are retryable.
 async fn update_then_select<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
     key_values: Vec<sea_query::Value>,
+    set: Vec<(usize, sea_query::Value)>,
     statement: Statement,
 ) -> Result<Option<M>, Error> {
     let done = DB::execute(conn, statement.sql, statement.values).await?;
     if done.rows_affected == 0 {
         return Ok(None);
     }
-    select::<M, DB>(conn, key, key_values, Lock::None).await
+    // The probe's second flag: the listed columns hold the values written (an increment's sum is
+    // not known here; the locked read still reports an aborted transaction).
+    let probe = query::select_probe::<M>(key, key_values, set, &Extra::default(), DB::DIALECT);
+    let lost = || Error::WriteLost {
+        model: M::META.name,
+    };
+    let row = DB::fetch_optional(conn, probe.sql, probe.values)
+        .await?
+        .ok_or_else(lost)?;
+    let same = trailing_int::<M, DB>(&row, M::META.columns.len() + 1)?;
+    if same != Some(1) {
+        return Err(lost());
+    }
+    decode::<M, DB>(&row).map(Some)
 }
 
 /// What [`insert_or_find`] did.

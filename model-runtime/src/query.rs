@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Query, Value, Values};
 
 use crate::backend::Dialect;
+use crate::changes::{Extra, Guard};
 use crate::meta::{KeyId, Literal, ModelMeta, Test};
 use crate::model::Model;
 
@@ -69,10 +70,17 @@ pub(crate) enum Shape {
         explicit_pk: bool,
         do_nothing: bool,
     },
-    /// Key, columns set, and whether only a row whose values differ is written.
-    Update(KeyId, Vec<usize>, bool),
-    /// The row with a key whose listed columns already hold the given values.
-    SelectSame(KeyId, Vec<usize>),
+    /// Key, columns set, increments and guard, and whether only a row whose values differ is
+    /// written.
+    Update {
+        key: KeyId,
+        set: Vec<usize>,
+        extra: (Vec<usize>, Option<Guard>),
+        only_if_changed: bool,
+    },
+    /// The row with a key, whether the guard admits the incoming values, and whether its listed
+    /// columns already hold them.
+    Probe(KeyId, Vec<usize>, Option<Guard>),
     Delete(KeyId),
     /// The keys checked, and whether the row's own primary key is excluded.
     Validate(Vec<KeyId>, bool),
@@ -83,11 +91,14 @@ pub(crate) enum Shape {
         whole_rows: bool,
         lock: Lock,
     },
-    /// A multi-row insert: rows, conflict clause (key and updated columns), `RETURNING` or not,
-    /// primary key written or left to the database.
+    /// A multi-row insert: rows (or arrays), conflict clause (key and updated columns),
+    /// `RETURNING` or not, primary key written or left to the database.
     BulkInsert {
         rows: usize,
-        on_key: Option<(KeyId, Option<Vec<usize>>)>,
+        /// PostgreSQL's array source: each column's element type (and `rows` is 0: one text for
+        /// any number of rows).
+        arrays: Option<Vec<&'static str>>,
+        on_key: Option<(KeyId, Option<crate::bulk::Update>)>,
         returning: bool,
         explicit_pk: bool,
     },
@@ -99,7 +110,7 @@ pub(crate) enum Shape {
     /// A bulk update of stored rows by key, one `CASE` per column: key, columns, rows.
     BulkUpdate {
         key: KeyId,
-        set: Vec<usize>,
+        set: crate::bulk::Update,
         rows: usize,
     },
 }
@@ -552,51 +563,70 @@ pub(crate) fn exists_by_key<M: Model>(
     })
 }
 
-/// `UPDATE t SET c = ?, … WHERE <key>`, with `RETURNING <all columns>` except on MySQL (MariaDB has
-/// no `UPDATE … RETURNING`).
+/// `UPDATE t SET c = ?, …, n = n + ?, … WHERE <key> [AND <guard>] [AND <a listed column differs>]`,
+/// with `RETURNING <all columns>` except on MySQL (MariaDB has no `UPDATE … RETURNING`). With
+/// increments, the row is written whatever its listed columns hold.
 pub(crate) fn update_by_key<M: Model>(
     key: KeyId,
     key_values: Vec<Value>,
     set: Vec<(usize, Value)>,
+    extra: &Extra,
     only_if_changed: bool,
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
+    let only_if_changed = only_if_changed && extra.increments.is_empty();
     let key_values = compared_values(meta, key, key_values);
     let columns: Vec<usize> = set.iter().map(|(i, _)| *i).collect();
     let key_count = key_values.len();
     let set_values: Vec<Value> = set.into_iter().map(|(_, v)| v).collect();
-    // The values in placeholder order: the new values, the key's, and again the new values for
-    // the test that the row differs.
+    // The values in placeholder order: the new values, the increments, the key's, the guard's, and
+    // again the new values for the test that the row differs.
     let mut values = set_values.clone();
+    extra.push_increments(meta, &mut values, dialect);
     values.extend(key_values);
+    extra.push_guard(meta, &mut values, dialect);
     if only_if_changed {
         values.extend(set_values);
     }
     cached::<M>(
         dialect,
-        Shape::Update(key, columns.clone(), only_if_changed),
+        Shape::Update {
+            key,
+            set: columns.clone(),
+            extra: extra.shape(),
+            only_if_changed,
+        },
         values,
-        |mut values| {
-            let again = if only_if_changed {
-                values.split_off(values.len() - columns.len())
-            } else {
-                Vec::new()
-            };
-            let key_values = values.split_off(values.len() - key_count);
+        |values| {
+            let mut values = values.into_iter();
             let mut update = Query::update();
-            update
-                .table(Alias::new(meta.table))
-                .values(
-                    columns
-                        .iter()
-                        .zip(values)
-                        .map(|(&i, v)| (Alias::new(meta.columns[i].name), Expr::val(v))),
-                )
-                .cond_where(key_condition(meta, key, key_values, dialect));
+            update.table(Alias::new(meta.table)).values(
+                columns
+                    .iter()
+                    .zip(values.by_ref().take(columns.len()).collect::<Vec<_>>())
+                    .map(|(&i, v)| (Alias::new(meta.columns[i].name), Expr::val(v))),
+            );
+            for &(i, _) in &extra.increments {
+                let column = &meta.columns[i];
+                let stored = quote(dialect, column.name);
+                let uses = crate::changes::increment_uses(column.kind, dialect);
+                let sum = with_value(
+                    |p| crate::changes::increment_sql(column.kind, &stored, p, dialect),
+                    &mut values,
+                    uses,
+                    dialect,
+                );
+                update.value(Alias::new(column.name), sum);
+            }
+            let key_values: Vec<Value> = values.by_ref().take(key_count).collect();
+            update.cond_where(key_condition(meta, key, key_values, dialect));
+            if let Some(guard) = extra.guard_expr(meta, None, &mut values, dialect) {
+                update.and_where(guard);
+            }
             if only_if_changed {
                 let mut differs = Condition::any();
-                for (&i, value) in columns.iter().zip(again) {
+                for (&i, value) in columns.iter().zip(values.by_ref()) {
                     differs = differs.add(same_value(meta, i, value, dialect).not());
                 }
                 update.cond_where(differs);
@@ -610,36 +640,54 @@ pub(crate) fn update_by_key<M: Model>(
     )
 }
 
-/// `SELECT <all columns> FROM t WHERE <key> AND c1 IS NOT DISTINCT FROM ? AND …`: the row with the
-/// key when its listed columns already hold these values, compared as the database compares them
-/// (NULL-safe).
-pub(crate) fn select_same<M: Model>(
+/// `SELECT <all columns>, <guard admits>, <listed columns hold the values> FROM t WHERE <key> FOR
+/// UPDATE`: the row with the key, whether the guard lets the incoming values replace it (`1` without
+/// a guard), and whether its listed columns already hold these values, compared as the database
+/// compares them (NULL-safe). Both flags are read as `i64` after the row's columns.
+pub(crate) fn select_probe<M: Model>(
     key: KeyId,
     key_values: Vec<Value>,
     set: Vec<(usize, Value)>,
+    extra: &Extra,
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
     let key_values = compared_values(meta, key, key_values);
     let columns: Vec<usize> = set.iter().map(|(i, _)| *i).collect();
     let key_count = key_values.len();
-    let mut values = key_values;
+    let mut values = Vec::new();
+    extra.push_guard(meta, &mut values, dialect);
     values.extend(set.into_iter().map(|(_, v)| v));
+    values.extend(key_values);
     cached::<M>(
         dialect,
-        Shape::SelectSame(key, columns.clone()),
+        Shape::Probe(
+            key,
+            columns.clone(),
+            extra.guard.as_ref().map(|(guard, _)| *guard),
+        ),
         values,
-        |mut values| {
-            let set_values = values.split_off(key_count);
-            let mut condition = key_condition(meta, key, values, dialect);
-            for (&i, value) in columns.iter().zip(set_values) {
-                condition = condition.add(same_value(meta, i, value, dialect));
+        |values| {
+            let mut values = values.into_iter();
+            let admits = extra
+                .guard_expr(meta, None, &mut values, dialect)
+                .unwrap_or_else(|| Expr::cust("1 = 1"));
+            let mut same = Condition::all().add(Expr::cust("1 = 1"));
+            for (&i, value) in columns
+                .iter()
+                .zip(values.by_ref().take(columns.len()).collect::<Vec<_>>())
+            {
+                same = same.add(same_value(meta, i, value, dialect));
             }
+            let key_values: Vec<Value> = values.collect();
+            debug_assert_eq!(key_values.len(), key_count);
             let mut select = Query::select();
             select
                 .columns(meta.columns.iter().map(|c| Alias::new(c.name)))
+                .expr(flag(admits.into(), dialect))
+                .expr(flag(same, dialect))
                 .from(Alias::new(meta.table))
-                .cond_where(condition);
+                .cond_where(key_condition(meta, key, key_values, dialect));
             // Locked, as the update would have locked it: the row stays as found until the
             // transaction ends, and a row changed after a REPEATABLE READ snapshot is a retryable
             // error rather than an answer from the snapshot.
@@ -648,6 +696,37 @@ pub(crate) fn select_same<M: Model>(
             (sql, values)
         },
     )
+}
+
+/// `1` when the condition holds, else `0`, as a 64-bit integer on every backend.
+fn flag(condition: Condition, dialect: Dialect) -> Expr {
+    let case = Expr::case(condition, 1i64).finally(0i64);
+    match dialect {
+        Dialect::Postgres => Expr::cust_with_exprs("CAST($1 AS BIGINT)", [case.into()]),
+        Dialect::MySql => Expr::cust_with_exprs("CAST(? AS SIGNED)", [case.into()]),
+        Dialect::Sqlite => case.into(),
+    }
+}
+
+/// An SQL expression that names one bound value `uses` times: `make(p)` spells it with `p` as that
+/// value's placeholder. The value is taken `uses` times from `values` (each use binds it once).
+pub(crate) fn with_value(
+    make: impl FnOnce(&str) -> String,
+    values: &mut impl Iterator<Item = Value>,
+    uses: usize,
+    dialect: Dialect,
+) -> Expr {
+    let taken: Vec<Value> = values.by_ref().take(uses).collect();
+    match dialect {
+        Dialect::Postgres => {
+            let first = taken
+                .into_iter()
+                .next()
+                .expect("a value for the expression");
+            Expr::cust_with_values(make("$1"), [first])
+        }
+        _ => Expr::cust_with_values(make("?"), taken),
+    }
 }
 
 /// Column `column` holds `value`, NULL-safe: `IS NOT DISTINCT FROM` (PostgreSQL), `IS` (SQLite),
@@ -811,7 +890,14 @@ mod tests {
             &*insert_returning(&item(Some(1), "a"), None, true, d).sql,
             r#"INSERT INTO "items" ("tenant", "name") VALUES ($1, $2) ON CONFLICT  DO NOTHING RETURNING "id", "tenant", "name""#
         );
-        let update = update_by_key::<Item>(key, kv.clone(), vec![(2, Value::from("z"))], false, d);
+        let update = update_by_key::<Item>(
+            key,
+            kv.clone(),
+            vec![(2, Value::from("z"))],
+            &Extra::default(),
+            false,
+            d,
+        );
         assert_eq!(
             &*update.sql,
             r#"UPDATE "items" SET "name" = $1 WHERE "tenant" = $2 AND "name" = $3 RETURNING "id", "tenant", "name""#

@@ -136,7 +136,14 @@ impl Retry {
 /// - SQLite: the transaction begins with `BEGIN IMMEDIATE`, taking the write lock up front; a plain
 ///   `BEGIN` that reads and then writes fails with SQLITE_BUSY_SNAPSHOT whatever the busy timeout;
 /// - PostgreSQL REPEATABLE READ / SERIALIZABLE: a row committed after the snapshot stays invisible to
-///   every statement of the transaction, so the only correct answer is to run it again.
+///   every statement of the transaction, so the only correct answer is to run it again;
+/// - a multi-primary cluster (MariaDB Galera) or a distributed database (CockroachDB, YugabyteDB):
+///   a write conflict with another node is found at certification and reported as a deadlock or
+///   serialization failure, often by `COMMIT` itself; that is retryable like any other;
+/// - a lost connection, or a cluster node that is not ready for clients ([`Error::NodeUnavailable`]):
+///   the body runs again on a fresh connection from the pool, within the same retry budget. Not
+///   when the connection was lost while `COMMIT` was in flight: whether that commit happened is
+///   unknown, and the error says so.
 ///
 /// `body` may run more than once: keep side effects outside the database out of it. An error it
 /// returns rolls the transaction back.
@@ -165,9 +172,38 @@ where
     let mut retry = Retry::new(options.retry);
     loop {
         match attempt_once(pool, options, &mut body).await {
-            Err(error) if retry.again(&error).await => {}
-            result => return result,
+            Ok(value) => return Ok(value),
+            Err(Failed::Rerun(error)) => {
+                // A node that lost its connection or left the cluster: the next attempt runs on
+                // a fresh connection (this one was closed).
+                let again = error.is_retryable() || error.is_node_unavailable();
+                if !retry.again_if(&error, again).await {
+                    return Err(error);
+                }
+            }
+            Err(Failed::Final(error)) => return Err(error),
         }
+    }
+}
+
+/// How one attempt of [`transaction`] failed.
+enum Failed {
+    /// Nothing of the attempt was committed: run again if the error allows it.
+    Rerun(Error),
+    /// The connection was lost while `COMMIT` was in flight: whether it committed is unknown, so
+    /// running the body again could apply it twice.
+    Final(Error),
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed::Rerun(error)
+    }
+}
+
+impl From<sqlx::Error> for Failed {
+    fn from(error: sqlx::Error) -> Self {
+        Failed::Rerun(error.into())
     }
 }
 
@@ -202,7 +238,7 @@ async fn attempt_once<DB, T, F>(
     pool: &Pool<DB>,
     options: TxOptions,
     body: &mut F,
-) -> Result<T, Error>
+) -> Result<T, Failed>
 where
     DB: Backend,
     F: AsyncFnMut(&mut Transaction<'_, DB>) -> Result<T, Error>,
@@ -232,15 +268,34 @@ where
             }
             Err(error) => {
                 // The server answered: sqlx has queued the rollback, which runs before the
-                // connection is reused. Anything else (I/O, protocol) closes it.
-                guard.close = !matches!(error, sqlx::Error::Database(_));
-                Err(error.into())
+                // connection is reused (a certification failure or serialization failure at
+                // COMMIT is retryable). Anything else (I/O, protocol) closes it, and leaves the
+                // commit's outcome unknown.
+                let answered = matches!(error, sqlx::Error::Database(_));
+                let error = Error::from(error);
+                guard.close = !answered || error.is_node_unavailable();
+                if answered {
+                    Err(Failed::Rerun(error))
+                } else {
+                    Err(Failed::Final(commit_unknown(error)))
+                }
             }
         },
         Err(error) => {
-            guard.close = tx.rollback().await.is_err();
-            Err(error)
+            guard.close = tx.rollback().await.is_err() || error.is_node_unavailable();
+            Err(Failed::Rerun(error))
         }
+    }
+}
+
+/// The error of a `COMMIT` whose connection was lost before its answer arrived.
+fn commit_unknown(error: Error) -> Error {
+    match error {
+        Error::NodeUnavailable { source, .. } => Error::NodeUnavailable {
+            reason: "the connection was lost while COMMIT was in flight, so whether the transaction was committed is unknown: check before running it again",
+            source,
+        },
+        other => other,
     }
 }
 

@@ -215,8 +215,12 @@ impl TestBackend for sqlx::Sqlite {
         } else {
             1
         };
+        // Not tested before each acquire: sqlx drops a connection whose test is cut off, and an
+        // in-memory database with it (see tests/sqlite_memory_cancel.rs); the cancellation tests
+        // cut calls off at random.
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
+            .test_before_acquire(options.sqlite_file)
             .connect_with(connect.foreign_keys(true))
             .await
             .expect("open SQLite");

@@ -24,11 +24,17 @@ commands:
                 SeaORM's insert_many, and on PostgreSQL UNNEST arrays and COPY
       --rows N        rows per import (100000)
       --rounds N      rounds, the best kept (2)
+      --batch N       the library's batch_size (its default: 1000, 10000 on PostgreSQL)
+  unchanged     BulkInsert update mode over rows all already stored: importing the stored values
+                (nothing written) and changed ones (all written), against a hand-written
+                multi-row INSERT whose conflict clause writes every row: rows/s and statements
+      --rows N        rows per import (20000)
+      --rounds N      rounds, the best kept (3)
   memory        peak RSS of a counts-only import into SQLite, each row count in a fresh process
       --rows N,N      row counts (100000,1000000)
   compile-cost  debug build time of a crate of 50 models deriving Model against the same 50
                 structs deriving serde (builds in target/compile-cost)
-  all           single, concurrency, bulk, memory and compile-cost with their defaults
+  all           single, concurrency, bulk, unchanged, memory and compile-cost with their defaults
   help          this text
 
 URL: postgres://… or mysql://… (MariaDB 10.5 or later); each runs after SQLite (a file in WAL mode
@@ -48,6 +54,7 @@ pub enum Command {
     Single(Single, Vec<Url>),
     Concurrency(Concurrency, Vec<Url>),
     Bulk(Bulk, Vec<Url>),
+    Unchanged(Unchanged, Vec<Url>),
     Memory(Memory),
     CompileCost,
     All(Vec<Url>),
@@ -91,6 +98,8 @@ impl Default for Concurrency {
 pub struct Bulk {
     pub rows: usize,
     pub rounds: usize,
+    /// The library's `batch_size`, or its default.
+    pub batch: Option<usize>,
 }
 
 impl Default for Bulk {
@@ -98,6 +107,22 @@ impl Default for Bulk {
         Bulk {
             rows: 100_000,
             rounds: 2,
+            batch: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unchanged {
+    pub rows: usize,
+    pub rounds: usize,
+}
+
+impl Default for Unchanged {
+    fn default() -> Self {
+        Unchanged {
+            rows: 20_000,
+            rounds: 3,
         }
     }
 }
@@ -169,7 +194,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, ArgErro
     let name = command.as_str();
     if !matches!(
         name,
-        "single" | "concurrency" | "bulk" | "memory" | "compile-cost" | "all"
+        "single" | "concurrency" | "bulk" | "unchanged" | "memory" | "compile-cost" | "all"
     ) {
         return match name {
             "help" | "--help" | "-h" => Ok(Command::Help),
@@ -182,6 +207,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, ArgErro
     let mut single = Single::default();
     let mut concurrency = Concurrency::default();
     let mut bulk = Bulk::default();
+    let mut unchanged = Unchanged::default();
     let mut memory = Memory::default();
     let mut urls = Vec::new();
     while let Some(arg) = args.next() {
@@ -204,7 +230,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, ArgErro
             (name, option),
             ("single", "calls" | "rounds" | "passes")
                 | ("concurrency", "tasks" | "calls" | "keys")
-                | ("bulk", "rows" | "rounds")
+                | ("bulk", "rows" | "rounds" | "batch")
+                | ("unchanged", "rows" | "rounds")
                 | ("memory", "rows")
         );
         if !known {
@@ -222,6 +249,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, ArgErro
             ("concurrency", "keys") => concurrency.keys = number(&flag, &value)?,
             ("bulk", "rows") => bulk.rows = number(&flag, &value)?,
             ("bulk", "rounds") => bulk.rounds = number(&flag, &value)?,
+            ("bulk", "batch") => bulk.batch = Some(number(&flag, &value)?),
+            ("unchanged", "rows") => unchanged.rows = number(&flag, &value)?,
+            ("unchanged", "rounds") => unchanged.rounds = number(&flag, &value)?,
             ("memory", "rows") => memory.rows = numbers(&flag, &value)?,
             _ => unreachable!("checked above"),
         }
@@ -230,6 +260,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, ArgErro
         "single" => Command::Single(single, urls),
         "concurrency" => Command::Concurrency(concurrency, urls),
         "bulk" => Command::Bulk(bulk, urls),
+        "unchanged" => Command::Unchanged(unchanged, urls),
         "memory" => Command::Memory(memory),
         "compile-cost" => Command::CompileCost,
         _ => Command::All(urls),

@@ -1,5 +1,5 @@
-//! `bulk`: `BulkInsert` of `--rows` rows, half of them already stored, in chunks of 1000 in one
-//! transaction; skip and update modes, counts only and per-row report; against a hand-written
+//! `bulk`: `BulkInsert` of `--rows` rows, half of them already stored, in chunks of its default
+//! size (or `--batch`) in one transaction; skip and update modes, counts only and per-row report; against a hand-written
 //! multi-row `INSERT … VALUES` with the conflict clause people write by hand, SeaORM's
 //! `insert_many(…).on_conflict(…)`, and on PostgreSQL `UNNEST` arrays and `COPY`.
 
@@ -72,8 +72,13 @@ impl<DB: Db> Lines<'_, DB> {
 
     fn print(&self) {
         println!(
-            "\n{}: bulk insert of {} rows, half already stored, chunks of 1000 in one transaction, best of {}",
-            self.target.label, self.opts.rows, self.opts.rounds
+            "\n{}: bulk insert of {} rows, half already stored, in one transaction, best of {}; the library in chunks of {} (batch_size), the others of 1000 unless said",
+            self.target.label,
+            self.opts.rows,
+            self.opts.rounds,
+            self.opts
+                .batch
+                .map_or_else(|| "its default".to_owned(), |n| n.to_string())
         );
         println!("| mode | path | rows/s | statements | library (counts only) ÷ this |");
         println!("|---|---|---:|---:|---:|");
@@ -101,8 +106,13 @@ async fn library<DB: Db>(
     rows: usize,
     update: bool,
     per_row: bool,
+    batch: Option<usize>,
 ) -> Result<()> {
     let bulk = BulkInsert::<Product>::new();
+    let bulk = match batch {
+        Some(n) => bulk.batch_size(n),
+        None => bulk,
+    };
     let bulk = if per_row { bulk } else { bulk.counts_only() };
     let bulk = if update {
         bulk.update_conflicts::<ProductBySku>(&[ProductField::PriceCents])
@@ -134,6 +144,7 @@ async fn handwritten<DB: Db>(pool: &sqlx::Pool<DB>, rows: usize, clause: &str) -
 impl Visit for Bulk<'_> {
     async fn visit<DB: Db>(&mut self, target: &Target<DB>) -> Result<()> {
         let rows = self.0.rows;
+        let batch = self.0.batch;
         let sql = &target.sql;
         let mut l = Lines {
             target,
@@ -147,12 +158,12 @@ impl Visit for Bulk<'_> {
                 sql.bulk_skip
             };
             l.measure(mode, LIBRARY.into(), async |s| {
-                library(&s.pool, rows, update, false).await
+                library(&s.pool, rows, update, false, batch).await
             })
             .await?;
             if !update {
                 l.measure(mode, "library, per-row report".into(), async |s| {
-                    library(&s.pool, rows, update, true).await
+                    library(&s.pool, rows, update, true, batch).await
                 })
                 .await?;
             }
@@ -189,34 +200,44 @@ impl Visit for Bulk<'_> {
     }
 }
 
-/// PostgreSQL only, skip mode: hand-written `INSERT … SELECT * FROM UNNEST(…)` per chunk (three
-/// array parameters whatever the chunk size), and the physical floor: `COPY` of just the rows the
-/// import must add, timed as rows of input per second.
+/// PostgreSQL only: hand-written `INSERT … SELECT * FROM UNNEST(…)` (three array parameters
+/// whatever the chunk size) at 1000 and 10,000 rows a statement, in skip mode and in update mode
+/// (`ON CONFLICT (sku) DO UPDATE SET price_cents = excluded.price_cents`); and the physical floor:
+/// `COPY` of just the rows the import must add, timed as rows of input per second.
 async fn postgres(l: &mut Lines<'_, sqlx::Postgres>) -> Result<()> {
     let rows = l.opts.rows;
-    let path =
-        "hand-written sqlx, INSERT … SELECT * FROM UNNEST(arrays) … ON CONFLICT (sku) DO NOTHING";
-    l.measure("skip", path.into(), async |s| {
-        let rows: Vec<Product> = (0..rows).map(|i| bulk_row(i, 2)).collect();
-        let mut tx = s.pool.begin().await?;
-        for chunk in rows.chunks(1000) {
-            let skus: Vec<&str> = chunk.iter().map(|r| r.sku.as_str()).collect();
-            let names: Vec<&str> = chunk.iter().map(|r| r.name.as_str()).collect();
-            let prices: Vec<i64> = chunk.iter().map(|r| r.price_cents).collect();
-            sqlx::query(
+    for (mode, clause) in [
+        ("skip", "DO NOTHING"),
+        ("update", "DO UPDATE SET price_cents = excluded.price_cents"),
+    ] {
+        for chunk_rows in [1000, 10_000] {
+            let path = format!(
+                "hand-written sqlx, INSERT … SELECT * FROM UNNEST(arrays) … ON CONFLICT (sku) {clause}, {chunk_rows} rows a statement"
+            );
+            let sql = format!(
                 "INSERT INTO bench_products (sku, name, price_cents) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) ON CONFLICT (sku) DO NOTHING",
-            )
-            .bind(&skus)
-            .bind(&names)
-            .bind(&prices)
-            .execute(&mut *tx)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) ON CONFLICT (sku) {clause}"
+            );
+            l.measure(mode, path, async |s| {
+                let rows: Vec<Product> = (0..rows).map(|i| bulk_row(i, 2)).collect();
+                let mut tx = s.pool.begin().await?;
+                for chunk in rows.chunks(chunk_rows) {
+                    let skus: Vec<&str> = chunk.iter().map(|r| r.sku.as_str()).collect();
+                    let names: Vec<&str> = chunk.iter().map(|r| r.name.as_str()).collect();
+                    let prices: Vec<i64> = chunk.iter().map(|r| r.price_cents).collect();
+                    sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                        .bind(&skus)
+                        .bind(&names)
+                        .bind(&prices)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            })
             .await?;
         }
-        tx.commit().await?;
-        Ok(())
-    })
-    .await?;
+    }
     // The CSV text is built beforehand, untimed: a floor, not a contender.
     let mut csv = String::new();
     for i in (1..rows).step_by(2) {

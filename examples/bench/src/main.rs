@@ -7,6 +7,7 @@
 //! cargo run --release -p model-bench -- all postgres://postgres@127.0.0.1:5432/test mysql://root@127.0.0.1:3306/test
 //! cargo run --release -p model-bench -- single --calls 500 postgres://postgres@127.0.0.1:5432/test
 //! cargo run --release -p model-bench -- bulk --rows 10000
+//! cargo run --release -p model-bench -- unchanged --rows 20000
 //! cargo run --release -p model-bench -- memory --rows 100000,1000000
 //! cargo run --release -p model-bench -- compile-cost
 //! ```
@@ -25,6 +26,7 @@ mod model;
 mod single;
 mod stats;
 mod target;
+mod unchanged;
 
 use std::process::ExitCode;
 
@@ -60,12 +62,14 @@ fn run(command: Command) -> Result<()> {
         Command::Single(opts, urls) => each(&urls, false, single::Single(&opts))?,
         Command::Concurrency(opts, urls) => each(&urls, true, concurrency::Concurrency(&opts))?,
         Command::Bulk(opts, urls) => each(&urls, false, bulk::Bulk(&opts))?,
+        Command::Unchanged(opts, urls) => each(&urls, false, unchanged::Unchanged(&opts))?,
         Command::Memory(opts) => memory::run(&opts.rows, opts.rows.len() == 1)?,
         Command::CompileCost => compile_cost::run()?,
         Command::All(urls) => {
             each(&urls, false, single::Single(&Default::default()))?;
             each(&urls, true, concurrency::Concurrency(&Default::default()))?;
             each(&urls, false, bulk::Bulk(&Default::default()))?;
+            each(&urls, false, unchanged::Unchanged(&Default::default()))?;
             println!();
             memory::run(&args::Memory::default().rows, false)?;
             compile_cost::run()?;

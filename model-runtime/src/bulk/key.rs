@@ -61,6 +61,46 @@ impl KeyValues {
     }
 }
 
+/// The hasher of the tables keyed by fingerprint: a fingerprint is already the output of randomly
+/// keyed hashers, so its halves folded together are a hash; hashing it again (SipHash, per lookup
+/// and insert, several a row) was a visible share of a bulk call's own work.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Prehashed;
+
+impl BuildHasher for Prehashed {
+    type Hasher = PrehashedHasher;
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+/// See [`Prehashed`].
+#[derive(Debug)]
+pub(crate) struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u128(&mut self, fingerprint: u128) {
+        self.0 ^= (fingerprint as u64) ^ ((fingerprint >> 64) as u64);
+    }
+
+    // Only fingerprints are hashed with it; anything else still gets a usable (if weak) hash.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+}
+
+/// A set of fingerprints.
+pub(crate) type FingerprintSet = std::collections::HashSet<u128, Prehashed>;
+
+/// A map from fingerprints.
+pub(crate) type FingerprintMap<V> = std::collections::HashMap<u128, V, Prehashed>;
+
 /// Two randomly keyed hashers, chosen once per bulk call.
 pub(crate) struct Hashers(RandomState, RandomState);
 

@@ -16,6 +16,7 @@ use std::marker::PhantomData;
 
 use sqlx::Connection;
 
+use crate::changes::{Guard, Numeric, Ordered, TypedField};
 use crate::conn::Conn;
 
 use crate::backend::{Backend, Dialect, Isolation};
@@ -26,6 +27,7 @@ use crate::tx::{Retry, RetryPolicy};
 use crate::violation;
 
 use plan::{ChunkPlan, Repeat, Resolve, Seen, Tag};
+pub(crate) use write::Update;
 use write::{Action, Batch, ChunkWrite, Counts, Written};
 
 /// The state of a [`BulkInsert`] whose conflict mode is not chosen yet: a conflict is an error, and
@@ -117,6 +119,10 @@ pub struct BulkInsert<M: Model, S = NoConflictMode> {
     /// [`BulkInsert::get_or_create`]: skip mode that also reads the primary key of every row it
     /// skips.
     find: bool,
+    /// Update mode: columns the incoming values are added to.
+    increments: Vec<usize>,
+    /// Update mode: when a stored row may be written.
+    guard: Option<Guard>,
     state: PhantomData<S>,
 }
 
@@ -128,6 +134,8 @@ impl<M: Model> Default for BulkInsert<M, NoConflictMode> {
             per_row: true,
             commit_each_chunk: false,
             find: false,
+            increments: Vec::new(),
+            guard: None,
             state: PhantomData,
         }
     }
@@ -150,6 +158,9 @@ pub enum RowOutcome<P> {
     /// Update mode: the existing row with its key already held the incoming values of the listed
     /// fields, and was not written.
     Unchanged,
+    /// Update mode with a condition ([`BulkInsert::only_if_newer`]): the existing row with its key
+    /// was not written, the condition refusing the incoming values.
+    Stale,
     /// [`BulkInsert::get_or_create`]: a row with its key was already stored; its primary key.
     Found(P),
     /// Not written: a later input row (at this index) has the same key, and the last wins.
@@ -174,6 +185,9 @@ pub struct BulkReport<P> {
     /// Stored rows left as they were, their listed fields already holding the incoming values
     /// (update mode); nothing was written to them.
     pub unchanged: u64,
+    /// Stored rows left as they were because the condition refused the incoming values (update
+    /// mode with [`BulkInsert::only_if_newer`] or [`BulkInsert::only_if_not_older`]).
+    pub stale: u64,
     /// Chunks written (each committed on its own with [`BulkInsert::commit_each_chunk`]).
     pub chunks: usize,
     /// One outcome per input row, in input order; `None` with [`BulkInsert::counts_only`].
@@ -254,13 +268,61 @@ impl<M: Model> BulkInsert<M, NoConflictMode> {
             per_row: self.per_row,
             commit_each_chunk: self.commit_each_chunk,
             find: self.find,
+            increments: self.increments,
+            guard: self.guard,
             state: PhantomData,
         }
     }
 }
 
+impl<M: Model> BulkInsert<M, ConflictModeSet> {
+    /// Update mode: adds the incoming row's value of `field` to the stored one
+    /// (`hits = hits + excluded.hits`) instead of replacing it; an inserted row holds its own
+    /// value. As [`Changes::increment`](crate::Changes::increment): the field must not be listed
+    /// nor be a key column, an increment always writes the row ([`RowOutcome::Updated`]), and an
+    /// overflow is an error. Only with [`update_conflicts`](BulkInsert::update_conflicts), which
+    /// may then list no fields.
+    ///
+    /// The input must not repeat a key (an [`Error::InvalidArgument`] names the row): the rows
+    /// with one key are to be added up before the call, as the result would otherwise depend on
+    /// their order and chunking.
+    pub fn increment<T: Numeric>(mut self, field: TypedField<M, T>) -> Self {
+        if !self.increments.contains(&field.index()) {
+            self.increments.push(field.index());
+        }
+        self
+    }
+
+    /// Update mode: writes a stored row only when the incoming row's `field` is greater than the
+    /// stored one (NULL older than every value), as
+    /// [`Changes::only_if_newer`](crate::Changes::only_if_newer); a refused row is reported
+    /// [`RowOutcome::Stale`] and counted in [`BulkReport::stale`]. The input must not repeat a key
+    /// (keep the newest of each before the call). Only with
+    /// [`update_conflicts`](BulkInsert::update_conflicts).
+    pub fn only_if_newer<T: Ordered>(mut self, field: TypedField<M, T>) -> Self {
+        self.guard = Some(Guard {
+            column: field.index(),
+            strict: true,
+        });
+        self
+    }
+
+    /// As [`only_if_newer`](BulkInsert::only_if_newer), but an equal value also writes.
+    pub fn only_if_not_older<T: Ordered>(mut self, field: TypedField<M, T>) -> Self {
+        self.guard = Some(Guard {
+            column: field.index(),
+            strict: false,
+        });
+        self
+    }
+}
+
 /// Statements over this many rows are not built: the default chunk.
 const DEFAULT_CHUNK: usize = 1000;
+
+/// PostgreSQL's default chunk, where a statement binds one array per column: chosen by
+/// measurement (`model-bench bulk --pg-chunks`).
+const POSTGRES_CHUNK: usize = 10_000;
 
 /// How often a call (all-or-nothing and within one chunk, or one chunk of a commit-per-chunk call)
 /// is run again after a deadlock or serialization failure, outside the caller's transaction.
@@ -268,8 +330,10 @@ const ATTEMPTS: u32 = 10;
 
 impl<M: Model, S> BulkInsert<M, S> {
     /// Rows per statement, at least 1 ([`BulkInsert::run`] refuses 0). Capped so that no statement
-    /// exceeds the backend's bind-parameter limit (32766 on SQLite, 65535 on PostgreSQL and MySQL).
-    /// Default: 1000, or fewer for wide rows.
+    /// exceeds the backend's bind-parameter limit (32766 on SQLite, 65535 on PostgreSQL and MySQL),
+    /// except on PostgreSQL, where a bulk insert binds one array per column whatever its rows
+    /// (not for [`get_or_create`](BulkInsert::get_or_create), whose read binds each key).
+    /// Default: 1000, or fewer for wide rows; 10,000 on PostgreSQL.
     pub fn batch_size(mut self, rows: usize) -> Self {
         self.batch_size = Some(rows);
         self
@@ -294,7 +358,7 @@ impl<M: Model, S> BulkInsert<M, S> {
     }
 
     /// The mode, checked and in column indexes.
-    fn action(&self) -> Result<Action, Error> {
+    fn action(&self, dialect: Dialect) -> Result<Action, Error> {
         let invalid = |reason: String| Error::InvalidArgument {
             model: M::META.name,
             reason,
@@ -310,11 +374,26 @@ impl<M: Model, S> BulkInsert<M, S> {
             ));
         }
         Ok(match &self.mode {
+            Mode::Error | Mode::Skip(_) if !self.increments.is_empty() || self.guard.is_some() => {
+                return Err(invalid(
+                    "increment, only_if_newer and only_if_not_older apply to update_conflicts, which writes stored rows; skip modes leave them as they are".into(),
+                ));
+            }
             Mode::Error => Action::Fail,
             Mode::Skip(key) => Action::Skip(*key),
             Mode::Update(key, fields) => {
                 let meta = M::META;
-                if fields.is_empty() {
+                let listed: Vec<usize> = fields.iter().map(|&f| M::field_index(f)).collect();
+                if let Some(reason) = crate::changes::refused_increment(
+                    meta,
+                    &self.increments,
+                    &listed,
+                    *key,
+                    dialect,
+                ) {
+                    return Err(invalid(reason));
+                }
+                if fields.is_empty() && self.increments.is_empty() {
                     return Err(invalid(
                         "update_conflicts with no fields would write nothing to a stored row; name the fields to update, or use skip_conflicts to leave stored rows as they are".into(),
                     ));
@@ -341,20 +420,33 @@ impl<M: Model, S> BulkInsert<M, S> {
                         set.push(index);
                     }
                 }
-                Action::Update(*key, set)
+                Action::Update(
+                    *key,
+                    Update {
+                        set,
+                        increments: self.increments.clone(),
+                        guard: self.guard,
+                    },
+                )
             }
         })
     }
 
     fn rows_per_chunk(&self, action: &Action, dialect: Dialect) -> usize {
+        if dialect == Dialect::Postgres && !self.find {
+            // One array per column whatever the rows (`statements::column_arrays`): no bind cap.
+            // (Get-or-create's read of the skipped keys binds each key.)
+            return self.batch_size.unwrap_or(POSTGRES_CHUNK).max(1);
+        }
         let limit = dialect.bind_limit();
         let columns = statements::insert_columns::<M>(action.explicit_pk()).len();
         let key_columns = action.key().map_or(0, |key| M::META.key_columns(key).len());
         // Binds per row in the widest statement of the chunk: the insert, the read of the stored
         // keys, and MySQL's CASE update (key and value per updated column, and the key again).
         let per_row = match action {
-            Action::Update(_, set) if dialect == Dialect::MySql => {
-                columns.max(set.len() * (key_columns + 1) + key_columns)
+            Action::Update(_, update) if dialect == Dialect::MySql => {
+                let written = update.set.len() + update.increments.len();
+                columns.max(written * (key_columns + 1) + key_columns)
             }
             _ => columns.max(key_columns),
         };
@@ -381,7 +473,7 @@ impl<M: Model, S> BulkInsert<M, S> {
         I: IntoIterator<Item = M>,
     {
         let dialect = <A::Database as Backend>::DIALECT;
-        let action = self.action()?;
+        let action = self.action(dialect)?;
         let chunk_rows = self.rows_per_chunk(&action, dialect);
         let mut guard = crate::conn::CloseUnlessClean {
             conn: conn.acquire().await?,
@@ -618,6 +710,34 @@ impl Call<'_> {
             });
         }
         let plan = plan::plan(chunk, self.action.key(), resolve, &run.seen, DB::DIALECT);
+        // Increments and guards are not "the last wins": rows repeating a key must be combined by
+        // the caller, or the result would depend on their order and chunking.
+        if let Action::Update(_, update) = self.action
+            && (!update.increments.is_empty() || update.guard.is_some())
+        {
+            let repeated = plan
+                .repeats
+                .iter()
+                .map(|(pos, _)| *pos)
+                .chain(
+                    plan.writers
+                        .iter()
+                        .filter(|w| matches!(w.tag, Tag::Rewrite { .. }))
+                        .map(|w| w.pos),
+                )
+                .min();
+            if let Some(pos) = repeated {
+                return Err(Error::Bulk {
+                    row: Some(chunk[pos].0),
+                    first_row: chunk[0].0,
+                    committed_rows,
+                    source: Box::new(Error::InvalidArgument {
+                        model: M::META.name,
+                        reason: "this row repeats the key of another input row, which update_conflicts with an increment or a condition cannot resolve by \"the last wins\" (the result would depend on the rows' order and chunking): combine the rows with one key before the call (add up the increments, keep the newest)".into(),
+                    }),
+                });
+            }
+        }
         if plan.writers.is_empty() {
             return Ok((plan, None));
         }
@@ -742,8 +862,9 @@ struct Run<P> {
     counts: Counts,
     /// Update mode, counts only: the keys (fingerprints) found unchanged so far, so that a later
     /// chunk that writes one of them again counts it updated instead.
-    unchanged_keys: std::collections::HashSet<u128>,
+    unchanged_keys: key::FingerprintSet,
     unchanged: u64,
+    stale: u64,
     skipped_in_input: u64,
     chunks: usize,
 }
@@ -754,8 +875,9 @@ impl<P: Clone> Run<P> {
             seen: Seen::new(per_row),
             outcomes: per_row.then(Vec::new),
             counts: Counts::default(),
-            unchanged_keys: std::collections::HashSet::new(),
+            unchanged_keys: key::FingerprintSet::default(),
             unchanged: 0,
+            stale: 0,
             skipped_in_input: 0,
             chunks: 0,
         }
@@ -789,6 +911,7 @@ impl<P: Clone> Run<P> {
                 self.counts.updated += counts.updated;
                 self.counts.skipped_existing += counts.skipped_existing;
                 self.unchanged += counts.unchanged.len() as u64;
+                self.stale += counts.stale;
                 let fingerprint = |w: usize| {
                     plan.writers[w]
                         .key
@@ -836,6 +959,10 @@ impl<P: Clone> Run<P> {
                                 Written::Unchanged => {
                                     self.unchanged += 1;
                                     RowOutcome::Unchanged
+                                }
+                                Written::Stale => {
+                                    self.stale += 1;
+                                    RowOutcome::Stale
                                 }
                                 Written::Found(pk) => {
                                     self.counts.skipped_existing += 1;
@@ -904,6 +1031,7 @@ impl<P: Clone> Run<P> {
             skipped_in_input: self.skipped_in_input,
             updated: self.counts.updated,
             unchanged: self.unchanged,
+            stale: self.stale,
             chunks: self.chunks,
             rows,
         }

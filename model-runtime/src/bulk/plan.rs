@@ -2,13 +2,11 @@
 //! key within the input are resolved here (first wins when skipping, last wins when updating), across
 //! chunks as within one, with one fingerprint per distinct key.
 
-use std::collections::{HashMap, HashSet};
-
 use crate::backend::Dialect;
 use crate::meta::KeyId;
 use crate::model::Model;
 
-use super::key::{Hashers, KeyValues};
+use super::key::{FingerprintMap, FingerprintSet, Hashers, KeyValues};
 
 /// How repeats of a key within the input are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +28,8 @@ pub(crate) struct Seen {
 }
 
 enum SeenRows {
-    Indexed(HashMap<u128, usize>),
-    Fingerprints(HashSet<u128>),
+    Indexed(FingerprintMap<usize>),
+    Fingerprints(FingerprintSet),
 }
 
 /// The row index reported for a key seen in counts-only mode, where no row index is kept (and none
@@ -43,9 +41,9 @@ impl Seen {
     pub(crate) fn new(per_row: bool) -> Self {
         Seen {
             rows: if per_row {
-                SeenRows::Indexed(HashMap::new())
+                SeenRows::Indexed(FingerprintMap::default())
             } else {
-                SeenRows::Fingerprints(HashSet::new())
+                SeenRows::Fingerprints(FingerprintSet::default())
             },
             hashers: Hashers::new(),
         }
@@ -134,7 +132,7 @@ pub(crate) fn plan<M: Model>(
     let mut writers: Vec<Option<Writer>> = Vec::with_capacity(chunk.len());
     let mut repeats = Vec::new();
     // Fingerprint → index into `writers` of the row that holds the key in this chunk.
-    let mut local: HashMap<u128, usize> = HashMap::new();
+    let mut local: FingerprintMap<usize> = FingerprintMap::default();
     for (pos, (input, row)) in chunk.iter().enumerate() {
         let key = key.and_then(|key| KeyValues::of(row, key, dialect));
         let fingerprint = match (&key, resolve) {

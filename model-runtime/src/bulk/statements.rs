@@ -9,14 +9,16 @@ use crate::meta::KeyId;
 use crate::model::Model;
 use crate::query::{self, Lock, Shape, Statement};
 
+use super::write::Update;
+
 /// What a multi-row insert does on a conflict on its key (PostgreSQL and SQLite only: MySQL has no
 /// conflict target, and its `ON DUPLICATE KEY UPDATE` reacts to every unique key).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum OnKey<'a> {
     /// `ON CONFLICT (key) DO NOTHING`.
     DoNothing(KeyId),
-    /// `ON CONFLICT (key) DO UPDATE SET c = excluded.c, …` over these columns.
-    DoUpdate(KeyId, &'a [usize]),
+    /// `ON CONFLICT (key) DO UPDATE SET c = excluded.c, …, n = t.n + excluded.n, … WHERE …`.
+    DoUpdate(KeyId, &'a Update),
 }
 
 /// The columns a bulk insert writes: all but an auto-increment primary key, which is written only
@@ -38,15 +40,31 @@ pub(crate) fn multi_insert<M: Model>(
 ) -> Statement {
     let meta = M::META;
     let columns = insert_columns::<M>(explicit_pk);
-    let values: Vec<Value> = rows
-        .iter()
-        .flat_map(|row| columns.iter().map(|&i| row.column_value(i, dialect)))
-        .collect();
+    // PostgreSQL: one array per column, whatever the number of rows (see `column_arrays`).
+    let arrays = match dialect {
+        #[cfg(feature = "postgres")]
+        Dialect::Postgres => column_arrays(rows, &columns),
+        _ => None,
+    };
+    let (values, element_types) = match arrays {
+        Some((values, types)) => (values, Some(types)),
+        None => (
+            rows.iter()
+                .flat_map(|row| columns.iter().map(|&i| row.column_value(i, dialect)))
+                .collect(),
+            None,
+        ),
+    };
     let shape = Shape::BulkInsert {
-        rows: rows.len(),
+        rows: if element_types.is_some() {
+            0
+        } else {
+            rows.len()
+        },
+        arrays: element_types.clone(),
         on_key: on_key.map(|on_key| match on_key {
             OnKey::DoNothing(key) => (key, None),
-            OnKey::DoUpdate(key, set) => (key, Some(set.to_vec())),
+            OnKey::DoUpdate(key, update) => (key, Some(update.clone())),
         }),
         returning,
         explicit_pk,
@@ -58,11 +76,29 @@ pub(crate) fn multi_insert<M: Model>(
         insert
             .into_table(Alias::new(meta.table))
             .columns(columns.iter().map(|&i| Alias::new(meta.columns[i].name)));
-        let mut values = values.into_iter();
-        for _ in 0..rows.len() {
-            insert
-                .values(values.by_ref().take(columns.len()).map(Expr::val))
-                .expect("one value per column by construction");
+        match &element_types {
+            // `INSERT … SELECT unnest($1::text[]), unnest($2::int8[]), …`: the
+            // arrays are unnested in step, one row per element, in order.
+            Some(types) => {
+                let mut select = Query::select();
+                for (value, element) in values.into_iter().zip(types) {
+                    select.expr(Expr::cust_with_values(
+                        format!("unnest($1::{element}[])"),
+                        [value],
+                    ));
+                }
+                insert
+                    .select_from(select)
+                    .expect("one array per column by construction");
+            }
+            None => {
+                let mut values = values.into_iter();
+                for _ in 0..rows.len() {
+                    insert
+                        .values(values.by_ref().take(columns.len()).map(Expr::val))
+                        .expect("one value per column by construction");
+                }
+            }
         }
         // The conflict target names the key's index as the database spells it: its columns, or
         // for a case-insensitive or (SQLite) nulls-not-distinct constraint its expressions.
@@ -93,29 +129,50 @@ pub(crate) fn multi_insert<M: Model>(
             Some(OnKey::DoNothing(key)) => {
                 insert.on_conflict(target(key).do_nothing().to_owned());
             }
-            Some(OnKey::DoUpdate(key, set)) => {
+            Some(OnKey::DoUpdate(key, update)) => {
                 // Only a row whose listed columns differ is written (and returned): one that
-                // already holds the values is left as it is, with no new row version.
+                // already holds the values is left as it is, with no new row version. An increment
+                // always writes; a guard refuses what it refuses.
                 let q = |name: &str| query::quote(dialect, name);
-                let differs = set
-                    .iter()
-                    .map(|&i| {
-                        let column = q(meta.columns[i].name);
-                        let stored = format!("{}.{column}", q(meta.table));
-                        match dialect {
-                            Dialect::Sqlite => format!("{stored} IS NOT \"excluded\".{column}"),
-                            _ => format!("{stored} IS DISTINCT FROM \"excluded\".{column}"),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
-                let columns = set.iter().map(|&i| Alias::new(meta.columns[i].name));
-                insert.on_conflict(
-                    target(key)
-                        .update_columns(columns)
-                        .action_and_where(Expr::cust(differs))
-                        .to_owned(),
-                );
+                let stored = |i: usize| format!("{}.{}", q(meta.table), q(meta.columns[i].name));
+                let incoming = |i: usize| format!("\"excluded\".{}", q(meta.columns[i].name));
+                let mut condition = Vec::new();
+                if update.increments.is_empty() {
+                    let differs = update
+                        .set
+                        .iter()
+                        .map(|&i| match dialect {
+                            Dialect::Sqlite => format!("{} IS NOT {}", stored(i), incoming(i)),
+                            _ => format!("{} IS DISTINCT FROM {}", stored(i), incoming(i)),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    condition.push(format!("({differs})"));
+                }
+                if let Some(guard) = update.guard {
+                    condition.push(guard.sql(
+                        &meta.columns[guard.column],
+                        dialect,
+                        &stored(guard.column),
+                        &incoming(guard.column),
+                    ));
+                }
+                let mut action = target(key);
+                action.update_columns(update.set.iter().map(|&i| Alias::new(meta.columns[i].name)));
+                for &i in &update.increments {
+                    let column = &meta.columns[i];
+                    let sum = crate::changes::increment_sql(
+                        column.kind,
+                        &stored(i),
+                        &incoming(i),
+                        dialect,
+                    );
+                    action.value(Alias::new(column.name), Expr::cust(sum));
+                }
+                if !condition.is_empty() {
+                    action.action_and_where(Expr::cust(condition.join(" AND ")));
+                }
+                insert.on_conflict(action.to_owned());
             }
         }
         let (mut sql, values) = query::render(&insert, dialect);
@@ -123,6 +180,75 @@ pub(crate) fn multi_insert<M: Model>(
             sql.push_str(&query::returning_all(meta, dialect));
         }
         (sql, values)
+    })
+}
+
+/// PostgreSQL's row source for a multi-row insert: the rows' values as one array per column, each
+/// with its SQL element type, so that a statement carries as many parameters as the row has
+/// columns however many rows it writes (no bind-parameter cap on a chunk, one statement text per
+/// shape, and a prepared statement reused across chunk sizes). `None` when a column's values are
+/// not all of one kind this binds as an array (never for the library's column types), or there
+/// are no rows: then `VALUES`.
+///
+/// Each element type is the type sqlx gives the value bound alone, never a sized one (`text[]` for
+/// a `varchar(n)` column, `numeric[]` for `numeric(p, s)`): the selected values then reach the
+/// column through the same assignment coercion as `VALUES`, so an over-long text or an
+/// out-of-range number fails the column's own check with the same error, and nothing is cut to
+/// fit on the way.
+#[cfg(feature = "postgres")]
+fn column_arrays<M: Model>(
+    rows: &[&M],
+    columns: &[usize],
+) -> Option<(Vec<Value>, Vec<&'static str>)> {
+    let dialect = Dialect::Postgres;
+    let first = rows.first()?;
+    let mut arrays = Vec::with_capacity(columns.len());
+    let mut types = Vec::with_capacity(columns.len());
+    for &c in columns {
+        let (kind, element) = array_element(&first.column_value(c, dialect))?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            let value = row.column_value(c, dialect);
+            if array_element(&value)?.1 != element {
+                return None;
+            }
+            items.push(value);
+        }
+        arrays.push(Value::Array(kind, Some(Box::new(items))));
+        types.push(element);
+    }
+    Some((arrays, types))
+}
+
+/// The array kind and SQL element type for a column whose values are of `value`'s kind: the type
+/// sqlx binds such a value as on its own (see `backend::PgValues`, which binds the array).
+#[cfg(feature = "postgres")]
+fn array_element(value: &Value) -> Option<(sea_query::ArrayType, &'static str)> {
+    use sea_query::ArrayType as A;
+    Some(match value {
+        Value::Bool(_) => (A::Bool, "bool"),
+        Value::SmallInt(_) => (A::SmallInt, "int2"),
+        Value::Int(_) => (A::Int, "int4"),
+        Value::BigInt(_) => (A::BigInt, "int8"),
+        Value::Float(_) => (A::Float, "float4"),
+        Value::Double(_) => (A::Double, "float8"),
+        Value::String(_) => (A::String, "text"),
+        Value::Bytes(_) => (A::Bytes, "bytea"),
+        #[cfg(feature = "rust_decimal")]
+        Value::Decimal(_) => (A::Decimal, "numeric"),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDate(_) => (A::ChronoDate, "date"),
+        #[cfg(feature = "chrono")]
+        Value::ChronoTime(_) => (A::ChronoTime, "time"),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTime(_) => (A::ChronoDateTime, "timestamp"),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTimeUtc(_) => (A::ChronoDateTimeUtc, "timestamptz"),
+        #[cfg(feature = "uuid")]
+        Value::Uuid(_) => (A::Uuid, "uuid"),
+        #[cfg(feature = "json")]
+        Value::Json(_) => (A::Json, "jsonb"),
+        _ => return None,
     })
 }
 
@@ -213,7 +339,7 @@ pub(crate) fn existing<M: Model>(
 pub(crate) fn update_by_case<M: Model>(
     rows: &[&M],
     key: KeyId,
-    set: &[usize],
+    update: &Update,
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
@@ -222,27 +348,42 @@ pub(crate) fn update_by_case<M: Model>(
         .iter()
         .map(|row| query::key_values_of(*row, key, dialect))
         .collect();
+    // The columns written: set to the new value, or (increments) the stored value plus it.
+    let columns: Vec<(usize, bool)> = update
+        .set
+        .iter()
+        .map(|&c| (c, false))
+        .chain(update.increments.iter().map(|&c| (c, true)))
+        .collect();
     // Values in placeholder order: per column, per row, the key's values then the new value; then
     // the keys of the IN list.
-    let mut values = Vec::with_capacity(set.len() * rows.len() * (key_columns.len() + 1));
-    for &c in set {
+    let uses = |c: usize, increment: bool| {
+        if increment {
+            crate::changes::increment_uses(meta.columns[c].kind, dialect)
+        } else {
+            1
+        }
+    };
+    let mut values = Vec::with_capacity(columns.len() * rows.len() * (key_columns.len() + 1));
+    for &(c, increment) in &columns {
         for (row, key_values) in rows.iter().zip(&keys) {
             values.extend(key_values.iter().cloned());
-            values.push(row.column_value(c, dialect));
+            let value = row.column_value(c, dialect);
+            values.extend(std::iter::repeat_n(value, uses(c, increment)));
         }
     }
     values.extend(keys.into_iter().flatten());
     let shape = Shape::BulkUpdate {
         key,
-        set: set.to_vec(),
+        set: update.clone(),
         rows: rows.len(),
     };
     query::cached::<M>(dialect, shape, values, |values| {
         let col = |i: usize| Expr::col(Alias::new(meta.columns[i].name));
         let mut values = values.into_iter();
-        let mut update = Query::update();
-        update.table(Alias::new(meta.table));
-        for &c in set {
+        let mut statement = Query::update();
+        statement.table(Alias::new(meta.table));
+        for &(c, increment) in &columns {
             let mut case = sea_query::CaseStatement::new();
             for _ in 0..rows.len() {
                 let mut condition = sea_query::Condition::all();
@@ -250,12 +391,30 @@ pub(crate) fn update_by_case<M: Model>(
                     let value = values.next().expect("a key value");
                     condition = condition.add(query::key_eq(meta, key, i, value, dialect));
                 }
-                case = case.case(condition, Expr::val(values.next().expect("a new value")));
+                let then = if increment {
+                    let column = &meta.columns[c];
+                    query::with_value(
+                        |p| {
+                            crate::changes::increment_sql(
+                                column.kind,
+                                &query::quote(dialect, column.name),
+                                p,
+                                dialect,
+                            )
+                        },
+                        &mut values,
+                        uses(c, true),
+                        dialect,
+                    )
+                } else {
+                    Expr::val(values.next().expect("a new value"))
+                };
+                case = case.case(condition, then);
             }
-            update.value(Alias::new(meta.columns[c].name), case.finally(col(c)));
+            statement.value(Alias::new(meta.columns[c].name), case.finally(col(c)));
         }
-        update.cond_where(query::keys_in(meta, key, rows.len(), &mut values, dialect));
-        query::render(&update, dialect)
+        statement.cond_where(query::keys_in(meta, key, rows.len(), &mut values, dialect));
+        query::render(&statement, dialect)
     })
 }
 
@@ -295,25 +454,88 @@ mod tests {
             true,
             Dialect::Postgres,
         );
-        assert_eq!(
-            &*s.sql,
-            r#"INSERT INTO "items" ("sku", "price") VALUES ($1, $2), ($3, $4) ON CONFLICT ("sku") DO NOTHING RETURNING "id", "sku", "price""#
-        );
-        assert_eq!(s.values.0.len(), 4);
+        #[cfg(not(feature = "postgres"))]
+        {
+            assert_eq!(
+                &*s.sql,
+                r#"INSERT INTO "items" ("sku", "price") VALUES ($1, $2), ($3, $4) ON CONFLICT ("sku") DO NOTHING RETURNING "id", "sku", "price""#
+            );
+            assert_eq!(s.values.0.len(), 4);
+        }
+        // One array per column, of the unsized element type, whatever the rows.
+        #[cfg(feature = "postgres")]
+        {
+            assert_eq!(
+                &*s.sql,
+                r#"INSERT INTO "items" ("sku", "price") SELECT unnest($1::text[]), unnest($2::int8[]) ON CONFLICT ("sku") DO NOTHING RETURNING "id", "sku", "price""#
+            );
+            assert_eq!(
+                s.values.0,
+                vec![
+                    Value::Array(
+                        sea_query::ArrayType::String,
+                        Some(Box::new(vec![Value::from("a"), Value::from("b")]))
+                    ),
+                    Value::Array(
+                        sea_query::ArrayType::BigInt,
+                        Some(Box::new(vec![Value::from(1i64), Value::from(2i64)]))
+                    ),
+                ]
+            );
+            // The same text for another number of rows.
+            let c = item(9, "c", 3);
+            let t = multi_insert(
+                &[&c],
+                Some(OnKey::DoNothing(SKU)),
+                false,
+                true,
+                Dialect::Postgres,
+            );
+            assert!(std::sync::Arc::ptr_eq(&s.sql, &t.sql));
+        }
 
         // The primary key as the conflict target is written as given.
         let s = multi_insert(
             &rows,
-            Some(OnKey::DoUpdate(KeyId::PrimaryKey, &[2])),
+            Some(OnKey::DoUpdate(
+                KeyId::PrimaryKey,
+                &Update {
+                    set: vec![2],
+                    ..Update::default()
+                },
+            )),
             true,
             false,
             Dialect::Sqlite,
         );
         assert_eq!(
             &*s.sql,
-            r#"INSERT INTO "items" ("id", "sku", "price") VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "price" = "excluded"."price" WHERE "items"."price" IS NOT "excluded"."price""#
+            r#"INSERT INTO "items" ("id", "sku", "price") VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "price" = "excluded"."price" WHERE ("items"."price" IS NOT "excluded"."price")"#
         );
         assert_eq!(s.values.0[0], Value::from(7i64));
+
+        // An increment always writes (no "differs" test); a guard compares stored and incoming.
+        let s = multi_insert(
+            &rows,
+            Some(OnKey::DoUpdate(
+                SKU,
+                &Update {
+                    set: vec![],
+                    increments: vec![2],
+                    guard: Some(crate::changes::Guard {
+                        column: 0,
+                        strict: true,
+                    }),
+                },
+            )),
+            false,
+            false,
+            Dialect::Sqlite,
+        );
+        assert_eq!(
+            &*s.sql,
+            r#"INSERT INTO "items" ("sku", "price") VALUES (?, ?), (?, ?) ON CONFLICT ("sku") DO UPDATE SET "price" = CASE WHEN typeof("items"."price" + "excluded"."price") = 'integer' AND "items"."price" + "excluded"."price" BETWEEN -9223372036854775808 AND 9223372036854775807 THEN "items"."price" + "excluded"."price" ELSE abs(-9223372036854775807 - 1) END WHERE "items"."id" < "excluded"."id""#
+        );
     }
 
     #[test]
@@ -338,7 +560,11 @@ mod tests {
     fn case_update_binds_every_value_once_in_order() {
         let a = item(0, "a", 10);
         let b = item(0, "b", 20);
-        let s = update_by_case(&[&a, &b], SKU, &[2], Dialect::MySql);
+        let price = Update {
+            set: vec![2],
+            ..Update::default()
+        };
+        let s = update_by_case(&[&a, &b], SKU, &price, Dialect::MySql);
         assert_eq!(
             &*s.sql,
             "UPDATE `items` SET `price` = (CASE WHEN (`sku` = ?) THEN ? WHEN (`sku` = ?) THEN ? ELSE `price` END) WHERE (`sku`) IN ((?), (?))"
@@ -357,7 +583,7 @@ mod tests {
         // The cached text serves other rows of the same shape.
         let c = item(0, "c", 30);
         let d = item(0, "d", 40);
-        let t = update_by_case(&[&c, &d], SKU, &[2], Dialect::MySql);
+        let t = update_by_case(&[&c, &d], SKU, &price, Dialect::MySql);
         assert!(std::sync::Arc::ptr_eq(&s.sql, &t.sql));
         assert_eq!(t.values.0[1], Value::from(30i64));
     }

@@ -16,6 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::backend::{Backend, Dialect};
+use crate::changes::Guard;
 use crate::column::Column;
 use crate::error::Error;
 use crate::meta::KeyId;
@@ -35,7 +36,16 @@ pub(crate) enum Action {
     /// Skip rows whose key is stored.
     Skip(KeyId),
     /// Write these columns to the stored row with the key.
-    Update(KeyId, Vec<usize>),
+    Update(KeyId, Update),
+}
+
+/// What update mode writes to a stored row: columns set to the incoming values, columns the incoming
+/// values are added to, and the guard under which it writes at all.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub(crate) struct Update {
+    pub(crate) set: Vec<usize>,
+    pub(crate) increments: Vec<usize>,
+    pub(crate) guard: Option<Guard>,
 }
 
 impl Action {
@@ -59,6 +69,8 @@ pub(crate) enum Written<P> {
     Updated(P),
     /// Update mode: the stored row already held the values; it was not written.
     Unchanged,
+    /// Update mode: the guard refused the incoming values; the stored row was not written.
+    Stale,
     /// Get-or-create: the row with the key was stored; its primary key.
     Found(P),
     SkippedExisting,
@@ -72,6 +84,8 @@ pub(crate) struct Counts {
     pub(crate) skipped_existing: u64,
     /// Positions in the batch of the fresh rows found unchanged (update mode).
     pub(crate) unchanged: Vec<usize>,
+    /// Fresh rows the guard refused (update mode).
+    pub(crate) stale: u64,
     /// Positions in the batch of the rows that rewrite a key an earlier chunk wrote and that the
     /// database wrote again (their values differed, or the row was gone and is inserted: then
     /// `true`): a key first found unchanged is then updated (or inserted).
@@ -128,11 +142,11 @@ pub(crate) async fn write<M: Model, DB: Backend>(
             skip_mysql::<M, DB>(conn, *key, batch, per_row, skip_read).await
         }
         (Action::Skip(key), _) => skip_on_conflict::<M, DB>(conn, *key, batch, per_row).await,
-        (Action::Update(key, set), Dialect::MySql) => {
-            update_mysql::<M, DB>(conn, *key, set, batch, per_row, rounds).await
+        (Action::Update(key, update), Dialect::MySql) => {
+            update_mysql::<M, DB>(conn, *key, update, batch, per_row, rounds).await
         }
-        (Action::Update(key, set), _) => {
-            update_on_conflict::<M, DB>(conn, *key, set, batch, per_row).await
+        (Action::Update(key, update), _) => {
+            update_on_conflict::<M, DB>(conn, *key, update, batch, per_row).await
         }
     }
 }
@@ -202,7 +216,7 @@ async fn skip_on_conflict<M: Model, DB: Backend>(
 async fn update_on_conflict<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
-    set: &[usize],
+    update: &Update,
     batch: &Batch<'_, M>,
     per_row: bool,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
@@ -226,18 +240,55 @@ async fn update_on_conflict<M: Model, DB: Backend>(
         .filter(|&i| outcomes[i].is_none())
         .collect();
     if !rest.is_empty() {
-        // `DO UPDATE … WHERE <a listed column differs>`: a row that already holds the values is
-        // neither written nor returned.
+        // `DO UPDATE … WHERE <guard> AND <a listed column differs>`: a row that already holds the
+        // values, or that the guard refuses, is neither written nor returned (but is locked).
         let rows: Vec<&M> = rest.iter().map(|&i| batch.rows[i]).collect();
         let updated =
-            insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoUpdate(key, set)), explicit_pk)
+            insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoUpdate(key, update)), explicit_pk)
                 .await?;
         let mut updated = group(updated);
+        let mut not_written = Vec::new();
         for i in rest {
-            outcomes[i] = Some(match take(&mut updated, batch.keys[i]) {
-                Some(pk) => Written::Updated(pk),
-                None => Written::Unchanged,
-            });
+            outcomes[i] = match take(&mut updated, batch.keys[i]) {
+                Some(pk) => Some(Written::Updated(pk)),
+                None if update.guard.is_none() => Some(Written::Unchanged),
+                None => {
+                    not_written.push(i);
+                    None
+                }
+            };
+        }
+        if let Some(guard) = update.guard
+            && !not_written.is_empty()
+        {
+            // Which of them the guard refused: the stored rows, locked by the statement above,
+            // against the incoming values.
+            let dialect = DB::DIALECT;
+            let stored = stored_rows::<M, DB>(
+                conn,
+                key,
+                not_written.iter().filter_map(|&i| batch.keys[i]),
+                Lock::None,
+            )
+            .await?;
+            for i in not_written {
+                let (_, row) =
+                    batch.keys[i]
+                        .and_then(|k| stored.get(k))
+                        .ok_or(Error::RowNotVisible {
+                            model: M::META.name,
+                        })?;
+                let admits = guard.admits(
+                    &row.column_value(guard.column, dialect),
+                    &batch.rows[i].column_value(guard.column, dialect),
+                    dialect,
+                );
+                outcomes[i] = Some(if admits {
+                    Written::Unchanged
+                } else {
+                    Written::Stale
+                });
+            }
         }
     }
     let outcomes = outcomes.into_iter().map(|o| o.expect("every row settled"));
@@ -302,6 +353,7 @@ fn count<P>(outcomes: impl Iterator<Item = Written<P>>, fresh: &[bool]) -> Count
             Written::Inserted(_) => counts.inserted += 1,
             Written::Updated(_) => counts.updated += 1,
             Written::Unchanged => counts.unchanged.push(i),
+            Written::Stale => counts.stale += 1,
             Written::Found(_) => counts.skipped_existing += 1,
             Written::SkippedExisting => counts.skipped_existing += 1,
         }
@@ -468,7 +520,7 @@ async fn insert_ignored<M: Model, DB: Backend>(
 async fn update_mysql<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
-    set: &[usize],
+    update: &Update,
     batch: &Batch<'_, M>,
     per_row: bool,
     rounds: usize,
@@ -491,20 +543,33 @@ async fn update_mysql<M: Model, DB: Backend>(
             Ok(inserted) => break (stored, inserted),
         }
     };
-    // The stored rows are locked and read: those whose listed columns already hold the incoming
-    // values are left alone (MariaDB writes a row whose bytes change; so does this comparison).
+    // The stored rows are locked and read: those the guard refuses, and those whose listed columns
+    // already hold the incoming values (MariaDB writes a row whose bytes change; so does this
+    // comparison), are left alone. An increment always writes.
     let dialect = DB::DIALECT;
     let unchanged = |row: &M, stored: &M| {
-        set.iter().all(|&c| {
-            crate::value::same_value(
-                &row.column_value(c, dialect),
-                &stored.column_value(c, dialect),
+        update.increments.is_empty()
+            && update.set.iter().all(|&c| {
+                crate::value::same_value(
+                    &row.column_value(c, dialect),
+                    &stored.column_value(c, dialect),
+                )
+            })
+    };
+    let refused = |row: &M, stored: &M| {
+        update.guard.is_some_and(|guard: Guard| {
+            !guard.admits(
+                &stored.column_value(guard.column, dialect),
+                &row.column_value(guard.column, dialect),
+                dialect,
             )
         })
     };
     let outcome = |i: usize| -> Option<Written<M::PrimaryKey>> {
         let (pk, stored) = batch.keys[i].and_then(|k| stored.get(k))?;
-        Some(if unchanged(batch.rows[i], stored) {
+        Some(if refused(batch.rows[i], stored) {
+            Written::Stale
+        } else if unchanged(batch.rows[i], stored) {
             Written::Unchanged
         } else {
             Written::Updated(pk.clone())
@@ -517,7 +582,7 @@ async fn update_mysql<M: Model, DB: Backend>(
     if !updates.is_empty() {
         execute::<DB>(
             conn,
-            statements::update_by_case(&updates, key, set, DB::DIALECT),
+            statements::update_by_case(&updates, key, update, DB::DIALECT),
         )
         .await?;
     }
@@ -658,19 +723,31 @@ async fn execute<DB: Backend>(
 
 /// Returned rows grouped by key, in the order returned; rows with a NULL in their key (all
 /// inserted) are matched in order among themselves.
-fn group<P>(returned: Vec<(Option<KeyValues>, P)>) -> HashMap<Option<KeyValues>, VecDeque<P>> {
-    let mut by_key: HashMap<Option<KeyValues>, VecDeque<P>> = HashMap::new();
+struct Returned<P> {
+    keyed: HashMap<KeyValues, VecDeque<P>>,
+    unkeyed: VecDeque<P>,
+}
+
+fn group<P>(returned: Vec<(Option<KeyValues>, P)>) -> Returned<P> {
+    let mut by_key = Returned {
+        keyed: HashMap::with_capacity(returned.len()),
+        unkeyed: VecDeque::new(),
+    };
     for (k, pk) in returned {
-        by_key.entry(k).or_default().push_back(pk);
+        match k {
+            Some(k) => by_key.keyed.entry(k).or_default().push_back(pk),
+            None => by_key.unkeyed.push_back(pk),
+        }
     }
     by_key
 }
 
-fn take<P>(
-    by_key: &mut HashMap<Option<KeyValues>, VecDeque<P>>,
-    key: Option<&KeyValues>,
-) -> Option<P> {
-    by_key.get_mut(&key.cloned())?.pop_front()
+/// The next returned row with `key` (looked up without copying the key: one lookup per row).
+fn take<P>(by_key: &mut Returned<P>, key: Option<&KeyValues>) -> Option<P> {
+    match key {
+        Some(key) => by_key.keyed.get_mut(key)?.pop_front(),
+        None => by_key.unkeyed.pop_front(),
+    }
 }
 
 fn primary_key<M: Model, DB: Backend>(row: &DB::Row) -> Result<M::PrimaryKey, Error> {
