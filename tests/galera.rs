@@ -735,7 +735,8 @@ galera_tests! {
     node_paused_and_killed => node_loss;
 }
 
-/// Overlapping bulk calls from every node: each call writes 25 rows drawn from 80 keys. Skip mode
+/// Overlapping bulk calls from every node: each call writes 25 rows drawn from 80 keys (for
+/// get-or-create, 80 keys no earlier call wrote, so that every call races to create). Skip mode
 /// with the get-or-create report (each row Inserted or Found, with its id), or update mode (each
 /// task's own column, one growing value per call).
 async fn bulk_overlapping(cluster: Arc<Cluster>, update: bool) {
@@ -757,6 +758,13 @@ async fn bulk_overlapping(cluster: Arc<Cluster>, update: bool) {
                 keys.truncate(ROWS);
                 // Sorted: the same rows in one order wait on each other instead of deadlocking.
                 keys.sort_unstable();
+                // Get-or-create races to create: each call draws from keys none has written yet
+                // (the tasks' `value`-th calls share a range).
+                if !update {
+                    for key in &mut keys {
+                        *key += (value as usize - 1) * KEYS;
+                    }
+                }
                 let rows: Vec<Item> = keys.iter().map(|&k| Item::new(k, t, value)).collect();
                 let result = if update {
                     BulkInsert::<Item>::new()
@@ -805,7 +813,12 @@ async fn bulk_overlapping(cluster: Arc<Cluster>, update: bool) {
         seen.merge(one);
     }
     let rows = cluster.agreed_rows().await;
-    let summary = check(&seen, &rows, KEYS, false);
+    let summary = check(
+        &seen,
+        &rows,
+        if update { KEYS } else { KEYS * CALLS },
+        false,
+    );
     let mode = if update { "update" } else { "get_or_create" };
     report(&format!("galera bulk {mode}: {summary}"));
 }

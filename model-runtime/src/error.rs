@@ -124,15 +124,16 @@ pub enum Error {
         model: &'static str,
     },
 
-    /// The row this call had just updated no longer holds the values it wrote, within the same
-    /// transaction: the database aborted the transaction between the `UPDATE` and the read that
-    /// followed it without reporting that (seen on MariaDB Galera, whose nodes roll back a local
-    /// transaction that conflicts with a write set from another node; the rollback went unreported
-    /// and the read saw the other writer's row). The update did not happen. Like
-    /// [`Error::Retryable`]: run the transaction again, which [`crate::transaction`] and the
-    /// autocommit calls do by themselves.
+    /// The database rolled back this call's transaction while the call was writing, without
+    /// reporting it as an error: the write did not happen. Seen on MariaDB Galera, whose nodes roll
+    /// back a local transaction that conflicts with a write set from another node: after an
+    /// `UPDATE`, the read that followed saw the other writer's row; after bulk skip mode's
+    /// `INSERT IGNORE`, which turns that rollback into a warning, the rows it returned were never
+    /// stored and the session was no longer in a transaction. Like [`Error::Retryable`]: run the
+    /// transaction again, which [`crate::transaction`], the autocommit calls and bulk calls outside
+    /// the caller's transaction do by themselves.
     #[error(
-        "the database aborted this transaction after it updated this `{model}` (the row no longer holds the values written); retry the transaction"
+        "the database rolled back this transaction while it wrote this `{model}`, without reporting an error; nothing was written: retry the transaction"
     )]
     WriteLost {
         /// The model's Rust name.
@@ -271,6 +272,18 @@ impl Error {
             Error::Bulk { source, .. } => source.unique_violation(),
             _ => None,
         }
+    }
+
+    /// The MySQL / MariaDB error number behind this error, if there is one.
+    pub(crate) fn mysql_error_number(&self) -> Option<u16> {
+        #[cfg(feature = "mysql")]
+        if let Some(my) = self
+            .as_database_error()?
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        {
+            return Some(my.number());
+        }
+        None
     }
 
     /// The database error behind this error, if there is one.
