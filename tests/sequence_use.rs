@@ -1,7 +1,7 @@
 //! How many auto-increment values each write path draws for rows that are already stored (issue
-//! 12: a sync of 48,001 rows had driven ids to 115,001). The single-row paths that read or update
-//! first draw none, and this is asserted; the figures of the other paths are reported, per backend,
-//! as the baseline for their fix.
+//! 12: a sync of 48,001 rows had driven ids to 115,001). The paths that read or update first draw
+//! none, and this is asserted (get_or_create, update_or_create on SQLite and PostgreSQL, bulk update
+//! mode everywhere); the figures of the others (an insert first) are reported per backend.
 
 use model_integration::{TestBackend, TestDb, backend_tests, report};
 use model_runtime::{BulkInsert, Model, Schema, Strategy};
@@ -110,7 +110,36 @@ async fn ids_drawn_for_stored_rows<DB: TestBackend>(db: TestDb<DB>) {
         .run(&db.pool, changed)
         .await
         .unwrap();
-    figures.push(("bulk update", drawn(&db, before).await));
+    let bulk_update = drawn(&db, before).await;
+    // Every backend reads the stored keys first (SQLite and PostgreSQL then upsert those rows
+    // under their stored primary keys; MariaDB updates them by `UPDATE … CASE`).
+    assert_eq!(
+        bulk_update,
+        0,
+        "{}: bulk update mode reads the stored keys first",
+        DB::DIALECT
+    );
+    figures.push(("bulk update", bulk_update));
+
+    // A mix of stored and new rows: ids are drawn for the new rows only.
+    let before = baseline(&db, 5).await;
+    let mixed: Vec<Synced> = (0..STORED + 10).map(|n| row(n, 4)).collect();
+    let mixed_report = BulkInsert::<Synced>::new()
+        .update_conflicts::<SyncedBySku>(&[SyncedField::Price])
+        .run(&db.pool, mixed)
+        .await
+        .unwrap();
+    assert_eq!(
+        (mixed_report.inserted, mixed_report.updated),
+        (10, STORED as u64)
+    );
+    let mixed_drawn = drawn(&db, before).await;
+    assert_eq!(
+        mixed_drawn,
+        10,
+        "{}: bulk update of {STORED} stored and 10 new rows",
+        DB::DIALECT
+    );
 
     let text: Vec<String> = figures
         .iter()

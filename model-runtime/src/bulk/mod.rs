@@ -332,7 +332,8 @@ impl<M: Model, S> BulkInsert<M, S> {
     /// Rows per statement, at least 1 ([`BulkInsert::run`] refuses 0). Capped so that no statement
     /// exceeds the backend's bind-parameter limit (32766 on SQLite, 65535 on PostgreSQL and MySQL),
     /// except on PostgreSQL, where a bulk insert binds one array per column whatever its rows
-    /// (not for [`get_or_create`](BulkInsert::get_or_create), whose read binds each key).
+    /// (not for [`get_or_create`](BulkInsert::get_or_create) and update mode, whose reads bind
+    /// each key).
     /// Default: 1000, or fewer for wide rows; 10,000 on PostgreSQL.
     pub fn batch_size(mut self, rows: usize) -> Self {
         self.batch_size = Some(rows);
@@ -433,12 +434,17 @@ impl<M: Model, S> BulkInsert<M, S> {
     }
 
     fn rows_per_chunk(&self, action: &Action, dialect: Dialect) -> usize {
-        if dialect == Dialect::Postgres && !self.find {
-            // One array per column whatever the rows (`statements::column_arrays`): no bind cap.
-            // (Get-or-create's read of the skipped keys binds each key.)
-            return self.batch_size.unwrap_or(POSTGRES_CHUNK).max(1);
-        }
         let limit = dialect.bind_limit();
+        if dialect == Dialect::Postgres && !self.find {
+            // One array per column whatever the rows (`statements::column_arrays`): no bind cap,
+            // but for update mode's read of the stored keys, which binds each key (as does
+            // get-or-create's read of the skipped keys).
+            let rows = self.batch_size.unwrap_or(POSTGRES_CHUNK).max(1);
+            return match action {
+                Action::Update(key, _) => rows.min(limit / M::META.key_columns(*key).len().max(1)),
+                _ => rows,
+            };
+        }
         let columns = statements::insert_columns::<M>(action.explicit_pk()).len();
         let key_columns = action.key().map_or(0, |key| M::META.key_columns(key).len());
         // Binds per row in the widest statement of the chunk: the insert, the read of the stored

@@ -38,19 +38,38 @@ pub(crate) fn multi_insert<M: Model>(
     returning: bool,
     dialect: Dialect,
 ) -> Statement {
+    multi_insert_with(rows, None, on_key, explicit_pk, returning, dialect)
+}
+
+/// [`multi_insert`], with `stored_pks` (one per row) written in place of the rows' own primary
+/// keys: update mode's upsert of rows read as stored, which names each row's stored primary key so
+/// that the insert it never performs draws no sequence value (`explicit_pk` must be true).
+pub(crate) fn multi_insert_with<M: Model>(
+    rows: &[&M],
+    stored_pks: Option<&[Value]>,
+    on_key: Option<OnKey<'_>>,
+    explicit_pk: bool,
+    returning: bool,
+    dialect: Dialect,
+) -> Statement {
     let meta = M::META;
     let columns = insert_columns::<M>(explicit_pk);
+    let cell = |r: usize, row: &M, c: usize| match stored_pks {
+        Some(pks) if c == meta.primary_key => pks[r].clone(),
+        _ => row.column_value(c, dialect),
+    };
     // PostgreSQL: one array per column, whatever the number of rows (see `column_arrays`).
     let arrays = match dialect {
         #[cfg(feature = "postgres")]
-        Dialect::Postgres => column_arrays(rows, &columns),
+        Dialect::Postgres => column_arrays(rows, &columns, cell),
         _ => None,
     };
     let (values, element_types) = match arrays {
         Some((values, types)) => (values, Some(types)),
         None => (
             rows.iter()
-                .flat_map(|row| columns.iter().map(|&i| row.column_value(i, dialect)))
+                .enumerate()
+                .flat_map(|(r, row)| columns.iter().map(move |&i| cell(r, row, i)))
                 .collect(),
             None,
         ),
@@ -199,16 +218,16 @@ pub(crate) fn multi_insert<M: Model>(
 fn column_arrays<M: Model>(
     rows: &[&M],
     columns: &[usize],
+    cell: impl Fn(usize, &M, usize) -> Value,
 ) -> Option<(Vec<Value>, Vec<&'static str>)> {
-    let dialect = Dialect::Postgres;
     let first = rows.first()?;
     let mut arrays = Vec::with_capacity(columns.len());
     let mut types = Vec::with_capacity(columns.len());
     for &c in columns {
-        let (kind, element) = array_element(&first.column_value(c, dialect))?;
+        let (kind, element) = array_element(&cell(0, first, c))?;
         let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            let value = row.column_value(c, dialect);
+        for (r, row) in rows.iter().enumerate() {
+            let value = cell(r, row, c);
             if array_element(&value)?.1 != element {
                 return None;
             }
@@ -324,6 +343,15 @@ pub(crate) fn existing<M: Model>(
                     KeyId::Unique(_) => meta.key_name(key),
                 };
                 select.force_index(Alias::new(index), IndexHintScope::All);
+            }
+            // PostgreSQL locks the rows in the order they leave the scan (a bitmap scan: the
+            // table's order, which differs from one key list to the next): in primary key order,
+            // concurrent calls over overlapping keys wait for each other instead of deadlocking.
+            if dialect == Dialect::Postgres && lock != Lock::None {
+                select.order_by(
+                    Alias::new(meta.columns[meta.primary_key].name),
+                    sea_query::Order::Asc,
+                );
             }
             let (mut sql, values) = query::render(&select, dialect);
             sql.push_str(lock.clause(dialect));

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | fail | `INSERT` | `INSERT` |
 //! | skip | `INSERT … ON CONFLICT (key) DO NOTHING` | locked read of the stored keys, checked `INSERT IGNORE` of the others |
-//! | update | `INSERT … ON CONFLICT (key) DO NOTHING`, then `… DO UPDATE` of the rest | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
+//! | update | read of the stored keys (PostgreSQL: locked), `INSERT … ON CONFLICT (key) DO NOTHING` of the others, then `… DO UPDATE` of the stored ones under their stored primary keys (no sequence value drawn) | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
 //!
 //! MySQL has no conflict target (`ON DUPLICATE KEY UPDATE` and `INSERT IGNORE` react to every unique
 //! key). Skip mode's `INSERT IGNORE` is checked row by row (see [`skip_mysql`]). Update mode inserts
@@ -220,35 +220,79 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     batch: &Batch<'_, M>,
     per_row: bool,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    let dialect = DB::DIALECT;
+    let meta = M::META;
     let explicit_pk = key == KeyId::PrimaryKey;
-    // Two statements, each over rows in key order: `ON CONFLICT (key) DO NOTHING RETURNING` inserts
-    // the new rows and says which they are (it waits for a concurrent inserter of the same key and
-    // then conflicts), then `ON CONFLICT (key) DO UPDATE` writes the others, which were stored a
-    // moment ago. A read of the stored keys first would miscount rows inserted concurrently between
-    // the read and the write, and PostgreSQL's `xmax` is no portable answer. A row deleted
-    // concurrently between the two statements is inserted by the second and reported updated.
-    let inserted =
-        insert_returning::<M, DB>(conn, &batch.rows, Some(OnKey::DoNothing(key)), explicit_pk)
-            .await?;
-    let mut inserted = group(inserted);
-    let mut outcomes: Vec<Option<Written<M::PrimaryKey>>> = batch
-        .keys
-        .iter()
-        .map(|k| take(&mut inserted, *k).map(Written::Inserted))
-        .collect();
-    let rest: Vec<usize> = (0..batch.rows.len())
+    let mut outcomes: Vec<Option<Written<M::PrimaryKey>>> =
+        (0..batch.rows.len()).map(|_| None).collect();
+    // Rows whose key is stored are read first (locked on PostgreSQL, in key order; SQLite's
+    // transaction already holds the write lock), and upserted under their stored primary key: an
+    // `INSERT … ON CONFLICT` draws a sequence value for every row it names, whether it inserts it
+    // or not, unless the row names its primary key. (With a key that is the primary key, or a
+    // primary key that is not the database's to assign, nothing is drawn anyway.) The lock keeps
+    // the row from being deleted or re-keyed before the upsert finds it under its key.
+    let read_first = !explicit_pk && meta.columns[meta.primary_key].auto_increment;
+    let mut known: Vec<usize> = Vec::new();
+    let mut known_pks: Vec<sea_query::Value> = Vec::new();
+    let mut others: Vec<usize> = Vec::new();
+    if read_first {
+        let stored = stored_keys::<M, DB>(
+            conn,
+            key,
+            batch.keys.iter().flatten().copied(),
+            Lock::Update,
+        )
+        .await?;
+        for (i, k) in batch.keys.iter().enumerate() {
+            match k.and_then(|k| stored.get(k)) {
+                Some(pk) => {
+                    known.push(i);
+                    known_pks.push(pk.to_value(dialect));
+                }
+                None => others.push(i),
+            }
+        }
+    } else {
+        others = (0..batch.rows.len()).collect();
+    }
+    // The others: `ON CONFLICT (key) DO NOTHING RETURNING` inserts the new rows and says which they
+    // are (it waits for a concurrent inserter of the same key and then conflicts); a row it passes
+    // over was stored a moment ago and is upserted below like the known ones, without a stored
+    // primary key. Each statement runs over rows in key order. PostgreSQL's `xmax` is no portable
+    // way to tell an insert from an update. A row deleted concurrently before the upsert is
+    // inserted by it and reported updated.
+    if !others.is_empty() {
+        let rows: Vec<&M> = others.iter().map(|&i| batch.rows[i]).collect();
+        let inserted =
+            insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoNothing(key)), explicit_pk)
+                .await?;
+        let mut inserted = group(inserted);
+        for &i in &others {
+            outcomes[i] = take(&mut inserted, batch.keys[i]).map(Written::Inserted);
+        }
+    }
+    let raced: Vec<usize> = others
+        .into_iter()
         .filter(|&i| outcomes[i].is_none())
         .collect();
-    if !rest.is_empty() {
+    let mut not_written = Vec::new();
+    for (at, stored_pks) in [(known, Some(known_pks)), (raced, None)] {
+        if at.is_empty() {
+            continue;
+        }
         // `DO UPDATE … WHERE <guard> AND <a listed column differs>`: a row that already holds the
         // values, or that the guard refuses, is neither written nor returned (but is locked).
-        let rows: Vec<&M> = rest.iter().map(|&i| batch.rows[i]).collect();
-        let updated =
-            insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoUpdate(key, update)), explicit_pk)
-                .await?;
+        let rows: Vec<&M> = at.iter().map(|&i| batch.rows[i]).collect();
+        let updated = upsert_returning::<M, DB>(
+            conn,
+            &rows,
+            stored_pks.as_deref(),
+            Some(OnKey::DoUpdate(key, update)),
+            explicit_pk || stored_pks.is_some(),
+        )
+        .await?;
         let mut updated = group(updated);
-        let mut not_written = Vec::new();
-        for i in rest {
+        for i in at {
             outcomes[i] = match take(&mut updated, batch.keys[i]) {
                 Some(pk) => Some(Written::Updated(pk)),
                 None if update.guard.is_none() => Some(Written::Unchanged),
@@ -258,37 +302,36 @@ async fn update_on_conflict<M: Model, DB: Backend>(
                 }
             };
         }
-        if let Some(guard) = update.guard
-            && !not_written.is_empty()
-        {
-            // Which of them the guard refused: the stored rows, locked by the statement above,
-            // against the incoming values.
-            let dialect = DB::DIALECT;
-            let stored = stored_rows::<M, DB>(
-                conn,
-                key,
-                not_written.iter().filter_map(|&i| batch.keys[i]),
-                Lock::None,
-            )
-            .await?;
-            for i in not_written {
-                let (_, row) =
-                    batch.keys[i]
-                        .and_then(|k| stored.get(k))
-                        .ok_or(Error::RowNotVisible {
-                            model: M::META.name,
-                        })?;
-                let admits = guard.admits(
-                    &row.column_value(guard.column, dialect),
-                    &batch.rows[i].column_value(guard.column, dialect),
-                    dialect,
-                );
-                outcomes[i] = Some(if admits {
-                    Written::Unchanged
-                } else {
-                    Written::Stale
-                });
-            }
+    }
+    if let Some(guard) = update.guard
+        && !not_written.is_empty()
+    {
+        // Which of them the guard refused: the stored rows, locked by the statements above,
+        // against the incoming values.
+        let stored = stored_rows::<M, DB>(
+            conn,
+            key,
+            not_written.iter().filter_map(|&i| batch.keys[i]),
+            Lock::None,
+        )
+        .await?;
+        for i in not_written {
+            let (_, row) =
+                batch.keys[i]
+                    .and_then(|k| stored.get(k))
+                    .ok_or(Error::RowNotVisible {
+                        model: M::META.name,
+                    })?;
+            let admits = guard.admits(
+                &row.column_value(guard.column, dialect),
+                &batch.rows[i].column_value(guard.column, dialect),
+                dialect,
+            );
+            outcomes[i] = Some(if admits {
+                Written::Unchanged
+            } else {
+                Written::Stale
+            });
         }
     }
     let outcomes = outcomes.into_iter().map(|o| o.expect("every row settled"));
@@ -687,12 +730,24 @@ async fn insert_returning<M: Model, DB: Backend>(
     on_key: Option<OnKey<'_>>,
     explicit_pk: bool,
 ) -> Result<Vec<(Option<KeyValues>, M::PrimaryKey)>, Error> {
+    upsert_returning::<M, DB>(conn, rows, None, on_key, explicit_pk).await
+}
+
+/// [`insert_returning`], with `stored_pks` written in place of the rows' primary keys (see
+/// [`statements::multi_insert_with`]).
+async fn upsert_returning<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    stored_pks: Option<&[sea_query::Value]>,
+    on_key: Option<OnKey<'_>>,
+    explicit_pk: bool,
+) -> Result<Vec<(Option<KeyValues>, M::PrimaryKey)>, Error> {
     let key = match on_key {
         None => None,
         Some(OnKey::DoNothing(key) | OnKey::DoUpdate(key, _)) => Some(key),
     };
     let Statement { sql, values } =
-        statements::multi_insert(rows, on_key, explicit_pk, true, DB::DIALECT);
+        statements::multi_insert_with(rows, stored_pks, on_key, explicit_pk, true, DB::DIALECT);
     let returned = DB::fetch_all(conn, sql, values)
         .await
         .map_err(|error| violation::classify::<M>(error.into(), None, DB::DIALECT))?;
