@@ -99,7 +99,7 @@ pub(crate) enum Shape {
         /// any number of rows).
         arrays: Option<Vec<&'static str>>,
         on_key: Option<(KeyId, Option<crate::bulk::Update>)>,
-        returning: bool,
+        returning: crate::bulk::Returning,
         explicit_pk: bool,
     },
     /// MySQL's multi-row `INSERT IGNORE … RETURNING`: rows, primary key written or not.

@@ -27,6 +27,7 @@ use crate::tx::{Retry, RetryPolicy};
 use crate::violation;
 
 use plan::{ChunkPlan, Repeat, Resolve, Seen, Tag};
+pub(crate) use statements::Returning;
 pub(crate) use write::Update;
 use write::{Action, Batch, ChunkWrite, Counts, Written};
 
@@ -977,6 +978,9 @@ impl<P: Clone> Run<P> {
                                 Written::SkippedExisting => {
                                     self.counts.skipped_existing += 1;
                                     RowOutcome::SkippedExisting
+                                }
+                                Written::Added => {
+                                    unreachable!("only a counts-only write leaves out the key")
                                 }
                             };
                             if let Some(outcomes) = &mut self.outcomes {

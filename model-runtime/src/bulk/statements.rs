@@ -38,7 +38,24 @@ pub(crate) fn multi_insert<M: Model>(
     returning: bool,
     dialect: Dialect,
 ) -> Statement {
+    let returning = if returning {
+        Returning::All
+    } else {
+        Returning::Nothing
+    };
     multi_insert_with(rows, None, on_key, explicit_pk, returning, dialect)
+}
+
+/// What a bulk insert returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Returning {
+    /// No `RETURNING`.
+    Nothing,
+    /// `RETURNING <all columns>`, in the model's order.
+    All,
+    /// `RETURNING <primary key>` alone: for rows that name their primary key, whose returned rows
+    /// need no decoding beyond it.
+    PrimaryKey,
 }
 
 /// [`multi_insert`], with `stored_pks` (one per row) written in place of the rows' own primary
@@ -49,7 +66,7 @@ pub(crate) fn multi_insert_with<M: Model>(
     stored_pks: Option<&[Value]>,
     on_key: Option<OnKey<'_>>,
     explicit_pk: bool,
-    returning: bool,
+    returning: Returning,
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
@@ -195,8 +212,13 @@ pub(crate) fn multi_insert_with<M: Model>(
             }
         }
         let (mut sql, values) = query::render(&insert, dialect);
-        if returning {
-            sql.push_str(&query::returning_all(meta, dialect));
+        match returning {
+            Returning::Nothing => {}
+            Returning::All => sql.push_str(&query::returning_all(meta, dialect)),
+            Returning::PrimaryKey => {
+                sql.push_str(" RETURNING ");
+                sql.push_str(&query::quote(dialect, meta.columns[meta.primary_key].name));
+            }
         }
         (sql, values)
     })

@@ -66,6 +66,8 @@ impl Action {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Written<P> {
     Inserted(P),
+    /// Inserted, counts only: its primary key was not read back.
+    Added,
     Updated(P),
     /// Update mode: the stored row already held the values; it was not written.
     Unchanged,
@@ -261,7 +263,17 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     // primary key. Each statement runs over rows in key order. PostgreSQL's `xmax` is no portable
     // way to tell an insert from an update. A row deleted concurrently before the upsert is
     // inserted by it and reported updated.
-    if !others.is_empty() {
+    if read_first && dialect == Dialect::Sqlite && !per_row {
+        // SQLite: the read is the truth for the whole transaction (one writer at a time, and a
+        // write over a snapshot another connection has since changed fails as busy), so every
+        // other row is new: a plain insert, and no row is streamed back for it (sqlx hands every
+        // returned row from its SQLite thread to the caller one at a time). A conflict on the key
+        // would be an error, which the call runs again.
+        insert_fresh::<M, DB>(conn, key, batch, &others, false).await?;
+        for &i in &others {
+            outcomes[i] = Some(Written::Added);
+        }
+    } else if !others.is_empty() {
         let rows: Vec<&M> = others.iter().map(|&i| batch.rows[i]).collect();
         let inserted =
             insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoNothing(key)), explicit_pk)
@@ -275,32 +287,32 @@ async fn update_on_conflict<M: Model, DB: Backend>(
         .into_iter()
         .filter(|&i| outcomes[i].is_none())
         .collect();
-    let mut not_written = Vec::new();
-    for (at, stored_pks) in [(known, Some(known_pks)), (raced, None)] {
-        if at.is_empty() {
-            continue;
+    // `DO UPDATE … WHERE <guard> AND <a listed column differs>`: a row that already holds the
+    // values, or that the guard refuses, is neither written nor returned (but is locked).
+    if !known.is_empty() {
+        let rows: Vec<&M> = known.iter().map(|&i| batch.rows[i]).collect();
+        for (n, pk) in upsert_stored::<M, DB>(conn, &rows, &known_pks, key, update).await? {
+            outcomes[known[n]] = Some(Written::Updated(pk));
         }
-        // `DO UPDATE … WHERE <guard> AND <a listed column differs>`: a row that already holds the
-        // values, or that the guard refuses, is neither written nor returned (but is locked).
-        let rows: Vec<&M> = at.iter().map(|&i| batch.rows[i]).collect();
-        let updated = upsert_returning::<M, DB>(
-            conn,
-            &rows,
-            stored_pks.as_deref(),
-            Some(OnKey::DoUpdate(key, update)),
-            explicit_pk || stored_pks.is_some(),
-        )
-        .await?;
+    }
+    if !raced.is_empty() {
+        let rows: Vec<&M> = raced.iter().map(|&i| batch.rows[i]).collect();
+        let updated =
+            insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoUpdate(key, update)), explicit_pk)
+                .await?;
         let mut updated = group(updated);
-        for i in at {
-            outcomes[i] = match take(&mut updated, batch.keys[i]) {
-                Some(pk) => Some(Written::Updated(pk)),
-                None if update.guard.is_none() => Some(Written::Unchanged),
-                None => {
-                    not_written.push(i);
-                    None
-                }
-            };
+        for &i in &raced {
+            outcomes[i] = take(&mut updated, batch.keys[i]).map(Written::Updated);
+        }
+    }
+    let mut not_written = Vec::new();
+    for i in known.into_iter().chain(raced) {
+        if outcomes[i].is_none() {
+            if update.guard.is_none() {
+                outcomes[i] = Some(Written::Unchanged);
+            } else {
+                not_written.push(i);
+            }
         }
     }
     if let Some(guard) = update.guard
@@ -391,9 +403,11 @@ fn count<P>(outcomes: impl Iterator<Item = Written<P>>, fresh: &[bool]) -> Count
     for (i, (outcome, fresh)) in outcomes.zip(fresh).enumerate() {
         match outcome {
             Written::Updated(_) if !fresh => counts.rewrites_written.push((i, false)),
-            Written::Inserted(_) if !fresh => counts.rewrites_written.push((i, true)),
+            Written::Inserted(_) | Written::Added if !fresh => {
+                counts.rewrites_written.push((i, true))
+            }
             _ if !fresh => {}
-            Written::Inserted(_) => counts.inserted += 1,
+            Written::Inserted(_) | Written::Added => counts.inserted += 1,
             Written::Updated(_) => counts.updated += 1,
             Written::Unchanged => counts.unchanged.push(i),
             Written::Stale => counts.stale += 1,
@@ -730,24 +744,12 @@ async fn insert_returning<M: Model, DB: Backend>(
     on_key: Option<OnKey<'_>>,
     explicit_pk: bool,
 ) -> Result<Vec<(Option<KeyValues>, M::PrimaryKey)>, Error> {
-    upsert_returning::<M, DB>(conn, rows, None, on_key, explicit_pk).await
-}
-
-/// [`insert_returning`], with `stored_pks` written in place of the rows' primary keys (see
-/// [`statements::multi_insert_with`]).
-async fn upsert_returning<M: Model, DB: Backend>(
-    conn: &mut DB::Connection,
-    rows: &[&M],
-    stored_pks: Option<&[sea_query::Value]>,
-    on_key: Option<OnKey<'_>>,
-    explicit_pk: bool,
-) -> Result<Vec<(Option<KeyValues>, M::PrimaryKey)>, Error> {
     let key = match on_key {
         None => None,
         Some(OnKey::DoNothing(key) | OnKey::DoUpdate(key, _)) => Some(key),
     };
     let Statement { sql, values } =
-        statements::multi_insert_with(rows, stored_pks, on_key, explicit_pk, true, DB::DIALECT);
+        statements::multi_insert(rows, on_key, explicit_pk, true, DB::DIALECT);
     let returned = DB::fetch_all(conn, sql, values)
         .await
         .map_err(|error| violation::classify::<M>(error.into(), None, DB::DIALECT))?;
@@ -757,6 +759,50 @@ async fn upsert_returning<M: Model, DB: Backend>(
             let model = decode::<M, DB>(r)?;
             let k = key.and_then(|key| KeyValues::of(&model, key, DB::DIALECT));
             Ok((k, primary_key::<M, DB>(r)?))
+        })
+        .collect()
+}
+
+/// Update mode's upsert of rows read as stored, naming their stored primary keys (`stored_pks`, one
+/// per row, see [`statements::multi_insert_with`]): the positions in `rows` of the rows it wrote,
+/// with their primary keys. It returns the primary key alone, which says which row it was.
+async fn upsert_stored<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    rows: &[&M],
+    stored_pks: &[sea_query::Value],
+    key: KeyId,
+    update: &Update,
+) -> Result<Vec<(usize, M::PrimaryKey)>, Error> {
+    let dialect = DB::DIALECT;
+    let Statement { sql, values } = statements::multi_insert_with(
+        rows,
+        Some(stored_pks),
+        Some(OnKey::DoUpdate(key, update)),
+        true,
+        statements::Returning::PrimaryKey,
+        dialect,
+    );
+    let returned = DB::fetch_all(conn, sql, values)
+        .await
+        .map_err(|error| violation::classify::<M>(error.into(), None, dialect))?;
+    let at: HashMap<KeyValues, usize> = stored_pks
+        .iter()
+        .enumerate()
+        .filter_map(|(n, pk)| Some((KeyValues::from_values(vec![pk.clone()], false)?, n)))
+        .collect();
+    returned
+        .iter()
+        .map(|r| {
+            let pk = <M::PrimaryKey as Column>::decode(DB::row_ref(r), 0).map_err(|source| {
+                Error::Decode {
+                    model: M::META.name,
+                    source,
+                }
+            })?;
+            let n = KeyValues::from_values(vec![pk.to_value(dialect)], false)
+                .and_then(|k| at.get(&k).copied())
+                .ok_or_else(|| missing_row::<M>())?;
+            Ok((n, pk))
         })
         .collect()
 }
