@@ -1,5 +1,5 @@
 //! Awkward values through every write path on every backend: each is written by insert, update,
-//! get_or_create, update_or_create and bulk insert and read back exactly, or refused with
+//! get_or_create, update_or_create, bulk insert and bulk update mode and read back exactly, or refused with
 //! `Error::InvalidValue` where the backend cannot store it; and a duplicate of each names the right
 //! constraint with values that are exactly right (`Known`) or honestly not (`Ambiguous`/`Unknown`),
 //! never a wrong `Known`.
@@ -232,6 +232,66 @@ async fn every_write_path_round_trips_or_refuses<DB: TestBackend>(db: TestDb<DB>
             }
         );
     }
+    // Update mode over the same texts: the first half stored, the rest new. The stored rows are
+    // found by their awkward keys (and upserted under their stored ids on SQLite and PostgreSQL);
+    // a second identical call finds every row unchanged.
+    clear(&db).await;
+    let half = accepted.len() / 2;
+    BulkInsert::<Awkward>::new()
+        .run(&db.pool, accepted[..half].to_vec())
+        .await
+        .unwrap();
+    let changed: Vec<Awkward> = accepted
+        .iter()
+        .map(|r| Awkward {
+            note: format!("{}|2", r.note),
+            n: r.n.wrapping_add(1),
+            ..r.clone()
+        })
+        .collect();
+    let update = || {
+        BulkInsert::<Awkward>::new()
+            .batch_size(7)
+            .update_conflicts::<AwkwardByLabel>(&[AwkwardField::Note, AwkwardField::N])
+    };
+    let report = update()
+        .run(&db.pool, changed.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{dialect} bulk update: {e}"));
+    assert_eq!(
+        (report.inserted, report.updated, report.unchanged),
+        (changed.len() as u64 - half as u64, half as u64, 0),
+        "{dialect} bulk update"
+    );
+    for wanted in &changed {
+        let stored = Awkward::get_by_label(&db.pool, wanted.label.clone())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{dialect}: {:?} not found after update", wanted.label));
+        assert_eq!(
+            stored,
+            Awkward {
+                id: stored.id,
+                ..wanted.clone()
+            },
+            "{dialect} bulk update"
+        );
+    }
+    let again = update()
+        .counts_only()
+        .run(&db.pool, changed.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.inserted, again.updated, again.unchanged),
+        (0, 0, changed.len() as u64),
+        "{dialect} bulk update of the values already stored"
+    );
+    assert_eq!(
+        DB::count(&db.pool, "awkward").await,
+        changed.len() as i64,
+        "{dialect}: one row per text"
+    );
     if !rejected.is_empty() {
         let before = DB::count(&db.pool, "awkward").await;
         let mut input = vec![row("fine", 5)];
