@@ -60,7 +60,8 @@ pub(crate) enum Returning {
 
 /// [`multi_insert`], with `stored_pks` (one per row) written in place of the rows' own primary
 /// keys: update mode's upsert of rows read as stored, which names each row's stored primary key so
-/// that the insert it never performs draws no sequence value (`explicit_pk` must be true).
+/// that the insert it never performs draws no sequence value (the primary key column is then
+/// written whatever `explicit_pk` says).
 pub(crate) fn multi_insert_with<M: Model>(
     rows: &[&M],
     stored_pks: Option<&[Value]>,
@@ -70,6 +71,7 @@ pub(crate) fn multi_insert_with<M: Model>(
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
+    let explicit_pk = explicit_pk || stored_pks.is_some();
     let columns = insert_columns::<M>(explicit_pk);
     let cell = |r: usize, row: &M, c: usize| match stored_pks {
         Some(pks) if c == meta.primary_key => pks[r].clone(),

@@ -237,8 +237,11 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     let mut known: Vec<usize> = Vec::new();
     let mut known_pks: Vec<sea_query::Value> = Vec::new();
     let mut others: Vec<usize> = Vec::new();
+    // The rows read (whole: the guard below is judged against them, as nothing changes them
+    // until the upsert, which leaves a refused row as it is).
+    let mut stored = HashMap::new();
     if read_first {
-        let stored = stored_keys::<M, DB>(
+        stored = stored_rows::<M, DB>(
             conn,
             key,
             batch.keys.iter().flatten().copied(),
@@ -247,7 +250,7 @@ async fn update_on_conflict<M: Model, DB: Backend>(
         .await?;
         for (i, k) in batch.keys.iter().enumerate() {
             match k.and_then(|k| stored.get(k)) {
-                Some(pk) => {
+                Some((pk, _)) => {
                     known.push(i);
                     known_pks.push(pk.to_value(dialect));
                 }
@@ -318,15 +321,17 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     if let Some(guard) = update.guard
         && !not_written.is_empty()
     {
-        // Which of them the guard refused: the stored rows, locked by the statements above,
-        // against the incoming values.
-        let stored = stored_rows::<M, DB>(
-            conn,
-            key,
-            not_written.iter().filter_map(|&i| batch.keys[i]),
-            Lock::None,
-        )
-        .await?;
+        // Which of them the guard refused: the stored rows against the incoming values. Those
+        // read first are as read; the others (stored concurrently after that read) are read now,
+        // locked by the upsert above.
+        let unread: Vec<&KeyValues> = not_written
+            .iter()
+            .filter_map(|&i| batch.keys[i])
+            .filter(|k| !stored.contains_key(*k))
+            .collect();
+        if !unread.is_empty() {
+            stored.extend(stored_rows::<M, DB>(conn, key, unread.into_iter(), Lock::None).await?);
+        }
         for i in not_written {
             let (_, row) =
                 batch.keys[i]
@@ -778,7 +783,8 @@ async fn upsert_stored<M: Model, DB: Backend>(
         rows,
         Some(stored_pks),
         Some(OnKey::DoUpdate(key, update)),
-        true,
+        // Not the key's own: the stored primary keys are written (see `multi_insert_with`).
+        false,
         statements::Returning::PrimaryKey,
         dialect,
     );
@@ -793,12 +799,8 @@ async fn upsert_stored<M: Model, DB: Backend>(
     returned
         .iter()
         .map(|r| {
-            let pk = <M::PrimaryKey as Column>::decode(DB::row_ref(r), 0).map_err(|source| {
-                Error::Decode {
-                    model: M::META.name,
-                    source,
-                }
-            })?;
+            // `RETURNING <primary key>`: the only column.
+            let pk = primary_key_at::<M, DB>(r, 0)?;
             let n = KeyValues::from_values(vec![pk.to_value(dialect)], false)
                 .and_then(|k| at.get(&k).copied())
                 .ok_or_else(|| missing_row::<M>())?;
@@ -879,12 +881,16 @@ fn take<P>(by_key: &mut Returned<P>, key: Option<&KeyValues>) -> Option<P> {
     }
 }
 
+/// The primary key of a row of all columns.
 fn primary_key<M: Model, DB: Backend>(row: &DB::Row) -> Result<M::PrimaryKey, Error> {
-    <M::PrimaryKey as Column>::decode(DB::row_ref(row), M::META.primary_key).map_err(|source| {
-        Error::Decode {
-            model: M::META.name,
-            source,
-        }
+    primary_key_at::<M, DB>(row, M::META.primary_key)
+}
+
+/// The primary key in column `at` of a returned row.
+fn primary_key_at<M: Model, DB: Backend>(row: &DB::Row, at: usize) -> Result<M::PrimaryKey, Error> {
+    <M::PrimaryKey as Column>::decode(DB::row_ref(row), at).map_err(|source| Error::Decode {
+        model: M::META.name,
+        source,
     })
 }
 
