@@ -23,7 +23,7 @@ use crate::backend::{Backend, Dialect, Isolation};
 use crate::error::Error;
 use crate::meta::KeyId;
 use crate::model::{KeyOf, Model};
-use crate::tx::{Retry, RetryPolicy};
+use crate::tx::{BoxFuture, Retry, RetryPolicy};
 use crate::violation;
 
 use plan::{ChunkPlan, Repeat, Resolve, Seen, Tag};
@@ -124,7 +124,9 @@ pub struct BulkInsert<M: Model, S = NoConflictMode> {
     increments: Vec<usize>,
     /// Update mode: when a stored row may be written.
     guard: Option<Guard>,
-    state: PhantomData<S>,
+    /// The conflict mode chosen so far, a type-level marker (`fn() -> S`: the builder is `Send` and
+    /// `Sync` whatever it is, so that the future of [`BulkInsert::run`] is).
+    state: PhantomData<fn() -> S>,
 }
 
 impl<M: Model> Default for BulkInsert<M, NoConflictMode> {
@@ -474,10 +476,27 @@ impl<M: Model, S> BulkInsert<M, S> {
     /// Given a pool of PostgreSQL or MySQL connections, the call's connection is closed rather than
     /// returned to the pool when the call is dropped part-way (see [`crate::Release`]): its state
     /// would be unknown.
-    pub async fn run<'c, A, I>(&self, conn: A, rows: I) -> Result<BulkReport<M::PrimaryKey>, Error>
+    ///
+    /// The future is `Send` (boxed, as the generated methods' are), also on the caller's
+    /// transaction (`&mut *tx`) inside a spawned task; the rows' iterator must be `Send` for that.
+    pub fn run<'a, 'c: 'a, A, I>(
+        &'a self,
+        conn: A,
+        rows: I,
+    ) -> BoxFuture<'a, Result<BulkReport<M::PrimaryKey>, Error>>
+    where
+        A: Conn<'c> + 'a,
+        I: IntoIterator<Item = M> + Send + 'a,
+        I::IntoIter: Send,
+    {
+        Box::pin(self.run_in(conn, rows))
+    }
+
+    async fn run_in<'c, A, I>(&self, conn: A, rows: I) -> Result<BulkReport<M::PrimaryKey>, Error>
     where
         A: Conn<'c>,
-        I: IntoIterator<Item = M>,
+        I: IntoIterator<Item = M> + Send,
+        I::IntoIter: Send,
     {
         let dialect = <A::Database as Backend>::DIALECT;
         let action = self.action(dialect)?;
