@@ -1,6 +1,7 @@
 //! Bulk insert against a small in-memory model of what its modes mean, on every backend: seeded
 //! random inputs (keys from a small space, so that stored keys and repeats within and across chunks
-//! are common; random batch sizes, 1 included; skip and update modes; a natural key and the primary
+//! are common, and one round in eight wide, over a larger space in chunks of 64 rows or more;
+//! random batch sizes, 1 included; skip and update modes; a natural key and the primary
 //! key as the conflict target; per-row reports and counts only). A failing round is shrunk to the
 //! smallest input that still fails, replayed on a table reset to the round's starting state, and
 //! reported with its seed.
@@ -370,17 +371,22 @@ fn has_repeats(round: &Round) -> bool {
 /// Puts the table back to `table` (ids included), outside the code under test.
 async fn reset<DB: TestBackend>(db: &TestDb<DB>, table: &Table) {
     DB::run(&db.pool, "DELETE FROM products").await;
-    let mut name = 0;
-    for (sku, (id, price)) in table {
-        name += 1;
-        DB::run(
-            &db.pool,
-            &format!(
-                "INSERT INTO products (id, sku, product_name, price_cents) VALUES ({id}, '{sku}', 'reset{name}', {price})"
-            ),
-        )
-        .await;
+    if table.is_empty() {
+        return;
     }
+    let rows: Vec<String> = table
+        .iter()
+        .enumerate()
+        .map(|(name, (sku, (id, price)))| format!("({id}, '{sku}', 'reset{name}', {price})"))
+        .collect();
+    DB::run(
+        &db.pool,
+        &format!(
+            "INSERT INTO products (id, sku, product_name, price_cents) VALUES {}",
+            rows.join(", ")
+        ),
+    )
+    .await;
 }
 
 fn random_round(rng: &mut Rng, names: &mut u64) -> Round {
@@ -395,8 +401,16 @@ fn random_round(rng: &mut Rng, names: &mut u64) -> Round {
     } else {
         Target::Sku
     };
-    let len = rng.below(40) as usize;
+    // One round in eight is wide: 64 to 191 rows over 240 keys, in chunks of at least 64 distinct
+    // keys (PostgreSQL's skip mode writes such a chunk by anti-join).
+    let wide = rng.below(8) == 0;
+    let (len, keys) = if wide {
+        (64 + rng.below(128) as usize, 240)
+    } else {
+        (rng.below(40) as usize, 24)
+    };
     let chunk = match rng.below(4) {
+        _ if wide => 64 + rng.below(192) as usize,
         0 => 1,
         1 => 1 + rng.below(4) as usize,
         2 => 1 + rng.below(16) as usize,
@@ -405,7 +419,7 @@ fn random_round(rng: &mut Rng, names: &mut u64) -> Round {
     let mut rows: Vec<Product> = (0..len)
         .map(|_| {
             *names += 1;
-            let k = rng.below(24);
+            let k = rng.below(keys);
             let (id, sku) = match target {
                 Target::Sku => (0, format!("K{k}")),
                 Target::Id => (EXPLICIT_IDS + k as i64, format!("I{k}")),

@@ -1,7 +1,7 @@
 //! How many auto-increment values each write path draws for rows that are already stored (issue
 //! 12: a sync of 48,001 rows had driven ids to 115,001). The paths that read or update first draw
 //! none, and this is asserted (get_or_create, update_or_create on SQLite and PostgreSQL, bulk update
-//! mode everywhere); the figures of the others (an insert first) are reported per backend.
+//! mode everywhere, bulk skip mode over a chunk of 64 rows or more on PostgreSQL and MariaDB); the figures of the others (an insert first) are reported per backend.
 
 use model_integration::{TestBackend, TestDb, backend_tests, report};
 use model_runtime::{BulkInsert, Model, Schema, Strategy};
@@ -63,7 +63,7 @@ async fn ids_drawn_for_stored_rows<DB: TestBackend>(db: TestDb<DB>) {
         "{}: get_or_create reads first",
         DB::DIALECT
     );
-    figures.push(("get_or_create (select first)", get_or_create));
+    figures.push(("get_or_create (select first)", get_or_create, STORED));
 
     let before = baseline(&db, 1).await;
     for r in &rows {
@@ -85,7 +85,7 @@ async fn ids_drawn_for_stored_rows<DB: TestBackend>(db: TestDb<DB>) {
             DB::DIALECT
         );
     }
-    figures.push(("update_or_create", update_or_create));
+    figures.push(("update_or_create", update_or_create, STORED));
 
     let before = baseline(&db, 2).await;
     for r in &rows {
@@ -93,7 +93,11 @@ async fn ids_drawn_for_stored_rows<DB: TestBackend>(db: TestDb<DB>) {
             .await
             .unwrap();
     }
-    figures.push(("get_or_create (insert first)", drawn(&db, before).await));
+    figures.push((
+        "get_or_create (insert first)",
+        drawn(&db, before).await,
+        STORED,
+    ));
 
     let before = baseline(&db, 3).await;
     BulkInsert::<Synced>::new()
@@ -101,7 +105,7 @@ async fn ids_drawn_for_stored_rows<DB: TestBackend>(db: TestDb<DB>) {
         .run(&db.pool, rows.clone())
         .await
         .unwrap();
-    figures.push(("bulk skip", drawn(&db, before).await));
+    figures.push(("bulk skip", drawn(&db, before).await, STORED));
 
     let before = baseline(&db, 4).await;
     let changed: Vec<Synced> = (0..STORED).map(|n| row(n, 3)).collect();
@@ -119,7 +123,7 @@ async fn ids_drawn_for_stored_rows<DB: TestBackend>(db: TestDb<DB>) {
         "{}: bulk update mode reads the stored keys first",
         DB::DIALECT
     );
-    figures.push(("bulk update", bulk_update));
+    figures.push(("bulk update", bulk_update, STORED));
 
     // A mix of stored and new rows: ids are drawn for the new rows only.
     let before = baseline(&db, 5).await;
@@ -141,9 +145,36 @@ async fn ids_drawn_for_stored_rows<DB: TestBackend>(db: TestDb<DB>) {
         DB::DIALECT
     );
 
+    // Bulk skip mode over a chunk of 64 rows or more: PostgreSQL leaves the stored rows out by an
+    // anti-join, and MariaDB reads them first; neither draws an id for them. (SQLite's `ON CONFLICT
+    // DO NOTHING` draws one per stored row: see its figure above.) The 60 rows stored by now and 90
+    // new ones.
+    let before = baseline(&db, 6).await;
+    let wide: Vec<Synced> = (0..STORED + 100).map(|n| row(n, 5)).collect();
+    let wide_report = BulkInsert::<Synced>::new()
+        .counts_only()
+        .skip_conflicts::<SyncedBySku>()
+        .run(&db.pool, wide)
+        .await
+        .unwrap();
+    assert_eq!(
+        (wide_report.inserted, wide_report.skipped_existing),
+        (90, STORED as u64 + 10)
+    );
+    let wide_drawn = drawn(&db, before).await;
+    if DB::DIALECT != model_runtime::Dialect::Sqlite {
+        assert_eq!(
+            wide_drawn,
+            90,
+            "{}: bulk skip of 60 stored and 90 new rows in one chunk",
+            DB::DIALECT
+        );
+    }
+    figures.push(("bulk skip, 150-row chunk", wide_drawn - 90, STORED + 10));
+
     let text: Vec<String> = figures
         .iter()
-        .map(|(path, ids)| format!("{path} {:.2}", *ids as f64 / STORED as f64))
+        .map(|(path, ids, stored)| format!("{path} {:.2}", *ids as f64 / *stored as f64))
         .collect();
     report(&format!(
         "{}: ids drawn per stored row: {}",

@@ -101,6 +101,8 @@ pub(crate) enum Shape {
         on_key: Option<(KeyId, Option<crate::bulk::Update>)>,
         returning: crate::bulk::Returning,
         explicit_pk: bool,
+        /// PostgreSQL's anti-join in place of the conflict clause (`OnKey::SkipStored`).
+        anti_join: bool,
     },
     /// MySQL's multi-row `INSERT IGNORE … RETURNING`: rows, primary key written or not.
     InsertIgnore {

@@ -550,6 +550,7 @@ impl<M: Model, S> BulkInsert<M, S> {
             in_caller_tx,
             restartable: !in_caller_tx && (single || self.commit_each_chunk),
             skip_read: skip_read::<DB>(conn, &action, in_caller_tx).await,
+            commit_each: self.commit_each_chunk,
         };
         if self.commit_each_chunk {
             let mut run = Run::new(self.per_row);
@@ -638,7 +639,17 @@ struct Call<'a> {
     restartable: bool,
     /// How MySQL's skip mode reads a chunk's stored keys.
     skip_read: crate::query::Lock,
+    /// Each chunk commits on its own ([`BulkInsert::commit_each_chunk`]).
+    commit_each: bool,
 }
+
+/// The most chunks of one transaction that skip mode writes under a savepoint of their own on
+/// PostgreSQL (its anti-join, see `write::skip_on_conflict`); later chunks use `ON CONFLICT`
+/// alone. Each such savepoint is a subtransaction with its own transaction id, and PostgreSQL
+/// keeps 64 of them per transaction in shared memory: past that, every snapshot taken by every
+/// session while the transaction is open has to look them up in `pg_subtrans`, which slows the
+/// whole server. 32 leaves room for the caller's own savepoints.
+const ANTI_JOIN_MAX_CHUNKS: usize = 32;
 
 /// How MySQL's skip mode reads a chunk's stored keys: shared under READ COMMITTED (the library's
 /// own transaction, or the caller's at that level), exclusive otherwise (see `write::skip_mysql`).
@@ -772,17 +783,14 @@ impl Call<'_> {
             keys: plan.writers.iter().map(|w| w.key.as_ref()).collect(),
             fresh: plan.writers.iter().map(|w| w.tag == Tag::Fresh).collect(),
         };
-        match write::write::<M, DB>(
-            conn,
-            self.action,
-            &batch,
-            self.per_row,
-            self.restartable,
-            self.skip_read,
-            self.find,
-        )
-        .await
-        {
+        let settings = write::Settings {
+            per_row: self.per_row,
+            restartable: self.restartable,
+            skip_read: self.skip_read,
+            find: self.find,
+            anti_join: self.commit_each || run.chunks < ANTI_JOIN_MAX_CHUNKS,
+        };
+        match write::write::<M, DB>(conn, self.action, &batch, settings).await {
             Ok(written) => Ok((plan, Some(written))),
             Err(error) => {
                 // The input row behind the error, where the error or a look at the database

@@ -2,7 +2,7 @@
 //! columns) and cached: model metadata and values in, SQL text and values out. Nothing here knows of
 //! connections.
 
-use sea_query::{Alias, Expr, OnConflict, Query, Value};
+use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, Value};
 
 use crate::backend::Dialect;
 use crate::meta::KeyId;
@@ -19,6 +19,22 @@ pub(crate) enum OnKey<'a> {
     DoNothing(KeyId),
     /// `ON CONFLICT (key) DO UPDATE SET c = excluded.c, …, n = t.n + excluded.n, … WHERE …`.
     DoUpdate(KeyId, &'a Update),
+    /// PostgreSQL, a key of plain columns: no conflict clause, but an anti-join that leaves out the
+    /// rows whose key the statement's snapshot sees stored, `INSERT … SELECT … FROM (<arrays>) AS v
+    /// WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.k = v.k …)`. A key stored concurrently (or one
+    /// repeated among the rows) is a duplicate-key error, after which the caller runs
+    /// [`OnKey::DoNothing`] instead (see [`skips_by_anti_join`]). Without arrays (see
+    /// `column_arrays`) it is written as [`OnKey::DoNothing`].
+    SkipStored(KeyId),
+}
+
+/// Whether skip mode can leave stored rows out with [`OnKey::SkipStored`]'s anti-join: PostgreSQL,
+/// and a key of plain columns (not case-insensitive, partial or nulls-not-distinct), whose `=` on
+/// each column finds exactly the rows the key's index would conflict with: a stored key it misses
+/// (a nulls-not-distinct NULL, say) would only be a duplicate-key error and a second statement,
+/// but a row it matched that the index would not conflict with would be skipped wrongly.
+pub(crate) fn skips_by_anti_join<M: Model>(key: KeyId, dialect: Dialect) -> bool {
+    dialect == Dialect::Postgres && M::META.key_constraint(key).is_none_or(|c| c.is_plain())
 }
 
 /// The columns a bulk insert writes: all but an auto-increment primary key, which is written only
@@ -101,9 +117,10 @@ pub(crate) fn multi_insert_with<M: Model>(
         },
         arrays: element_types.clone(),
         on_key: on_key.map(|on_key| match on_key {
-            OnKey::DoNothing(key) => (key, None),
+            OnKey::DoNothing(key) | OnKey::SkipStored(key) => (key, None),
             OnKey::DoUpdate(key, update) => (key, Some(update.clone())),
         }),
+        anti_join: matches!(on_key, Some(OnKey::SkipStored(_))) && element_types.is_some(),
         returning,
         explicit_pk,
     };
@@ -119,11 +136,18 @@ pub(crate) fn multi_insert_with<M: Model>(
             // arrays are unnested in step, one row per element, in order.
             Some(types) => {
                 let mut select = Query::select();
-                for (value, element) in values.into_iter().zip(types) {
-                    select.expr(Expr::cust_with_values(
-                        format!("unnest($1::{element}[])"),
-                        [value],
-                    ));
+                for ((value, element), &c) in values.into_iter().zip(types).zip(&columns) {
+                    let array = Expr::cust_with_values(format!("unnest($1::{element}[])"), [value]);
+                    match on_key {
+                        // Named after their columns, for the anti-join to refer to.
+                        Some(OnKey::SkipStored(_)) => {
+                            select.expr_as(array, Alias::new(meta.columns[c].name))
+                        }
+                        _ => select.expr(array),
+                    };
+                }
+                if let Some(OnKey::SkipStored(key)) = on_key {
+                    select = anti_join::<M>(select, &columns, key);
                 }
                 insert
                     .select_from(select)
@@ -164,7 +188,8 @@ pub(crate) fn multi_insert_with<M: Model>(
         };
         match on_key {
             None => {}
-            Some(OnKey::DoNothing(key)) => {
+            Some(OnKey::SkipStored(_)) if element_types.is_some() => {}
+            Some(OnKey::DoNothing(key) | OnKey::SkipStored(key)) => {
                 insert.on_conflict(target(key).do_nothing().to_owned());
             }
             Some(OnKey::DoUpdate(key, update)) => {
@@ -224,6 +249,32 @@ pub(crate) fn multi_insert_with<M: Model>(
         }
         (sql, values)
     })
+}
+
+/// `SELECT v.c, … FROM (<select>) AS v WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.k = v.k AND …)`:
+/// the rows of `select` (one expression per column of `columns`, in order, named after it) whose
+/// key is not stored.
+fn anti_join<M: Model>(
+    inner: sea_query::SelectStatement,
+    columns: &[usize],
+    key: KeyId,
+) -> sea_query::SelectStatement {
+    let meta = M::META;
+    let (table, v) = (Alias::new(meta.table), Alias::new("v"));
+    let mut stored = Query::select();
+    stored.expr(Expr::cust("1")).from(table.clone());
+    for &k in meta.key_columns(key) {
+        let name = Alias::new(meta.columns[k].name);
+        stored.and_where(Expr::col((table.clone(), name.clone())).equals((v.clone(), name)));
+    }
+    let mut outer = Query::select();
+    for &c in columns {
+        outer.column((v.clone(), Alias::new(meta.columns[c].name)));
+    }
+    outer
+        .from_subquery(inner, v)
+        .and_where(Expr::exists(stored).not());
+    outer
 }
 
 /// PostgreSQL's row source for a multi-row insert: the rows' values as one array per column, each
@@ -544,6 +595,22 @@ mod tests {
                 Dialect::Postgres,
             );
             assert!(std::sync::Arc::ptr_eq(&s.sql, &t.sql));
+
+            // Skip mode's anti-join: no conflict clause, the same arrays.
+            let a = multi_insert(
+                &rows,
+                Some(OnKey::SkipStored(SKU)),
+                false,
+                false,
+                Dialect::Postgres,
+            );
+            assert_eq!(
+                &*a.sql,
+                r#"INSERT INTO "items" ("sku", "price") SELECT "v"."sku", "v"."price" FROM (SELECT unnest($1::text[]) AS "sku", unnest($2::int8[]) AS "price") AS "v" WHERE NOT EXISTS(SELECT 1 FROM "items" WHERE "items"."sku" = "v"."sku")"#
+            );
+            assert_eq!(a.values.0, s.values.0);
+            assert!(skips_by_anti_join::<Item>(SKU, Dialect::Postgres));
+            assert!(!skips_by_anti_join::<Item>(SKU, Dialect::Sqlite));
         }
 
         // The primary key as the conflict target is written as given.

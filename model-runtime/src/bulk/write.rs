@@ -4,8 +4,8 @@
 //! | mode | SQLite, PostgreSQL | MySQL / MariaDB |
 //! |---|---|---|
 //! | fail | `INSERT` | `INSERT` |
-//! | skip | `INSERT … ON CONFLICT (key) DO NOTHING` | locked read of the stored keys, checked `INSERT IGNORE` of the others |
-//! | update | read of the stored keys (PostgreSQL: locked), `INSERT … ON CONFLICT (key) DO NOTHING` of the others, then `… DO UPDATE` of the stored ones under their stored primary keys (no sequence value drawn) | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
+//! | skip | `INSERT … ON CONFLICT (key) DO NOTHING`; on PostgreSQL, for a chunk of 64 rows or more over a key of plain columns, first an anti-join without a conflict clause under a savepoint (see [`skip_on_conflict`]) | locked read of the stored keys, checked `INSERT IGNORE` of the others |
+//! | update | read of the stored keys (PostgreSQL: locked), `INSERT … ON CONFLICT (key) DO NOTHING` of the others (PostgreSQL: the anti-join first, as in skip mode), then `… DO UPDATE` of the stored ones under their stored primary keys (no sequence value drawn) | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
 //!
 //! MySQL has no conflict target (`ON DUPLICATE KEY UPDATE` and `INSERT IGNORE` react to every unique
 //! key). Skip mode's `INSERT IGNORE` is checked row by row (see [`skip_mysql`]). Update mode inserts
@@ -114,41 +114,61 @@ pub(crate) struct Batch<'a, M> {
 /// and inserted as fast as the chunk is read.
 const MYSQL_ROUNDS: usize = 8;
 
-/// Writes a batch: outcomes per row when `per_row`, counts otherwise.
-///
-/// `restartable`: the caller can roll the transaction back and run the batch again. Then a MySQL
-/// insert that meets a key a concurrent writer just stored returns that duplicate-key error, for
-/// the caller to restart with: rolling back releases the next-key locks that the failed insert's
-/// duplicate check took, on which concurrent inserters into the same gaps would otherwise deadlock.
-/// Otherwise the batch is read and written again within the transaction.
+/// The call's settings that decide how a batch is written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// Outcomes per row, rather than counts.
+    pub(crate) per_row: bool,
+    /// The caller can roll the transaction back and run the batch again. Then a MySQL insert that
+    /// meets a key a concurrent writer just stored returns that duplicate-key error, for the caller
+    /// to restart with: rolling back releases the next-key locks that the failed insert's duplicate
+    /// check took, on which concurrent inserters into the same gaps would otherwise deadlock.
+    /// Otherwise the batch is read and written again within the transaction.
+    pub(crate) restartable: bool,
+    /// How MySQL's skip mode reads a chunk's stored keys.
+    pub(crate) skip_read: Lock,
+    /// Get-or-create: read the primary keys of the rows skip mode skipped.
+    pub(crate) find: bool,
+    /// Skip mode, and update mode's insert of the rows not stored, may write under a savepoint of
+    /// their own on PostgreSQL (see [`skip_on_conflict`]).
+    pub(crate) anti_join: bool,
+}
+
+/// Writes a batch: outcomes per row when `settings.per_row`, counts otherwise.
 pub(crate) async fn write<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     action: &Action,
     batch: &Batch<'_, M>,
-    per_row: bool,
-    restartable: bool,
-    skip_read: Lock,
-    find: bool,
+    settings: Settings,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    let Settings {
+        per_row,
+        restartable,
+        skip_read,
+        find,
+        anti_join,
+    } = settings;
     let rounds = if restartable { 1 } else { MYSQL_ROUNDS };
     match (action, DB::DIALECT) {
         (Action::Fail, _) => plain::<M, DB>(conn, batch, per_row).await,
         (Action::Skip(key), _) if find => {
             let written = match DB::DIALECT {
                 Dialect::MySql => skip_mysql::<M, DB>(conn, *key, batch, true, skip_read).await?,
-                _ => skip_on_conflict::<M, DB>(conn, *key, batch, true).await?,
+                _ => skip_on_conflict::<M, DB>(conn, *key, batch, true, anti_join).await?,
             };
             find_skipped::<M, DB>(conn, *key, batch, written, skip_read).await
         }
         (Action::Skip(key), Dialect::MySql) => {
             skip_mysql::<M, DB>(conn, *key, batch, per_row, skip_read).await
         }
-        (Action::Skip(key), _) => skip_on_conflict::<M, DB>(conn, *key, batch, per_row).await,
+        (Action::Skip(key), _) => {
+            skip_on_conflict::<M, DB>(conn, *key, batch, per_row, anti_join).await
+        }
         (Action::Update(key, update), Dialect::MySql) => {
             update_mysql::<M, DB>(conn, *key, update, batch, per_row, rounds).await
         }
         (Action::Update(key, update), _) => {
-            update_on_conflict::<M, DB>(conn, *key, update, batch, per_row).await
+            update_on_conflict::<M, DB>(conn, *key, update, batch, per_row, anti_join).await
         }
     }
 }
@@ -183,14 +203,96 @@ async fn plain<M: Model, DB: Backend>(
     ))
 }
 
+/// The fewest rows a chunk must have for skip mode's anti-join (see [`skip_on_conflict`]): below it
+/// the savepoint's two extra round trips cost more than `ON CONFLICT` would.
+pub(crate) const ANTI_JOIN_MIN_ROWS: usize = 64;
+
+/// Skip mode on SQLite and PostgreSQL: `INSERT … ON CONFLICT (key) DO NOTHING`.
+///
+/// On PostgreSQL, with `anti_join` and a key of plain columns, a chunk of at least
+/// [`ANTI_JOIN_MIN_ROWS`] rows is first written without a conflict clause, leaving out by an
+/// anti-join the rows whose key is stored ([`OnKey::SkipStored`]), under a savepoint. `ON CONFLICT`
+/// inserts every row speculatively (a second index pass and WAL record per row), which costs more
+/// than the anti-join's index probe: this runs at about 1.7 times the rate server-side, and draws
+/// no sequence value for the stored rows. When another transaction stores one of the keys in the
+/// meantime, the insert waits for it and fails with a duplicate-key error: then the savepoint is
+/// rolled back and the chunk written with `ON CONFLICT`, which waits and skips that row, exactly as
+/// without the anti-join. Any other error stands.
 async fn skip_on_conflict<M: Model, DB: Backend>(
     conn: &mut DB::Connection,
     key: KeyId,
     batch: &Batch<'_, M>,
     per_row: bool,
+    anti_join: bool,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    if anti_join_opened::<M, DB>(conn, key, batch.rows.len(), anti_join).await? {
+        let result = skip_rows::<M, DB>(conn, key, batch, per_row, OnKey::SkipStored(key)).await;
+        if let Some(written) = anti_join_closed::<DB, _>(conn, result).await? {
+            return Ok(written);
+        }
+    }
+    skip_rows::<M, DB>(conn, key, batch, per_row, OnKey::DoNothing(key)).await
+}
+
+/// Whether to insert `rows` rows with [`OnKey::SkipStored`] (see [`skip_on_conflict`]); if so, its
+/// savepoint is open, for [`anti_join_closed`] to close. (Not one function taking the insert as a
+/// closure: an async closure over the connection would make the caller's future lose `Send`.)
+async fn anti_join_opened<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    rows: usize,
+    anti_join: bool,
+) -> Result<bool, Error> {
+    if !anti_join
+        || rows < ANTI_JOIN_MIN_ROWS
+        || !statements::skips_by_anti_join::<M>(key, DB::DIALECT)
+    {
+        return Ok(false);
+    }
+    execute_plain::<DB>(conn, "SAVEPOINT model_runtime_skip").await?;
+    Ok(true)
+}
+
+/// Closes the savepoint [`anti_join_opened`] opened, after the insert's `result`: its value, or
+/// `None` after a duplicate-key error (the savepoint rolled back: write the rows again with
+/// [`OnKey::DoNothing`]). Any other error stands.
+async fn anti_join_closed<DB: Backend, T>(
+    conn: &mut DB::Connection,
+    result: Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    match result {
+        Ok(written) => {
+            execute_plain::<DB>(conn, "RELEASE SAVEPOINT model_runtime_skip").await?;
+            Ok(Some(written))
+        }
+        Err(error) if is_unique_violation(&error) => {
+            execute_plain::<DB>(conn, "ROLLBACK TO SAVEPOINT model_runtime_skip").await?;
+            execute_plain::<DB>(conn, "RELEASE SAVEPOINT model_runtime_skip").await?;
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether `error` is the database's duplicate-key error, on any unique constraint.
+fn is_unique_violation(error: &Error) -> bool {
+    error.unique_violation().is_some()
+        || error
+            .as_database_error()
+            .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// Skip mode's insert with `on_key` ([`OnKey::DoNothing`] or [`OnKey::SkipStored`]): every row it
+/// does not return (or count) was skipped as stored.
+async fn skip_rows<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    batch: &Batch<'_, M>,
+    per_row: bool,
+    on_key: OnKey<'_>,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
     let explicit_pk = key == KeyId::PrimaryKey;
-    let on_key = Some(OnKey::DoNothing(key));
+    let on_key = Some(on_key);
     if !per_row {
         let statement =
             statements::multi_insert(&batch.rows, on_key, explicit_pk, false, DB::DIALECT);
@@ -221,6 +323,7 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     update: &Update,
     batch: &Batch<'_, M>,
     per_row: bool,
+    anti_join: bool,
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
     let dialect = DB::DIALECT;
     let meta = M::META;
@@ -278,9 +381,20 @@ async fn update_on_conflict<M: Model, DB: Backend>(
         }
     } else if !others.is_empty() {
         let rows: Vec<&M> = others.iter().map(|&i| batch.rows[i]).collect();
-        let inserted =
-            insert_returning::<M, DB>(conn, &rows, Some(OnKey::DoNothing(key)), explicit_pk)
-                .await?;
+        // PostgreSQL: by anti-join under a savepoint where that applies (see `skip_on_conflict`).
+        let mut inserted = None;
+        if anti_join_opened::<M, DB>(conn, key, rows.len(), anti_join).await? {
+            let on_key = Some(OnKey::SkipStored(key));
+            let result = insert_returning::<M, DB>(conn, &rows, on_key, explicit_pk).await;
+            inserted = anti_join_closed::<DB, _>(conn, result).await?;
+        }
+        let inserted = match inserted {
+            Some(inserted) => inserted,
+            None => {
+                let on_key = Some(OnKey::DoNothing(key));
+                insert_returning::<M, DB>(conn, &rows, on_key, explicit_pk).await?
+            }
+        };
         let mut inserted = group(inserted);
         for &i in &others {
             outcomes[i] = take(&mut inserted, batch.keys[i]).map(Written::Inserted);
@@ -751,7 +865,7 @@ async fn insert_returning<M: Model, DB: Backend>(
 ) -> Result<Vec<(Option<KeyValues>, M::PrimaryKey)>, Error> {
     let key = match on_key {
         None => None,
-        Some(OnKey::DoNothing(key) | OnKey::DoUpdate(key, _)) => Some(key),
+        Some(OnKey::DoNothing(key) | OnKey::DoUpdate(key, _) | OnKey::SkipStored(key)) => Some(key),
     };
     let Statement { sql, values } =
         statements::multi_insert(rows, on_key, explicit_pk, true, DB::DIALECT);
