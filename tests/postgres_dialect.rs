@@ -7,7 +7,7 @@
 //! - Two SERIALIZABLE transactions with a read/write cycle: the one that commits second fails at
 //!   `COMMIT` with SQLSTATE 40001, which is retryable, and `transaction()` runs its body again.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use model_integration::{Options, TestDb, run_scenario};
 use model_runtime::{BulkInsert, Isolation, Model, Outcome, Schema, Strategy, TxOptions};
@@ -27,54 +27,9 @@ struct Item {
     price: i64,
 }
 
-/// The SQL of every statement the library logged, in order.
+/// The SQL of every statement the library sent, in order.
 fn statements() -> &'static Arc<Mutex<Vec<String>>> {
-    static STATEMENTS: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
-    STATEMENTS.get_or_init(|| {
-        let statements = Arc::new(Mutex::new(Vec::new()));
-        tracing::subscriber::set_global_default(Capture(Arc::clone(&statements)))
-            .expect("the only subscriber of this test binary");
-        statements
-    })
-}
-
-/// A subscriber that keeps the message of each `model_runtime::sql` statement event.
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-#[derive(Default)]
-struct Fields {
-    message: Option<String>,
-    backend: bool,
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        match field.name() {
-            "message" => self.message = Some(format!("{value:?}")),
-            "backend" => self.backend = true,
-            _ => {}
-        }
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target() == "model_runtime::sql"
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        if let (true, Some(sql)) = (fields.backend, fields.message) {
-            self.0.lock().unwrap().push(sql);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
+    model_integration::captured_statements()
 }
 
 fn item(sku: &str, shelf: i64, slot: Option<i64>, price: i64) -> Item {

@@ -6,7 +6,7 @@
 //! bulk call is seen waiting on it in `pg_locks`; the other transaction then commits or rolls back),
 //! with the statements the library sent captured from its `model_runtime::sql` events.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use model_integration::{Options, TestDb, run_scenario};
@@ -37,58 +37,13 @@ struct Handle {
     handle: String,
 }
 
-/// The SQL of every statement the library logged, in order.
+/// The SQL of every statement the library sent, in order.
 fn statements() -> &'static Arc<Mutex<Vec<String>>> {
-    static STATEMENTS: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
-    STATEMENTS.get_or_init(|| {
-        let statements = Arc::new(Mutex::new(Vec::new()));
-        tracing::subscriber::set_global_default(Capture(Arc::clone(&statements)))
-            .expect("the only subscriber of this test binary");
-        statements
-    })
+    model_integration::captured_statements()
 }
 
 /// The scenarios share the capture: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A subscriber that keeps the message of each `model_runtime::sql` statement event.
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-#[derive(Default)]
-struct Fields {
-    message: Option<String>,
-    backend: bool,
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        match field.name() {
-            "message" => self.message = Some(format!("{value:?}")),
-            "backend" => self.backend = true,
-            _ => {}
-        }
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target() == "model_runtime::sql"
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        if let (true, Some(sql)) = (fields.backend, fields.message) {
-            self.0.lock().unwrap().push(sql);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
 
 /// What the captured statements of one call did.
 #[derive(Debug, Default, PartialEq)]

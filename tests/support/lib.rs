@@ -18,6 +18,7 @@
 
 use std::io::Write;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use model_runtime::{Backend, Dialect, Isolation};
 use sqlx::{Pool, Row};
@@ -586,4 +587,57 @@ mod tests {
         assert!(a.len() <= 63 && b.len() <= 63);
         assert_ne!(a, b);
     }
+}
+
+/// The SQL of every statement the library sent, in order, from its `model_runtime::sql` events:
+/// a `tracing` subscriber installed for the whole test binary on first use (the binary must
+/// install no other). Scenarios that read it should run one at a time and [`clear`](Vec::clear)
+/// it first.
+pub fn captured_statements() -> &'static Arc<Mutex<Vec<String>>> {
+    static STATEMENTS: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    STATEMENTS.get_or_init(|| {
+        let statements = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::set_global_default(Capture(Arc::clone(&statements)))
+            .expect("the only subscriber of this test binary");
+        statements
+    })
+}
+
+/// A subscriber that keeps the message of each `model_runtime::sql` statement event.
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+#[derive(Default)]
+struct Fields {
+    message: Option<String>,
+    backend: bool,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = Some(format!("{value:?}")),
+            "backend" => self.backend = true,
+            _ => {}
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "model_runtime::sql"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if let (true, Some(sql)) = (fields.backend, fields.message) {
+            self.0.lock().unwrap().push(sql);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
