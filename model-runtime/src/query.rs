@@ -104,6 +104,13 @@ pub(crate) enum Shape {
         /// PostgreSQL's anti-join in place of the conflict clause (`OnKey::SkipStored`).
         anti_join: bool,
     },
+    /// SQLite's aggregated read of a chunk's stored rows and whether they differ
+    /// (`bulk::statements::stored_differs`): key, listed columns, rows.
+    StoredDiffs {
+        key: KeyId,
+        set: Vec<usize>,
+        rows: usize,
+    },
     /// MySQL's multi-row `INSERT IGNORE … RETURNING`: rows, primary key written or not.
     InsertIgnore {
         rows: usize,

@@ -1006,7 +1006,7 @@ impl<P: Clone> Run<P> {
                                     self.counts.skipped_existing += 1;
                                     RowOutcome::SkippedExisting
                                 }
-                                Written::Added => {
+                                Written::Added | Written::Changed => {
                                     unreachable!("only a counts-only write leaves out the key")
                                 }
                             };

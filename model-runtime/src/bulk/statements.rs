@@ -34,7 +34,77 @@ pub(crate) enum OnKey<'a> {
 /// (a nulls-not-distinct NULL, say) would only be a duplicate-key error and a second statement,
 /// but a row it matched that the index would not conflict with would be skipped wrongly.
 pub(crate) fn skips_by_anti_join<M: Model>(key: KeyId, dialect: Dialect) -> bool {
-    dialect == Dialect::Postgres && M::META.key_constraint(key).is_none_or(|c| c.is_plain())
+    dialect == Dialect::Postgres && key_is_plain::<M>(key)
+}
+
+/// Whether a key is of plain columns (not case-insensitive, partial or nulls-not-distinct): `=` on
+/// each of its columns finds exactly the stored row its index would conflict with.
+pub(crate) fn key_is_plain<M: Model>(key: KeyId) -> bool {
+    M::META.key_constraint(key).is_none_or(|c| c.is_plain())
+}
+
+/// SQLite, update mode counts only (see `write::update_sqlite_counts`): one row, one text, for
+/// the whole chunk: `position:primary key:differs` for each of `rows` whose key is stored,
+/// comma-separated, where `differs` is 1 when a column of `set` holds another value than the
+/// row's (`IS NOT`, as the upsert's condition compares):
+///
+/// `SELECT group_concat(v.column1 || ':' || t.id || ':' || (t.c IS NOT v.column3 OR …), ',')
+/// FROM (VALUES (?, ?, ?), …) AS v JOIN t ON t.k = v.column2 AND …`
+///
+/// Each row binds its position, its key's values and its `set` values. For a key of plain
+/// columns and an integer primary key.
+pub(crate) fn stored_differs<M: Model>(rows: &[&M], key: KeyId, set: &[usize]) -> Statement {
+    let meta = M::META;
+    let dialect = Dialect::Sqlite;
+    let key_columns = meta.key_columns(key);
+    let per_row = 1 + key_columns.len() + set.len();
+    let values: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(n, row)| {
+            std::iter::once(Value::BigInt(Some(n as i64)))
+                .chain(key_columns.iter().map(|&c| row.column_value(c, dialect)))
+                .chain(set.iter().map(|&c| row.column_value(c, dialect)))
+        })
+        .collect();
+    let shape = Shape::StoredDiffs {
+        key,
+        set: set.to_vec(),
+        rows: rows.len(),
+    };
+    query::cached::<M>(dialect, shape, values, |values| {
+        let q = |name: &str| query::quote(dialect, name);
+        let table = q(meta.table);
+        let column = |c: usize| format!("{table}.{}", q(meta.columns[c].name));
+        // SQLite names the columns of a `VALUES` list column1, column2, …
+        let incoming = |j: usize| format!("\"v\".\"column{}\"", j + 1);
+        let tuple = format!("({})", vec!["?"; per_row].join(", "));
+        let tuples = vec![tuple.as_str(); rows.len()].join(", ");
+        let join = key_columns
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| format!("{} = {}", column(c), incoming(1 + j)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let differs = set
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| {
+                format!(
+                    "{} IS NOT {}",
+                    column(c),
+                    incoming(1 + key_columns.len() + j)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!(
+            "SELECT group_concat({} || ':' || {} || ':' || ({differs}), ',') FROM (VALUES {tuples}) AS \"v\" JOIN {table} ON {join}",
+            incoming(0),
+            column(meta.primary_key),
+        );
+        (sql, sea_query::Values(values))
+    })
 }
 
 /// The columns a bulk insert writes: all but an auto-increment primary key, which is written only

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | fail | `INSERT` | `INSERT` |
 //! | skip | `INSERT … ON CONFLICT (key) DO NOTHING`; on PostgreSQL, for a chunk of 64 rows or more over a key of plain columns, first an anti-join without a conflict clause under a savepoint (see [`skip_on_conflict`]) | locked read of the stored keys, checked `INSERT IGNORE` of the others |
-//! | update | read of the stored keys (PostgreSQL: locked), `INSERT … ON CONFLICT (key) DO NOTHING` of the others (PostgreSQL: the anti-join first, as in skip mode), then `… DO UPDATE` of the stored ones under their stored primary keys (no sequence value drawn) | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
+//! | update | SQLite, counts only (no guard or increment, a key of plain columns): one aggregated read of the stored rows and whether they differ, a plain insert of the others, the upsert of the stored ones checked against the read (see [`update_sqlite_counts`]); otherwise: read of the stored keys (PostgreSQL: locked), `INSERT … ON CONFLICT (key) DO NOTHING` of the others (PostgreSQL: the anti-join first, as in skip mode), then `… DO UPDATE` of the stored ones under their stored primary keys (no sequence value drawn) | locked read, `INSERT` of the new rows, one `UPDATE … CASE` of the stored ones |
 //!
 //! MySQL has no conflict target (`ON DUPLICATE KEY UPDATE` and `INSERT IGNORE` react to every unique
 //! key). Skip mode's `INSERT IGNORE` is checked row by row (see [`skip_mysql`]). Update mode inserts
@@ -69,6 +69,8 @@ pub(crate) enum Written<P> {
     /// Inserted, counts only: its primary key was not read back.
     Added,
     Updated(P),
+    /// Updated, counts only: its primary key was not read back.
+    Changed,
     /// Update mode: the stored row already held the values; it was not written.
     Unchanged,
     /// Update mode: the guard refused the incoming values; the stored row was not written.
@@ -337,6 +339,16 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     // primary key that is not the database's to assign, nothing is drawn anyway.) The lock keeps
     // the row from being deleted or re-keyed before the upsert finds it under its key.
     let read_first = !explicit_pk && meta.columns[meta.primary_key].auto_increment;
+    if read_first
+        && dialect == Dialect::Sqlite
+        && !per_row
+        && update.guard.is_none()
+        && update.increments.is_empty()
+        && !update.set.is_empty()
+        && statements::key_is_plain::<M>(key)
+    {
+        return update_sqlite_counts::<M, DB>(conn, key, update, batch).await;
+    }
     let mut known: Vec<usize> = Vec::new();
     let mut known_pks: Vec<sea_query::Value> = Vec::new();
     let mut others: Vec<usize> = Vec::new();
@@ -472,6 +484,120 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     Ok(ChunkWrite::Counts(count(outcomes, &batch.fresh)))
 }
 
+/// SQLite's update mode, counts only, for a key of plain columns and listed columns set to the
+/// incoming values (no guard, no increment): the chunk in three statements that stream one row
+/// back in all, where the general path streams one per stored row twice (sqlx hands every row from
+/// its SQLite thread to the caller one at a time, which costs more than SQLite's own work).
+///
+/// 1. One aggregated read ([`statements::stored_differs`]): for each stored row of the chunk, its
+///    position, its primary key, and whether a listed column differs (SQLite's own `IS NOT`, as
+///    the upsert's condition compares). The library's `BEGIN IMMEDIATE` (or the caller's
+///    transaction, whose write is refused as busy if another connection wrote since its read)
+///    keeps it true until the writes.
+/// 2. The other rows: a plain insert, not read back.
+/// 3. The stored rows: the upsert under their stored primary keys, without `RETURNING`, under a
+///    savepoint. It must write exactly as many rows as the read found differing; if it does not
+///    (a column whose type converts the incoming value on the way in, so that the two comparisons
+///    disagree), the savepoint is rolled back and the upsert run again with `RETURNING`, which
+///    says exactly which rows it wrote.
+async fn update_sqlite_counts<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    key: KeyId,
+    update: &Update,
+    batch: &Batch<'_, M>,
+) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
+    let dialect = DB::DIALECT;
+    let Statement { sql, values } = statements::stored_differs::<M>(&batch.rows, key, &update.set);
+    let found = DB::fetch_all(conn, sql, values).await?;
+    let listed = match found.first() {
+        Some(row) => <Option<String> as Column>::decode(DB::row_ref(row), 0).map_err(|source| {
+            Error::Decode {
+                model: M::META.name,
+                source,
+            }
+        })?,
+        None => None,
+    };
+    // `position:primary key:differs`, comma-separated.
+    let mut stored: Vec<Option<(i64, bool)>> = vec![None; batch.rows.len()];
+    for item in listed
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        let mut parts = item.split(':');
+        let parsed = (|| {
+            let n: usize = parts.next()?.parse().ok()?;
+            let pk: i64 = parts.next()?.parse().ok()?;
+            let differs = parts.next()? == "1";
+            Some((n, pk, differs))
+        })();
+        match parsed {
+            Some((n, pk, differs)) if n < stored.len() && stored[n].is_none() => {
+                stored[n] = Some((pk, differs));
+            }
+            _ => return Err(missing_row::<M>()),
+        }
+    }
+    let mut outcomes: Vec<Written<M::PrimaryKey>> = Vec::with_capacity(batch.rows.len());
+    let (mut known, mut others) = (Vec::new(), Vec::new());
+    for (i, s) in stored.iter().enumerate() {
+        match s {
+            Some(_) => known.push(i),
+            None => others.push(i),
+        }
+        outcomes.push(Written::Added);
+    }
+    // A conflict on the key here would be an error, which the call runs again (see the general
+    // path's plain insert).
+    insert_fresh::<M, DB>(conn, key, batch, &others, false).await?;
+    if !known.is_empty() {
+        let rows: Vec<&M> = known.iter().map(|&i| batch.rows[i]).collect();
+        let pks: Vec<sea_query::Value> = known
+            .iter()
+            .map(|&i| sea_query::Value::BigInt(stored[i].map(|(pk, _)| pk)))
+            .collect();
+        let differing = known.iter().filter(|&&i| stored[i].is_some_and(|s| s.1));
+        let predicted = differing.count() as u64;
+        execute_plain::<DB>(conn, "SAVEPOINT model_runtime_upsert").await?;
+        let statement = statements::multi_insert_with(
+            &rows,
+            Some(&pks),
+            Some(OnKey::DoUpdate(key, update)),
+            false,
+            statements::Returning::Nothing,
+            dialect,
+        );
+        let written = DB::execute(conn, statement.sql, statement.values)
+            .await
+            .map_err(|error| violation::classify::<M>(error.into(), None, dialect))?
+            .rows_affected;
+        if written == predicted {
+            execute_plain::<DB>(conn, "RELEASE SAVEPOINT model_runtime_upsert").await?;
+            for &i in &known {
+                outcomes[i] = match stored[i] {
+                    Some((_, true)) => Written::Changed,
+                    _ => Written::Unchanged,
+                };
+            }
+        } else {
+            execute_plain::<DB>(conn, "ROLLBACK TO SAVEPOINT model_runtime_upsert").await?;
+            execute_plain::<DB>(conn, "RELEASE SAVEPOINT model_runtime_upsert").await?;
+            for &i in &known {
+                outcomes[i] = Written::Unchanged;
+            }
+            for (n, _) in upsert_stored::<M, DB>(conn, &rows, &pks, key, update).await? {
+                outcomes[known[n]] = Written::Changed;
+            }
+        }
+    }
+    Ok(ChunkWrite::Counts(count(
+        outcomes.into_iter(),
+        &batch.fresh,
+    )))
+}
+
 /// Get-or-create: the primary keys of the rows skip mode skipped, read in one `SELECT` (on MySQL
 /// with the lock its skip read took, which sees the latest committed row even in a REPEATABLE READ
 /// snapshot; elsewhere a plain read, which sees the row the insert conflicted with: PostgreSQL's
@@ -521,13 +647,15 @@ fn count<P>(outcomes: impl Iterator<Item = Written<P>>, fresh: &[bool]) -> Count
     let mut counts = Counts::default();
     for (i, (outcome, fresh)) in outcomes.zip(fresh).enumerate() {
         match outcome {
-            Written::Updated(_) if !fresh => counts.rewrites_written.push((i, false)),
+            Written::Updated(_) | Written::Changed if !fresh => {
+                counts.rewrites_written.push((i, false))
+            }
             Written::Inserted(_) | Written::Added if !fresh => {
                 counts.rewrites_written.push((i, true))
             }
             _ if !fresh => {}
             Written::Inserted(_) | Written::Added => counts.inserted += 1,
-            Written::Updated(_) => counts.updated += 1,
+            Written::Updated(_) | Written::Changed => counts.updated += 1,
             Written::Unchanged => counts.unchanged.push(i),
             Written::Stale => counts.stale += 1,
             Written::Found(_) => counts.skipped_existing += 1,

@@ -1,0 +1,251 @@
+//! SQLite's update mode, counts only: one aggregated read tells each chunk's stored rows (and
+//! whether they differ) in a single returned row, and the upsert of the stored rows runs without
+//! `RETURNING` under a savepoint, checked against that read: when the upsert writes another number
+//! of rows than the read predicted, the savepoint is rolled back and the upsert run again with
+//! `RETURNING`. The statements are captured from the library's `model_runtime::sql` events.
+
+use std::sync::{Arc, Mutex};
+
+use model_integration::{Options, TestDb, run_scenario};
+use model_runtime::{BulkInsert, Model, Schema};
+use sqlx::Sqlite;
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "uc_items")]
+struct Item {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    #[model(max_length = 100)]
+    sku: String,
+    price: i64,
+    weight: f64,
+}
+
+/// The SQL of every statement the library sent, in order.
+fn statements() -> &'static Arc<Mutex<Vec<String>>> {
+    model_integration::captured_statements()
+}
+
+/// The scenarios share the capture: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What the captured statements since the last [`start`] did.
+#[derive(Debug, Default, PartialEq)]
+struct Sent {
+    aggregated_reads: usize,
+    returning: usize,
+    rolled_back: usize,
+}
+
+fn start() {
+    statements().lock().unwrap().clear();
+}
+
+fn sent() -> Sent {
+    let mut sent = Sent::default();
+    for sql in statements().lock().unwrap().iter() {
+        sent.aggregated_reads += usize::from(sql.starts_with("SELECT group_concat("));
+        sent.returning += usize::from(sql.contains("RETURNING"));
+        sent.rolled_back += usize::from(sql == "ROLLBACK TO SAVEPOINT model_runtime_upsert");
+    }
+    sent
+}
+
+/// Keys with the aggregated text's separators, quotes, emoji and a 4-byte character, and a
+/// trailing-space variant, so that nothing is read back by its text.
+fn sku(n: usize) -> String {
+    match n % 5 {
+        0 => format!("k:{n},x"),
+        1 => format!("it's \"{n}\""),
+        2 => format!("🦀{n}𝄞"),
+        3 => format!("k{n} "),
+        _ => format!("k{n}"),
+    }
+}
+
+fn item(n: usize, price: i64, weight: f64) -> Item {
+    Item {
+        id: 0,
+        sku: sku(n),
+        price,
+        weight,
+    }
+}
+
+async fn stored(db: &TestDb<Sqlite>) -> Vec<Item> {
+    sqlx::query_as::<_, (i64, String, i64, f64)>(
+        "SELECT id, sku, price, weight FROM uc_items ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id, sku, price, weight)| Item {
+        id,
+        sku,
+        price,
+        weight,
+    })
+    .collect()
+}
+
+/// 200 stored rows, then 300 incoming (100 unchanged; 100 changed; 100 new) in chunks of 120 (chunks that mix all three): one aggregated read a chunk, no
+/// `RETURNING`, exact counts and values, no id drawn for a stored row.
+async fn counts_from_one_read(db: TestDb<Sqlite>) {
+    let _serial = SERIAL.lock().await;
+    Schema::new()
+        .model::<Item>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let weight = |n: usize| if n.is_multiple_of(2) { 0.0 } else { 1.5e300 };
+    BulkInsert::<Item>::new()
+        .run(&db.pool, (0..200).map(|n| item(n, 1, weight(n))))
+        .await
+        .unwrap();
+    let before = stored(&db).await;
+    let incoming: Vec<Item> = (0..300)
+        .map(|n| match n {
+            // Unchanged. (-0.0 for 0.0 would be refused: SQLite stores it as 0.0.)
+            0..100 => item(n, 1, weight(n)),
+            100..200 => item(n, 2, weight(n)),
+            _ => item(n, 3, f64::MIN_POSITIVE),
+        })
+        .collect();
+    start();
+    let report = BulkInsert::<Item>::new()
+        .batch_size(120)
+        .counts_only()
+        .update_conflicts::<ItemBySku>(&[ItemField::Price, ItemField::Weight])
+        .run(&db.pool, incoming.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(),
+        Sent {
+            aggregated_reads: 3,
+            returning: 0,
+            rolled_back: 0
+        }
+    );
+    assert_eq!(
+        (report.inserted, report.updated, report.unchanged),
+        (100, 100, 100)
+    );
+    let after = stored(&db).await;
+    assert_eq!(after.len(), 300);
+    let mut new_ids = Vec::new();
+    for (n, incoming) in incoming.iter().enumerate() {
+        let row = after.iter().find(|r| r.sku == incoming.sku).unwrap();
+        assert_eq!(
+            (row.price, row.weight),
+            (incoming.price, incoming.weight),
+            "row {n}"
+        );
+        if n < 200 {
+            assert_eq!(row.id, before[n].id, "row {n} keeps its id");
+        } else {
+            new_ids.push(row.id);
+        }
+    }
+    // The new rows take the ids right after the stored ones: none was drawn for a stored row.
+    new_ids.sort();
+    let last = before[199].id;
+    assert_eq!(new_ids, (last + 1..=last + 100).collect::<Vec<_>>());
+    // Again: every row unchanged.
+    start();
+    let again = BulkInsert::<Item>::new()
+        .counts_only()
+        .update_conflicts::<ItemBySku>(&[ItemField::Price, ItemField::Weight])
+        .run(&db.pool, incoming)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.inserted, again.updated, again.unchanged),
+        (0, 0, 300)
+    );
+    assert_eq!(sent().aggregated_reads, 1);
+}
+
+/// A trigger refuses some updates (`RAISE(IGNORE)`): the upsert writes fewer rows than the read
+/// predicted, so the savepoint is rolled back and the upsert run again with `RETURNING`, which
+/// tells the refused rows (unchanged) from the written ones.
+async fn disagreement_falls_back(db: TestDb<Sqlite>) {
+    let _serial = SERIAL.lock().await;
+    Schema::new()
+        .model::<Item>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    BulkInsert::<Item>::new()
+        .run(&db.pool, (0..50).map(|n| item(n, 1, 1.0)))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER uc_refuse BEFORE UPDATE ON uc_items WHEN NEW.price = 13 BEGIN SELECT RAISE(IGNORE); END",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let incoming: Vec<Item> = (0..60)
+        .map(|n| item(n, if n.is_multiple_of(10) { 13 } else { 2 }, 1.0))
+        .collect();
+    start();
+    let report = BulkInsert::<Item>::new()
+        .counts_only()
+        .update_conflicts::<ItemBySku>(&[ItemField::Price])
+        .run(&db.pool, incoming)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(),
+        Sent {
+            aggregated_reads: 1,
+            returning: 1,
+            rolled_back: 1
+        }
+    );
+    // Rows 0, 10, 20, 30, 40 refused by the trigger; 45 others updated; 50..60 new (and 50 is
+    // inserted with price 13: the trigger is on UPDATE).
+    assert_eq!(
+        (report.inserted, report.updated, report.unchanged),
+        (10, 45, 5)
+    );
+    for row in stored(&db).await {
+        let n: usize = row
+            .sku
+            .trim_matches(|c: char| !c.is_ascii_digit())
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected = match n {
+            _ if n < 50 && n.is_multiple_of(10) => 1,
+            _ if n.is_multiple_of(10) => 13,
+            _ => 2,
+        };
+        assert_eq!(row.price, expected, "{}", row.sku);
+    }
+}
+
+#[tokio::test]
+async fn counts_come_from_one_aggregated_read() {
+    run_scenario::<Sqlite, _>(
+        "sqlite_update_counts::counts_come_from_one_aggregated_read",
+        Options::default(),
+        counts_from_one_read,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_upsert_that_disagrees_with_the_read_is_run_again_with_returning() {
+    run_scenario::<Sqlite, _>(
+        "sqlite_update_counts::an_upsert_that_disagrees_with_the_read_is_run_again_with_returning",
+        Options::default(),
+        disagreement_falls_back,
+    )
+    .await;
+}
