@@ -233,6 +233,12 @@ pub trait Backend: sqlx::Database<Row: crate::row::ModelRow> + sealed::Sealed {
                     }
                 };
             }
+            if Self::DIALECT == Dialect::Sqlite {
+                // SQLite makes every change of an `INSERT` / `UPDATE … RETURNING` at its first step,
+                // and reports any error there: the first row is the whole outcome, and waiting for
+                // the driver's end-of-result message costs its thread a second hand-off.
+                return Self::fetch_optional(conn, sql, values).await;
+            }
             let rows = Self::fetch_all(conn, sql, values).await?;
             Ok(rows.into_iter().next())
         }
