@@ -308,17 +308,19 @@ enum How {
     GetOrCreate,
 }
 
-/// The caller's REPEATABLE READ transaction took its snapshot before another transaction stored
-/// one of the new keys: the anti-join cannot see that row, the insert fails on it, and `ON
-/// CONFLICT` then reports the serialization failure that the caller runs its transaction again on,
-/// exactly as without the anti-join. The second run skips the row.
+/// The caller's REPEATABLE READ transaction: no anti-join (it would read the transaction's old
+/// snapshot), only `ON CONFLICT`, which sees what other transactions did since.
+///
+/// - Another transaction stored one of the new keys after the snapshot: a serialization failure,
+///   which the caller runs its transaction again on; the second run skips the row.
+/// - Another transaction deleted a stored key after the snapshot (found by an independent test
+///   of the first anti-join, which skipped the key, and whose get_or_create returned the deleted
+///   row's id): get_or_create inserts the row, and its id is the stored row's after commit.
 async fn repeatable_read_snapshot(db: TestDb<Postgres>) {
     let _serial = SERIAL.lock().await;
     create(&db, 0).await;
     let input: Vec<Product> = (0..100).map(|n| product(n, "incoming")).collect();
-    let mut attempts = 0;
-    let report = loop {
-        attempts += 1;
+    let begin_repeatable_read = async || {
         let mut tx = db.pool.begin().await.unwrap();
         tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .await
@@ -328,6 +330,12 @@ async fn repeatable_read_snapshot(db: TestDb<Postgres>) {
             .fetch_one(&mut *tx)
             .await
             .unwrap();
+        tx
+    };
+    let mut attempts = 0;
+    let report = loop {
+        attempts += 1;
+        let mut tx = begin_repeatable_read().await;
         if attempts == 1 {
             product(70, "rival").insert(&db.pool).await.unwrap();
         }
@@ -337,6 +345,13 @@ async fn repeatable_read_snapshot(db: TestDb<Postgres>) {
             .skip_conflicts::<ProductBySku>()
             .run(&mut *tx, input.clone())
             .await;
+        assert_eq!(
+            sent(),
+            Sent {
+                on_conflict: 1,
+                ..Sent::default()
+            }
+        );
         match result {
             Ok(report) => {
                 tx.commit().await.unwrap();
@@ -344,14 +359,6 @@ async fn repeatable_read_snapshot(db: TestDb<Postgres>) {
             }
             Err(error) => {
                 assert!(error.is_retryable(), "{error}");
-                assert_eq!(
-                    sent(),
-                    Sent {
-                        anti_joins: 1,
-                        on_conflict: 1,
-                        rolled_back: 1
-                    }
-                );
                 tx.rollback().await.unwrap();
             }
         }
@@ -366,6 +373,35 @@ async fn repeatable_read_snapshot(db: TestDb<Postgres>) {
             .name,
         "rival 70"
     );
+
+    // A stored key deleted after the snapshot.
+    let mut tx = begin_repeatable_read().await;
+    let deleted = Product::get_by_sku(&db.pool, "P-0005")
+        .await
+        .unwrap()
+        .unwrap();
+    sqlx::query("DELETE FROM aj_products WHERE id = $1")
+        .bind(deleted.id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    start();
+    let report = BulkInsert::<Product>::new()
+        .get_or_create::<ProductBySku>()
+        .run(&mut *tx, input.clone())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(sent().anti_joins, 0);
+    assert_eq!((report.inserted, report.skipped_existing), (1, 99));
+    let ids = report.primary_keys().unwrap();
+    let stored = Product::get_by_sku(&db.pool, "P-0005")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(stored.id, deleted.id);
+    assert_eq!(ids[5], Some(stored.id), "the id of the row stored now");
+    assert_eq!(report.rows.unwrap()[5], RowOutcome::Inserted(stored.id));
 }
 
 /// A row that breaks another unique index (not the conflict key): the anti-join's duplicate-key

@@ -551,6 +551,7 @@ impl<M: Model, S> BulkInsert<M, S> {
             restartable: !in_caller_tx && (single || self.commit_each_chunk),
             skip_read: skip_read::<DB>(conn, &action, in_caller_tx).await,
             commit_each: self.commit_each_chunk,
+            anti_join: anti_join_allowed::<DB>(conn, &action, in_caller_tx).await,
         };
         if self.commit_each_chunk {
             let mut run = Run::new(self.per_row);
@@ -641,6 +642,38 @@ struct Call<'a> {
     skip_read: crate::query::Lock,
     /// Each chunk commits on its own ([`BulkInsert::commit_each_chunk`]).
     commit_each: bool,
+    /// PostgreSQL's skip-mode anti-join may be used (see [`anti_join_allowed`]).
+    anti_join: bool,
+}
+
+/// Whether PostgreSQL's skip mode (and update mode's insert of new rows) may leave stored rows out
+/// by anti-join (`write::skip_on_conflict`): only at READ COMMITTED, where each statement reads
+/// the latest committed rows. In the caller's REPEATABLE READ or SERIALIZABLE transaction the
+/// anti-join would read the transaction's snapshot, and skip a key whose row another transaction
+/// deleted since (and get_or_create would return that row's id), where `ON CONFLICT` sees the
+/// deletion and inserts, or reports a serialization failure: there it is not used. The library's
+/// own transaction runs at READ COMMITTED; the caller's is asked (one statement per call).
+async fn anti_join_allowed<DB: Backend>(
+    conn: &mut DB::Connection,
+    action: &Action,
+    in_caller_tx: bool,
+) -> bool {
+    if DB::DIALECT != Dialect::Postgres || matches!(action, Action::Fail) {
+        return false;
+    }
+    if !in_caller_tx {
+        return true;
+    }
+    let sql = "SELECT current_setting('transaction_isolation')";
+    match DB::fetch_optional(conn, sql.into(), sea_query::Values(Vec::new())).await {
+        Ok(Some(row)) => {
+            <String as crate::column::Column>::decode(DB::row_ref(&row), 0).is_ok_and(|level| {
+                level.eq_ignore_ascii_case("read committed")
+                    || level.eq_ignore_ascii_case("read uncommitted")
+            })
+        }
+        _ => false,
+    }
 }
 
 /// The most chunks of one transaction that skip mode writes under a savepoint of their own on
@@ -788,7 +821,7 @@ impl Call<'_> {
             restartable: self.restartable,
             skip_read: self.skip_read,
             find: self.find,
-            anti_join: self.commit_each || run.chunks < ANTI_JOIN_MAX_CHUNKS,
+            anti_join: self.anti_join && (self.commit_each || run.chunks < ANTI_JOIN_MAX_CHUNKS),
         };
         match write::write::<M, DB>(conn, self.action, &batch, settings).await {
             Ok(written) => Ok((plan, Some(written))),

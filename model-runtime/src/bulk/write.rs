@@ -211,9 +211,10 @@ pub(crate) const ANTI_JOIN_MIN_ROWS: usize = 64;
 
 /// Skip mode on SQLite and PostgreSQL: `INSERT … ON CONFLICT (key) DO NOTHING`.
 ///
-/// On PostgreSQL, with `anti_join` and a key of plain columns, a chunk of at least
-/// [`ANTI_JOIN_MIN_ROWS`] rows is first written without a conflict clause, leaving out by an
-/// anti-join the rows whose key is stored ([`OnKey::SkipStored`]), under a savepoint. `ON CONFLICT`
+/// On PostgreSQL, with `anti_join` (at READ COMMITTED only, see `bulk::anti_join_allowed`) and a
+/// key of plain columns, a chunk of at least [`ANTI_JOIN_MIN_ROWS`] rows is first written without
+/// a conflict clause, leaving out by an anti-join the rows whose key is stored
+/// ([`OnKey::SkipStored`]), under a savepoint. `ON CONFLICT`
 /// inserts every row speculatively (a second index pass and WAL record per row), which costs more
 /// than the anti-join's index probe: this runs at about 1.7 times the rate server-side, and draws
 /// no sequence value for the stored rows. When another transaction stores one of the keys in the
