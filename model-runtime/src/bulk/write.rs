@@ -116,6 +116,11 @@ pub(crate) struct Batch<'a, M> {
 /// and inserted as fast as the chunk is read.
 const MYSQL_ROUNDS: usize = 8;
 
+/// How often PostgreSQL's update mode reads, locked, the keys that other transactions stored
+/// after its first read, and inserts those gone again (see `update_on_conflict`); keys that keep
+/// racing after that are upserted by key.
+const RACE_ROUNDS: usize = 3;
+
 /// The call's settings that decide how a batch is written.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
@@ -413,7 +418,7 @@ async fn update_on_conflict<M: Model, DB: Backend>(
             outcomes[i] = take(&mut inserted, batch.keys[i]).map(Written::Inserted);
         }
     }
-    let raced: Vec<usize> = others
+    let mut raced: Vec<usize> = others
         .into_iter()
         .filter(|&i| outcomes[i].is_none())
         .collect();
@@ -423,6 +428,52 @@ async fn update_on_conflict<M: Model, DB: Backend>(
         let rows: Vec<&M> = known.iter().map(|&i| batch.rows[i]).collect();
         for (n, pk) in upsert_stored::<M, DB>(conn, &rows, &known_pks, key, update).await? {
             outcomes[known[n]] = Some(Written::Updated(pk));
+        }
+    }
+    // PostgreSQL: a raced key was stored by another transaction after the read (the insert
+    // waited for it to commit). Its row is read now, locked, and upserted under its primary key
+    // like the known ones: an upsert by key alone would insert the row if that transaction's
+    // successor deleted it meanwhile, and report it updated (PostgreSQL has no portable way to
+    // tell). A key gone again is inserted again. A few rounds; what still races after them is
+    // upserted by key, as before.
+    if read_first && dialect == Dialect::Postgres {
+        for _ in 0..RACE_ROUNDS {
+            if raced.is_empty() {
+                break;
+            }
+            let keys = raced.iter().filter_map(|&i| batch.keys[i]);
+            let found = stored_rows::<M, DB>(conn, key, keys, Lock::Update).await?;
+            let (late, gone): (Vec<usize>, Vec<usize>) = raced
+                .iter()
+                .partition(|&&i| batch.keys[i].is_some_and(|k| found.contains_key(k)));
+            if !late.is_empty() {
+                let rows: Vec<&M> = late.iter().map(|&i| batch.rows[i]).collect();
+                let pks: Vec<sea_query::Value> = late
+                    .iter()
+                    .map(|&i| {
+                        let (pk, _) = &found[batch.keys[i].expect("found by its key")];
+                        pk.to_value(dialect)
+                    })
+                    .collect();
+                for (n, pk) in upsert_stored::<M, DB>(conn, &rows, &pks, key, update).await? {
+                    outcomes[late[n]] = Some(Written::Updated(pk));
+                }
+                known.extend(late);
+            }
+            stored.extend(found);
+            raced = Vec::new();
+            if !gone.is_empty() {
+                let rows: Vec<&M> = gone.iter().map(|&i| batch.rows[i]).collect();
+                let on_key = Some(OnKey::DoNothing(key));
+                let inserted = insert_returning::<M, DB>(conn, &rows, on_key, explicit_pk).await?;
+                let mut inserted = group(inserted);
+                for &i in &gone {
+                    outcomes[i] = take(&mut inserted, batch.keys[i]).map(Written::Inserted);
+                    if outcomes[i].is_none() {
+                        raced.push(i);
+                    }
+                }
+            }
         }
     }
     if !raced.is_empty() {
