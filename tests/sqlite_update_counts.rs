@@ -168,10 +168,21 @@ async fn counts_from_one_read(db: TestDb<Sqlite>) {
     assert_eq!(sent().aggregated_reads, 1);
 }
 
-/// A trigger refuses some updates (`RAISE(IGNORE)`): the upsert writes fewer rows than the read
-/// predicted, so the savepoint is rolled back and the upsert run again with `RETURNING`, which
-/// tells the refused rows (unchanged) from the written ones.
-async fn disagreement_falls_back(db: TestDb<Sqlite>) {
+/// When the trigger appears (see [`trigger_refuses_updates`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Trigger {
+    /// Before the call: the call sees it and lets the upsert say which rows it wrote.
+    Before,
+    /// Between two chunks of a call that commits each on its own, created by another connection:
+    /// the call checked for triggers at its start, so the second chunk's upsert writes fewer rows
+    /// than its read predicted; the savepoint is rolled back and the upsert run again with
+    /// `RETURNING`.
+    MidCall,
+}
+
+/// A trigger refuses some updates (`RAISE(IGNORE)`): the refused rows are unchanged, the others
+/// updated, either way.
+async fn trigger_refuses_updates(db: TestDb<Sqlite>, when: Trigger) {
     let _serial = SERIAL.lock().await;
     Schema::new()
         .model::<Item>()
@@ -182,35 +193,60 @@ async fn disagreement_falls_back(db: TestDb<Sqlite>) {
         .run(&db.pool, (0..50).map(|n| item(n, 1, 1.0)))
         .await
         .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER uc_refuse BEFORE UPDATE ON uc_items WHEN NEW.price = 13 BEGIN SELECT RAISE(IGNORE); END",
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    let incoming: Vec<Item> = (0..60)
-        .map(|n| item(n, if n.is_multiple_of(10) { 13 } else { 2 }, 1.0))
-        .collect();
+    let create_trigger = "CREATE TRIGGER uc_refuse BEFORE UPDATE ON uc_items WHEN NEW.price = 13 BEGIN SELECT RAISE(IGNORE); END";
+    if when == Trigger::Before {
+        sqlx::query(create_trigger).execute(&db.pool).await.unwrap();
+    }
+    let pool = db.pool.clone();
+    // The rows, consumed chunk by chunk: the second row of the second chunk creates the trigger,
+    // on another connection, after the first chunk committed. (The call looks at the first row
+    // of the second chunk before it starts, to know whether the input is a single chunk.)
+    let incoming = (0..60).map(move |n| {
+        if n == 31 && when == Trigger::MidCall {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current()
+                    .block_on(sqlx::query(create_trigger).execute(&pool))
+                    .unwrap();
+            });
+        }
+        item(n, if n.is_multiple_of(10) { 13 } else { 2 }, 1.0)
+    });
     start();
     let report = BulkInsert::<Item>::new()
+        .batch_size(30)
+        .commit_each_chunk()
         .counts_only()
         .update_conflicts::<ItemBySku>(&[ItemField::Price])
         .run(&db.pool, incoming)
         .await
         .unwrap();
-    assert_eq!(
-        sent(),
-        Sent {
-            aggregated_reads: 1,
-            returning: 1,
-            rolled_back: 1
-        }
-    );
-    // Rows 0, 10, 20, 30, 40 refused by the trigger; 45 others updated; 50..60 new (and 50 is
-    // inserted with price 13: the trigger is on UPDATE).
+    // Refused: before the call, rows 0, 10, 20, 30 and 40; mid-call, only those of the second
+    // chunk (30 and 40). Rows 50..60 are new (50 is inserted with price 13: the trigger is on
+    // UPDATE).
+    let refused = |n: usize| n < 50 && n.is_multiple_of(10) && (when == Trigger::Before || n >= 30);
+    let (sent_expected, counts) = match when {
+        Trigger::Before => (
+            Sent {
+                aggregated_reads: 0,
+                returning: 2,
+                rolled_back: 0,
+            },
+            (10, 45, 5),
+        ),
+        Trigger::MidCall => (
+            Sent {
+                aggregated_reads: 2,
+                returning: 1,
+                rolled_back: 1,
+            },
+            (10, 48, 2),
+        ),
+    };
+    assert_eq!(sent(), sent_expected, "{when:?}");
     assert_eq!(
         (report.inserted, report.updated, report.unchanged),
-        (10, 45, 5)
+        counts,
+        "{when:?}"
     );
     for row in stored(&db).await {
         let n: usize = row
@@ -222,11 +258,11 @@ async fn disagreement_falls_back(db: TestDb<Sqlite>) {
             .parse()
             .unwrap();
         let expected = match n {
-            _ if n < 50 && n.is_multiple_of(10) => 1,
+            _ if refused(n) => 1,
             _ if n.is_multiple_of(10) => 13,
             _ => 2,
         };
-        assert_eq!(row.price, expected, "{}", row.sku);
+        assert_eq!(row.price, expected, "{when:?}: {}", row.sku);
     }
 }
 
@@ -240,12 +276,28 @@ async fn counts_come_from_one_aggregated_read() {
     .await;
 }
 
-#[tokio::test]
-async fn an_upsert_that_disagrees_with_the_read_is_run_again_with_returning() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_on_the_table_lets_the_upsert_say_which_rows_it_wrote() {
     run_scenario::<Sqlite, _>(
-        "sqlite_update_counts::an_upsert_that_disagrees_with_the_read_is_run_again_with_returning",
-        Options::default(),
-        disagreement_falls_back,
+        "sqlite_update_counts::a_trigger_on_the_table_lets_the_upsert_say_which_rows_it_wrote",
+        Options {
+            sqlite_file: true,
+            ..Options::default()
+        },
+        |db| trigger_refuses_updates(db, Trigger::Before),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_created_mid_call_is_caught_by_the_count_check() {
+    run_scenario::<Sqlite, _>(
+        "sqlite_update_counts::a_trigger_created_mid_call_is_caught_by_the_count_check",
+        Options {
+            sqlite_file: true,
+            ..Options::default()
+        },
+        |db| trigger_refuses_updates(db, Trigger::MidCall),
     )
     .await;
 }

@@ -552,6 +552,7 @@ impl<M: Model, S> BulkInsert<M, S> {
             skip_read: skip_read::<DB>(conn, &action, in_caller_tx).await,
             commit_each: self.commit_each_chunk,
             anti_join: anti_join_allowed::<DB>(conn, &action, in_caller_tx).await,
+            counts_from_read: counts_from_read::<M, DB>(conn, &action, self.per_row).await,
         };
         if self.commit_each_chunk {
             let mut run = Run::new(self.per_row);
@@ -644,6 +645,35 @@ struct Call<'a> {
     commit_each: bool,
     /// PostgreSQL's skip-mode anti-join may be used (see [`anti_join_allowed`]).
     anti_join: bool,
+    /// SQLite's update mode may count from its aggregated read (see [`counts_from_read`]).
+    counts_from_read: bool,
+}
+
+/// Whether SQLite's update mode, counts only, may tell updated rows from unchanged ones by its
+/// aggregated read, checking only how many rows the upsert wrote (`write::update_sqlite_counts`):
+/// not when a trigger on the table (in the main or the temporary schema), or a foreign key of the
+/// table to itself (whose actions change its own rows), could make the upsert write other rows
+/// than the read found differing, as many of them: then the upsert says which rows it wrote
+/// (`RETURNING`). One statement per call. (Found by an independent test: a trigger that refused
+/// one predicted update while an insert's trigger changed another stored row.)
+async fn counts_from_read<M: Model, DB: Backend>(
+    conn: &mut DB::Connection,
+    action: &Action,
+    per_row: bool,
+) -> bool {
+    if DB::DIALECT != Dialect::Sqlite || per_row || !matches!(action, Action::Update(..)) {
+        return false;
+    }
+    let sql = "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1) \
+               + (SELECT count(*) FROM sqlite_temp_master WHERE type = 'trigger' AND tbl_name = ?1) \
+               + (SELECT count(*) FROM pragma_foreign_key_list(?1) WHERE \"table\" = ?1)";
+    let table = sea_query::Values(vec![sea_query::Value::from(M::META.table)]);
+    match DB::fetch_optional(conn, sql.into(), table).await {
+        Ok(Some(row)) => {
+            <i64 as crate::column::Column>::decode(DB::row_ref(&row), 0).is_ok_and(|n| n == 0)
+        }
+        _ => false,
+    }
 }
 
 /// Whether PostgreSQL's skip mode (and update mode's insert of new rows) may leave stored rows out
@@ -822,6 +852,7 @@ impl Call<'_> {
             skip_read: self.skip_read,
             find: self.find,
             anti_join: self.anti_join && (self.commit_each || run.chunks < ANTI_JOIN_MAX_CHUNKS),
+            counts_from_read: self.counts_from_read,
         };
         match write::write::<M, DB>(conn, self.action, &batch, settings).await {
             Ok(written) => Ok((plan, Some(written))),

@@ -139,6 +139,9 @@ pub(crate) struct Settings {
     /// Skip mode, and update mode's insert of the rows not stored, may write under a savepoint of
     /// their own on PostgreSQL (see [`skip_on_conflict`]).
     pub(crate) anti_join: bool,
+    /// SQLite's update mode, counts only, may count from its aggregated read (no trigger or
+    /// self-referencing foreign key on the table; see [`update_sqlite_counts`]).
+    pub(crate) counts_from_read: bool,
 }
 
 /// Writes a batch: outcomes per row when `settings.per_row`, counts otherwise.
@@ -154,6 +157,7 @@ pub(crate) async fn write<M: Model, DB: Backend>(
         skip_read,
         find,
         anti_join,
+        counts_from_read,
     } = settings;
     let rounds = if restartable { 1 } else { MYSQL_ROUNDS };
     match (action, DB::DIALECT) {
@@ -175,7 +179,8 @@ pub(crate) async fn write<M: Model, DB: Backend>(
             update_mysql::<M, DB>(conn, *key, update, batch, per_row, rounds).await
         }
         (Action::Update(key, update), _) => {
-            update_on_conflict::<M, DB>(conn, *key, update, batch, per_row, anti_join).await
+            let fast = (anti_join, counts_from_read);
+            update_on_conflict::<M, DB>(conn, *key, update, batch, per_row, fast).await
         }
     }
 }
@@ -331,7 +336,7 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     update: &Update,
     batch: &Batch<'_, M>,
     per_row: bool,
-    anti_join: bool,
+    (anti_join, counts_from_read): (bool, bool),
 ) -> Result<ChunkWrite<M::PrimaryKey>, Error> {
     let dialect = DB::DIALECT;
     let meta = M::META;
@@ -346,6 +351,7 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     // the row from being deleted or re-keyed before the upsert finds it under its key.
     let read_first = !explicit_pk && meta.columns[meta.primary_key].auto_increment;
     if read_first
+        && counts_from_read
         && dialect == Dialect::Sqlite
         && !per_row
         && update.guard.is_none()
