@@ -444,11 +444,13 @@ async fn where_the_anti_join_applies(db: TestDb<Postgres>) {
     let _serial = SERIAL.lock().await;
     create(&db, 0).await;
     start();
+    let mut tx = db.pool.begin().await.unwrap();
     BulkInsert::<Product>::new()
         .skip_conflicts::<ProductBySku>()
-        .run(&db.pool, (0..63).map(|n| product(n, "small")))
+        .run(&mut *tx, (0..63).map(|n| product(n, "small")))
         .await
         .unwrap();
+    tx.commit().await.unwrap();
     assert_eq!(
         sent(),
         Sent {
@@ -457,6 +459,14 @@ async fn where_the_anti_join_applies(db: TestDb<Postgres>) {
         },
         "63 rows"
     );
+    // Too small for the anti-join: the caller's isolation level is not asked either.
+    let asked = statements()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|sql| sql.contains("transaction_isolation"))
+        .count();
+    assert_eq!(asked, 0, "63 rows in the caller's transaction");
 
     start();
     let handles = (0..100).map(|n| Handle {

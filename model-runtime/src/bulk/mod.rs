@@ -551,7 +551,10 @@ impl<M: Model, S> BulkInsert<M, S> {
             restartable: !in_caller_tx && (single || self.commit_each_chunk),
             skip_read: skip_read::<DB>(conn, &action, in_caller_tx).await,
             commit_each: self.commit_each_chunk,
-            anti_join: anti_join_allowed::<DB>(conn, &action, in_caller_tx).await,
+            // (Not asked for a call whose first chunk is too small for it: later chunks are not
+            // larger.)
+            anti_join: first.len() >= write::ANTI_JOIN_MIN_ROWS
+                && anti_join_allowed::<DB>(conn, &action, in_caller_tx).await,
             counts_from_read: counts_from_read::<M, DB>(conn, &action, self.per_row).await,
         };
         if self.commit_each_chunk {
