@@ -233,10 +233,15 @@ pub trait Backend: sqlx::Database<Row: crate::row::ModelRow> + sealed::Sealed {
                     }
                 };
             }
-            if Self::DIALECT == Dialect::Sqlite {
-                // SQLite makes every change of an `INSERT` / `UPDATE … RETURNING` at its first step,
-                // and reports any error there: the first row is the whole outcome, and waiting for
-                // the driver's end-of-result message costs its thread a second hand-off.
+            if Self::DIALECT == Dialect::Sqlite && conn.is_in_transaction() {
+                // Inside a transaction SQLite makes every change of an `INSERT` / `UPDATE …
+                // RETURNING` at its first step, and reports any error there: the first row is
+                // the whole outcome, and waiting for the driver's end-of-result message costs
+                // its thread a second hand-off. Not in autocommit: there the statement commits,
+                // and checks deferred foreign keys, when it ends, and the driver drops an error
+                // from ending it early (a deferred foreign key violation then rolls the row back
+                // while the row is returned as written; found by review, see
+                // `tests/sqlite_deferred_fk.rs`).
                 return Self::fetch_optional(conn, sql, values).await;
             }
             let rows = Self::fetch_all(conn, sql, values).await?;
