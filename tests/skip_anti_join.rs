@@ -37,6 +37,46 @@ struct Handle {
     handle: String,
 }
 
+/// A table named like the anti-join's alias for the incoming rows once was (`v`): inside the
+/// subquery the table hid the alias, the key was compared with itself, and every row was skipped
+/// (found by review).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "v")]
+struct V {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    #[model(max_length = 20)]
+    k: String,
+}
+
+async fn a_table_named_v(db: TestDb<Postgres>) {
+    let _serial = SERIAL.lock().await;
+    Schema::new().model::<V>().create(&db.pool).await.unwrap();
+    let row = |n: usize| V {
+        id: 0,
+        k: format!("k{n}"),
+    };
+    BulkInsert::<V>::new()
+        .run(&db.pool, (0..10).map(row))
+        .await
+        .unwrap();
+    start();
+    let report = BulkInsert::<V>::new()
+        .counts_only()
+        .skip_conflicts::<VByK>()
+        .run(&db.pool, (0..100).map(row))
+        .await
+        .unwrap();
+    assert_eq!(sent().anti_joins, 1);
+    assert_eq!((report.inserted, report.skipped_existing), (90, 10));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM v")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 100);
+}
+
 /// The SQL of every statement the library sent, in order.
 fn statements() -> &'static Arc<Mutex<Vec<String>>> {
     model_integration::captured_statements()
@@ -556,6 +596,7 @@ macro_rules! postgres_tests {
 }
 
 postgres_tests! {
+    a_table_named_like_the_alias_of_the_incoming_rows => a_table_named_v;
     stored_rows_are_left_out_without_a_conflict_clause => stored_rows_left_out;
     concurrent_insert_committed_per_row => |db| concurrent_inserter(db, true, How::PerRow);
     concurrent_insert_committed_counts_only => |db| concurrent_inserter(db, true, How::CountsOnly);

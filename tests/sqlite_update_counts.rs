@@ -193,7 +193,9 @@ async fn trigger_refuses_updates(db: TestDb<Sqlite>, when: Trigger) {
         .run(&db.pool, (0..50).map(|n| item(n, 1, 1.0)))
         .await
         .unwrap();
-    let create_trigger = "CREATE TRIGGER uc_refuse BEFORE UPDATE ON uc_items WHEN NEW.price = 13 BEGIN SELECT RAISE(IGNORE); END";
+    // The table named in another case than the model's: SQLite's names are case-insensitive, and
+    // the call's check for triggers must see it (found by review).
+    let create_trigger = "CREATE TRIGGER uc_refuse BEFORE UPDATE ON UC_ITEMS WHEN NEW.price = 13 BEGIN SELECT RAISE(IGNORE); END";
     if when == Trigger::Before {
         sqlx::query(create_trigger).execute(&db.pool).await.unwrap();
     }
@@ -264,6 +266,56 @@ async fn trigger_refuses_updates(db: TestDb<Sqlite>, when: Trigger) {
         };
         assert_eq!(row.price, expected, "{when:?}: {}", row.sku);
     }
+}
+
+/// A table named like the aggregated read's own alias for the incoming rows once was (`v`), with
+/// a column named like a `VALUES` column (`column1`): the read names both sides with aliases of
+/// its own (a review found `ambiguous column name: v.column1`).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "v")]
+struct V {
+    #[model(primary_key, auto_increment)]
+    id: i64,
+    #[unique]
+    #[model(max_length = 20)]
+    k: String,
+    column1: i64,
+}
+
+async fn a_table_named_v(db: TestDb<Sqlite>) {
+    let _serial = SERIAL.lock().await;
+    Schema::new().model::<V>().create(&db.pool).await.unwrap();
+    let row = |n: i64, column1: i64| V {
+        id: 0,
+        k: format!("k{n}"),
+        column1,
+    };
+    BulkInsert::<V>::new()
+        .run(&db.pool, (0..10).map(|n| row(n, 1)))
+        .await
+        .unwrap();
+    start();
+    let report = BulkInsert::<V>::new()
+        .counts_only()
+        .update_conflicts::<VByK>(&[VField::Column1])
+        .run(&db.pool, (0..20).map(|n| row(n, if n < 5 { 1 } else { 2 })))
+        .await
+        .unwrap();
+    assert_eq!(sent().aggregated_reads, 1);
+    assert_eq!(
+        (report.inserted, report.updated, report.unchanged),
+        (10, 5, 5)
+    );
+}
+
+#[tokio::test]
+async fn a_table_named_like_the_alias_of_the_incoming_rows() {
+    run_scenario::<Sqlite, _>(
+        "sqlite_update_counts::a_table_named_like_the_alias_of_the_incoming_rows",
+        Options::default(),
+        a_table_named_v,
+    )
+    .await;
 }
 
 #[tokio::test]

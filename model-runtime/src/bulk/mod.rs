@@ -667,9 +667,11 @@ async fn counts_from_read<M: Model, DB: Backend>(
     if DB::DIALECT != Dialect::Sqlite || per_row || !matches!(action, Action::Update(..)) {
         return false;
     }
-    let sql = "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1) \
-               + (SELECT count(*) FROM sqlite_temp_master WHERE type = 'trigger' AND tbl_name = ?1) \
-               + (SELECT count(*) FROM pragma_foreign_key_list(?1) WHERE \"table\" = ?1)";
+    // Names compared as SQLite compares them, without regard to case: a trigger `ON ITEMS` is on
+    // the table `items` (found by review).
+    let sql = "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE) \
+               + (SELECT count(*) FROM sqlite_temp_master WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE) \
+               + (SELECT count(*) FROM pragma_foreign_key_list(?1) WHERE \"table\" = ?1 COLLATE NOCASE)";
     let table = sea_query::Values(vec![sea_query::Value::from(M::META.table)]);
     match DB::fetch_optional(conn, sql.into(), table).await {
         Ok(Some(row)) => {
@@ -709,9 +711,9 @@ async fn anti_join_allowed<DB: Backend>(
     }
 }
 
-/// The most chunks of one transaction that skip mode writes under a savepoint of their own on
+/// The most chunks of one call that skip mode writes under a savepoint of their own on
 /// PostgreSQL (its anti-join, see `write::skip_on_conflict`); later chunks use `ON CONFLICT`
-/// alone. Each such savepoint is a subtransaction with its own transaction id, and PostgreSQL
+/// alone. (Per call: several such calls in one caller's transaction add up.) Each such savepoint is a subtransaction with its own transaction id, and PostgreSQL
 /// keeps 64 of them per transaction in shared memory: past that, every snapshot taken by every
 /// session while the transaction is open has to look them up in `pg_subtrans`, which slows the
 /// whole server. 32 leaves room for the caller's own savepoints.

@@ -28,13 +28,29 @@ pub(crate) enum OnKey<'a> {
     SkipStored(KeyId),
 }
 
+/// The alias of the stored table in the statements that join it with the incoming rows.
+const STORED_ALIAS: &str = "model_runtime_stored";
+/// The alias of the incoming rows in those statements.
+const INCOMING_ALIAS: &str = "model_runtime_in";
+/// The same, quoted (identical in every dialect: plain lowercase names).
+const STORED: &str = "\"model_runtime_stored\"";
+const INCOMING: &str = "\"model_runtime_in\"";
+
 /// Whether skip mode can leave stored rows out with [`OnKey::SkipStored`]'s anti-join: PostgreSQL,
 /// and a key of plain columns (not case-insensitive, partial or nulls-not-distinct), whose `=` on
 /// each column finds exactly the rows the key's index would conflict with: a stored key it misses
 /// (a nulls-not-distinct NULL, say) would only be a duplicate-key error and a second statement,
 /// but a row it matched that the index would not conflict with would be skipped wrongly.
 pub(crate) fn skips_by_anti_join<M: Model>(key: KeyId, dialect: Dialect) -> bool {
-    dialect == Dialect::Postgres && key_is_plain::<M>(key)
+    let meta = M::META;
+    // The anti-join compares the written columns: not for a key with an auto-increment column
+    // the insert leaves to the database (only the primary key as the target writes it).
+    let written = key == KeyId::PrimaryKey
+        || meta
+            .key_columns(key)
+            .iter()
+            .all(|&c| !meta.columns[c].auto_increment);
+    dialect == Dialect::Postgres && key_is_plain::<M>(key) && written
 }
 
 /// Whether a key is of plain columns (not case-insensitive, partial or nulls-not-distinct): `=` on
@@ -75,9 +91,11 @@ pub(crate) fn stored_differs<M: Model>(rows: &[&M], key: KeyId, set: &[usize]) -
     query::cached::<M>(dialect, shape, values, |values| {
         let q = |name: &str| query::quote(dialect, name);
         let table = q(meta.table);
-        let column = |c: usize| format!("{table}.{}", q(meta.columns[c].name));
+        // Both sides under aliases of their own: a table named like the incoming rows' alias
+        // (`v`, say) would otherwise hide it (found by review).
+        let column = |c: usize| format!("{STORED}.{}", q(meta.columns[c].name));
         // SQLite names the columns of a `VALUES` list column1, column2, …
-        let incoming = |j: usize| format!("\"v\".\"column{}\"", j + 1);
+        let incoming = |j: usize| format!("{INCOMING}.\"column{}\"", j + 1);
         let tuple = format!("({})", vec!["?"; per_row].join(", "));
         let tuples = vec![tuple.as_str(); rows.len()].join(", ");
         let join = key_columns
@@ -99,7 +117,7 @@ pub(crate) fn stored_differs<M: Model>(rows: &[&M], key: KeyId, set: &[usize]) -
             .collect::<Vec<_>>()
             .join(" OR ");
         let sql = format!(
-            "SELECT group_concat({} || ':' || {} || ':' || ({differs}), ',') FROM (VALUES {tuples}) AS \"v\" JOIN {table} ON {join}",
+            "SELECT group_concat({} || ':' || {} || ':' || ({differs}), ',') FROM (VALUES {tuples}) AS {INCOMING} JOIN {table} AS {STORED} ON {join}",
             incoming(0),
             column(meta.primary_key),
         );
@@ -330,9 +348,13 @@ fn anti_join<M: Model>(
     key: KeyId,
 ) -> sea_query::SelectStatement {
     let meta = M::META;
-    let (table, v) = (Alias::new(meta.table), Alias::new("v"));
+    // Both sides under aliases of their own: a table named like the incoming rows' alias would
+    // otherwise hide it inside the subquery, and every row would be skipped (found by review).
+    let (table, v) = (Alias::new(STORED_ALIAS), Alias::new(INCOMING_ALIAS));
     let mut stored = Query::select();
-    stored.expr(Expr::cust("1")).from(table.clone());
+    stored
+        .expr(Expr::cust("1"))
+        .from_as(Alias::new(meta.table), table.clone());
     for &k in meta.key_columns(key) {
         let name = Alias::new(meta.columns[k].name);
         stored.and_where(Expr::col((table.clone(), name.clone())).equals((v.clone(), name)));
@@ -676,7 +698,7 @@ mod tests {
             );
             assert_eq!(
                 &*a.sql,
-                r#"INSERT INTO "items" ("sku", "price") SELECT "v"."sku", "v"."price" FROM (SELECT unnest($1::text[]) AS "sku", unnest($2::int8[]) AS "price") AS "v" WHERE NOT EXISTS(SELECT 1 FROM "items" WHERE "items"."sku" = "v"."sku")"#
+                r#"INSERT INTO "items" ("sku", "price") SELECT "model_runtime_in"."sku", "model_runtime_in"."price" FROM (SELECT unnest($1::text[]) AS "sku", unnest($2::int8[]) AS "price") AS "model_runtime_in" WHERE NOT EXISTS(SELECT 1 FROM "items" AS "model_runtime_stored" WHERE "model_runtime_stored"."sku" = "model_runtime_in"."sku")"#
             );
             assert_eq!(a.values.0, s.values.0);
             assert!(skips_by_anti_join::<Item>(SKU, Dialect::Postgres));

@@ -350,6 +350,9 @@ async fn update_on_conflict<M: Model, DB: Backend>(
     // primary key that is not the database's to assign, nothing is drawn anyway.) The lock keeps
     // the row from being deleted or re-keyed before the upsert finds it under its key.
     let read_first = !explicit_pk && meta.columns[meta.primary_key].auto_increment;
+    // (The aggregated read binds each row's position, key and listed values: within the bind
+    // limit, or the general path; found by review.)
+    let read_binds = batch.rows.len() * (1 + meta.key_columns(key).len() + update.set.len());
     if read_first
         && counts_from_read
         && dialect == Dialect::Sqlite
@@ -357,6 +360,7 @@ async fn update_on_conflict<M: Model, DB: Backend>(
         && update.guard.is_none()
         && update.increments.is_empty()
         && !update.set.is_empty()
+        && read_binds <= dialect.bind_limit()
         && statements::key_is_plain::<M>(key)
     {
         return update_sqlite_counts::<M, DB>(conn, key, update, batch).await;
