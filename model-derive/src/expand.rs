@@ -238,6 +238,7 @@ pub fn expand(model: &Model) -> TokenStream {
     let indexes: Vec<proc_macro2::Literal> = (0..model.fields.len())
         .map(proc_macro2::Literal::usize_unsuffixed)
         .collect();
+    let variant_names = variants.iter().map(Ident::to_string);
     let field_enum_doc =
         format!("The fields of [`{name}`], to name the columns an `update_or_create_by_…` writes.");
     let typed_struct = format_ident!("{}Fields", ident);
@@ -249,6 +250,8 @@ pub fn expand(model: &Model) -> TokenStream {
     let typed_const_doc = format!(
         "The fields of [`{name}`] with their types, for `Changes::increment` and `Changes::only_if_newer`."
     );
+
+    let typed_debug = inline_debug(&typed_struct, &members);
 
     let keys = std::iter::once((
         quote!(#p::KeyId::PrimaryKey),
@@ -287,10 +290,12 @@ pub fn expand(model: &Model) -> TokenStream {
             type PrimaryKey = #pk_ty;
             type Field = #field_enum;
 
+            #[inline]
             fn field_index(field: #field_enum) -> usize {
                 field as usize
             }
 
+            #[inline]
             fn column_value(&self, index: usize, dialect: #p::Dialect) -> #p::Value {
                 match index {
                     #(#value_arms,)*
@@ -298,6 +303,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 }
             }
 
+            #[inline]
             fn from_row(row: #p::RowRef<'_>) -> ::core::result::Result<Self, #p::sqlx::Error> {
                 ::core::result::Result::Ok(Self { #(#decode_fields,)* })
             }
@@ -312,18 +318,28 @@ pub fn expand(model: &Model) -> TokenStream {
         #from_row
 
         #[doc = #field_enum_doc]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         #[allow(dead_code)]
         #vis enum #field_enum {
             #(#[doc = #variant_docs] #variants = #indexes,)*
         }
 
+        #[automatically_derived]
+        impl ::core::fmt::Debug for #field_enum {
+            #[inline]
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(match self { #(Self::#variants => #variant_names,)* })
+            }
+        }
+
         #[doc = #typed_doc]
-        #[derive(Debug, Clone, Copy)]
+        #[derive(Clone, Copy)]
         #[allow(dead_code)]
         #vis struct #typed_struct {
             #(#[doc = #variant_docs] pub #members: #p::TypedField<#ident, #types>,)*
         }
+
+        #typed_debug
 
         impl #ident {
             #[doc = #typed_const_doc]
@@ -446,23 +462,28 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         ),
     ];
 
+    let key_debug = inline_debug(&key, &members);
     quote! {
         #[doc = #key_doc]
-        #[derive(Debug, Clone, PartialEq)]
+        #[derive(Clone, PartialEq)]
         #[allow(dead_code)] // generated for every key; a model need not use them all
         #vis struct #key {
             #(#[doc = #field_docs] pub #members: #types,)*
         }
+
+        #key_debug
 
         #[automatically_derived]
         impl #p::Key for #key {
             type Model = #model_ident;
             const KEY: #p::KeyId = #key_id;
 
+            #[inline]
             fn values(&self, dialect: #p::Dialect) -> ::std::vec::Vec<#p::Value> {
                 ::std::vec![#(<#types as #p::Column>::to_value(&self.#members, dialect)),*]
             }
 
+            #[inline]
             fn of(model: &#model_ident) -> Self {
                 Self { #(#members: ::core::clone::Clone::clone(&model.#members)),* }
             }
@@ -474,6 +495,26 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
         #[allow(dead_code)]
         impl #model_ident {
             #(#methods)*
+        }
+    }
+}
+
+/// `Debug` for a generated struct, printed as `#[derive(Debug)]` prints it, but `#[inline]`: a
+/// derived `Debug` of a non-generic type is compiled into the user's crate whether it is used or not,
+/// and with it every key type and field list of every model. Inline, it is compiled where it is used.
+/// (The other derives the runtime asks for are inline or generic already.)
+fn inline_debug(ident: &Ident, members: &[&Ident]) -> TokenStream {
+    let name = ident.to_string();
+    let labels = members
+        .iter()
+        .map(|m| m.to_string().trim_start_matches("r#").to_owned());
+    quote! {
+        #[automatically_derived]
+        impl ::core::fmt::Debug for #ident {
+            #[inline]
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#name)#(.field(#labels, &self.#members))*.finish()
+            }
         }
     }
 }
