@@ -266,6 +266,7 @@ pub fn expand(model: &Model) -> TokenStream {
         )
     }))
     .map(|(key_id, columns, what)| expand_key(model, &key_id, &columns, &what));
+    let (keys, methods): (Vec<_>, Vec<_>) = keys.unzip();
 
     let plain_indexes = (!model.indexes.is_empty()).then(|| {
         let indexes = model.indexes.iter().map(|index| {
@@ -341,20 +342,29 @@ pub fn expand(model: &Model) -> TokenStream {
 
         #typed_debug
 
+        // One inherent impl for all of it: each impl block more is compared with every other one of
+        // the type for overlapping names.
+        #[allow(dead_code)]
         impl #ident {
             #[doc = #typed_const_doc]
-            #[allow(dead_code)]
             #vis const FIELDS: #typed_struct = #typed_struct {
                 #(#members: #p::TypedField::__new(#indexes),)*
             };
+
+            #(#methods)*
         }
 
         #(#keys)*
     }
 }
 
-/// One key type and its lookup.
-fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str) -> TokenStream {
+/// One key type, and the model's methods that look it up (for the model's one inherent impl).
+fn expand_key(
+    model: &Model,
+    key_id: &TokenStream,
+    columns: &[usize],
+    what: &str,
+) -> (TokenStream, TokenStream) {
     let p = quote!(::model_runtime::__private);
     let model_ident = model.ident;
     let vis = model.vis;
@@ -463,7 +473,7 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
     ];
 
     let key_debug = inline_debug(&key, &members);
-    quote! {
+    let items = quote! {
         #[doc = #key_doc]
         #[derive(Clone, PartialEq)]
         #[allow(dead_code)] // generated for every key; a model need not use them all
@@ -491,12 +501,8 @@ fn expand_key(model: &Model, key_id: &TokenStream, columns: &[usize], what: &str
 
         #[automatically_derived]
         impl #p::KeyOf<#model_ident> for #key {}
-
-        #[allow(dead_code)]
-        impl #model_ident {
-            #(#methods)*
-        }
-    }
+    };
+    (items, quote!(#(#methods)*))
 }
 
 /// `Debug` for a generated struct, printed as `#[derive(Debug)]` prints it, but `#[inline]`: a
