@@ -1,6 +1,6 @@
 //! SQLite's update mode, counts only: one aggregated read tells each chunk's stored rows (and
-//! whether they differ) in a single returned row, and the upsert of the stored rows runs without
-//! `RETURNING` under a savepoint, checked against that read: when the upsert writes another number
+//! whether they differ) in a single returned row, and the upsert of the stored rows that differ (and
+//! only those) runs without `RETURNING` under a savepoint, checked against that read: when the upsert writes another number
 //! of rows than the read predicted, the savepoint is rolled back and the upsert run again with
 //! `RETURNING`. The statements are captured from the library's `model_runtime::sql` events.
 
@@ -166,6 +166,16 @@ async fn counts_from_one_read(db: TestDb<Sqlite>) {
         (0, 0, 300)
     );
     assert_eq!(sent().aggregated_reads, 1);
+    // Nothing differs, so nothing but the read is sent for the chunk: no insert, no upsert, no
+    // savepoint.
+    let writes: Vec<String> = statements()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|sql| sql.starts_with("INSERT") || sql.contains("model_runtime_upsert"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "an unchanged import wrote: {writes:#?}");
 }
 
 /// When the trigger appears (see [`trigger_refuses_updates`]).
