@@ -116,8 +116,9 @@ pub(crate) enum Shape {
         rows: usize,
         explicit_pk: bool,
     },
-    /// MySQL's bulk update of stored rows joined by primary key: columns, rows.
+    /// A bulk update of stored rows by key, one `CASE` per column: key, columns, rows.
     BulkUpdate {
+        key: KeyId,
         set: crate::bulk::Update,
         rows: usize,
     },

@@ -451,12 +451,11 @@ impl<M: Model, S> BulkInsert<M, S> {
         let columns = statements::insert_columns::<M>(action.explicit_pk()).len();
         let key_columns = action.key().map_or(0, |key| M::META.key_columns(key).len());
         // Binds per row in the widest statement of the chunk: the insert, the read of the stored
-        // keys, and MySQL's update of the stored rows (the primary key and a value per updated
-        // column).
+        // keys, and MySQL's CASE update (key and value per updated column, and the key again).
         let per_row = match action {
             Action::Update(_, update) if dialect == Dialect::MySql => {
                 let written = update.set.len() + update.increments.len();
-                columns.max(written + 1).max(key_columns)
+                columns.max(written * (key_columns + 1) + key_columns)
             }
             _ => columns.max(key_columns),
         };

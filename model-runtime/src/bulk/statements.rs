@@ -527,21 +527,22 @@ pub(crate) fn existing<M: Model>(
     ))
 }
 
-/// MySQL's update of a chunk's stored rows, which never uses `ON DUPLICATE KEY UPDATE` (it reacts to
-/// a conflict on any unique key, and would update the wrong row): one
-/// `UPDATE t AS stored JOIN (SELECT ? AS k, ? AS v0, … UNION ALL SELECT ?, ?, … ) AS incoming
-/// ON stored.<primary key> = incoming.k SET c = incoming.v0, …` over `rows`, each with the
-/// primary key of its stored row (which the caller's locked read found under the row's key). Each
-/// row is found by a lookup of the primary key, where a `CASE` with one `WHEN` per row cost every
-/// row a pass over the others. A `UNION ALL` rather than a `VALUES` list: MariaDB types a `VALUES`
-/// list's columns by its first row (a longer text in a later row is refused as too long), and a
-/// `UNION`'s by all of them.
-pub(crate) fn update_by_join<M: Model>(
-    rows: &[(&M, Value)],
+/// One `UPDATE t SET c = CASE WHEN <key of row 1> THEN ? … ELSE c END, … WHERE (key) IN (…)` for
+/// every row of `rows` (all of them stored, none with a NULL in its key): MySQL's update of a
+/// chunk's stored rows, which never uses `ON DUPLICATE KEY UPDATE` (it reacts to a conflict on any
+/// unique key, and would update the wrong row).
+pub(crate) fn update_by_case<M: Model>(
+    rows: &[&M],
+    key: KeyId,
     update: &Update,
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
+    let key_columns = meta.key_columns(key);
+    let keys: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|row| query::key_values_of(*row, key, dialect))
+        .collect();
     // The columns written: set to the new value, or (increments) the stored value plus it.
     let columns: Vec<(usize, bool)> = update
         .set
@@ -549,52 +550,66 @@ pub(crate) fn update_by_join<M: Model>(
         .map(|&c| (c, false))
         .chain(update.increments.iter().map(|&c| (c, true)))
         .collect();
-    let values: Vec<Value> = rows
-        .iter()
-        .flat_map(|(row, pk)| {
-            std::iter::once(pk.clone())
-                .chain(columns.iter().map(|&(c, _)| row.column_value(c, dialect)))
-        })
-        .collect();
+    // Values in placeholder order: per column, per row, the key's values then the new value; then
+    // the keys of the IN list.
+    let uses = |c: usize, increment: bool| {
+        if increment {
+            crate::changes::increment_uses(meta.columns[c].kind, dialect)
+        } else {
+            1
+        }
+    };
+    let mut values = Vec::with_capacity(columns.len() * rows.len() * (key_columns.len() + 1));
+    for &(c, increment) in &columns {
+        for (row, key_values) in rows.iter().zip(&keys) {
+            values.extend(key_values.iter().cloned());
+            let value = row.column_value(c, dialect);
+            values.extend(std::iter::repeat_n(value, uses(c, increment)));
+        }
+    }
+    values.extend(keys.into_iter().flatten());
     let shape = Shape::BulkUpdate {
+        key,
         set: update.clone(),
         rows: rows.len(),
     };
     query::cached::<M>(dialect, shape, values, |values| {
-        let q = |name: &str| query::quote(dialect, name);
-        let (stored_alias, incoming_alias) = (q(STORED_ALIAS), q(INCOMING_ALIAS));
-        let first = std::iter::once("? AS `k`".to_owned())
-            .chain((0..columns.len()).map(|j| format!("? AS `v{j}`")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let other = vec!["?"; 1 + columns.len()].join(", ");
-        let mut source = format!("SELECT {first}");
-        for _ in 1..rows.len() {
-            source.push_str(" UNION ALL SELECT ");
-            source.push_str(&other);
-        }
-        let assignments = columns
-            .iter()
-            .enumerate()
-            .map(|(j, &(c, increment))| {
-                let column = &meta.columns[c];
-                let stored = format!("{stored_alias}.{}", q(column.name));
-                let incoming = format!("{incoming_alias}.`v{j}`");
-                let value = if increment {
-                    crate::changes::increment_sql(column.kind, &stored, &incoming, dialect)
+        let col = |i: usize| Expr::col(Alias::new(meta.columns[i].name));
+        let mut values = values.into_iter();
+        let mut statement = Query::update();
+        statement.table(Alias::new(meta.table));
+        for &(c, increment) in &columns {
+            let mut case = sea_query::CaseStatement::new();
+            for _ in 0..rows.len() {
+                let mut condition = sea_query::Condition::all();
+                for &i in key_columns {
+                    let value = values.next().expect("a key value");
+                    condition = condition.add(query::key_eq(meta, key, i, value, dialect));
+                }
+                let then = if increment {
+                    let column = &meta.columns[c];
+                    query::with_value(
+                        |p| {
+                            crate::changes::increment_sql(
+                                column.kind,
+                                &query::quote(dialect, column.name),
+                                p,
+                                dialect,
+                            )
+                        },
+                        &mut values,
+                        uses(c, true),
+                        dialect,
+                    )
                 } else {
-                    incoming
+                    Expr::val(values.next().expect("a new value"))
                 };
-                format!("{stored} = {value}")
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "UPDATE {} AS {stored_alias} JOIN ({source}) AS {incoming_alias} ON {stored_alias}.{} = {incoming_alias}.`k` SET {assignments}",
-            q(meta.table),
-            q(meta.columns[meta.primary_key].name),
-        );
-        (sql, sea_query::Values(values))
+                case = case.case(condition, then);
+            }
+            statement.value(Alias::new(meta.columns[c].name), case.finally(col(c)));
+        }
+        statement.cond_where(query::keys_in(meta, key, rows.len(), &mut values, dialect));
+        query::render(&statement, dialect)
     })
 }
 
@@ -753,39 +768,33 @@ mod tests {
     }
 
     #[test]
-    fn join_update_binds_each_row_once_in_order() {
+    fn case_update_binds_every_value_once_in_order() {
         let a = item(0, "a", 10);
         let b = item(0, "b", 20);
         let price = Update {
             set: vec![2],
             ..Update::default()
         };
-        let s = update_by_join(
-            &[(&a, Value::from(7i64)), (&b, Value::from(9i64))],
-            &price,
-            Dialect::MySql,
-        );
+        let s = update_by_case(&[&a, &b], SKU, &price, Dialect::MySql);
         assert_eq!(
             &*s.sql,
-            "UPDATE `items` AS `model_runtime_stored` JOIN (SELECT ? AS `k`, ? AS `v0` UNION ALL SELECT ?, ?) AS `model_runtime_in` ON `model_runtime_stored`.`id` = `model_runtime_in`.`k` SET `model_runtime_stored`.`price` = `model_runtime_in`.`v0`"
+            "UPDATE `items` SET `price` = (CASE WHEN (`sku` = ?) THEN ? WHEN (`sku` = ?) THEN ? ELSE `price` END) WHERE (`sku`) IN ((?), (?))"
         );
         assert_eq!(
             s.values.0,
             vec![
-                Value::from(7i64),
+                Value::from("a"),
                 Value::from(10i64),
-                Value::from(9i64),
+                Value::from("b"),
                 Value::from(20i64),
+                Value::from("a"),
+                Value::from("b")
             ]
         );
         // The cached text serves other rows of the same shape.
         let c = item(0, "c", 30);
         let d = item(0, "d", 40);
-        let t = update_by_join(
-            &[(&c, Value::from(1i64)), (&d, Value::from(2i64))],
-            &price,
-            Dialect::MySql,
-        );
+        let t = update_by_case(&[&c, &d], SKU, &price, Dialect::MySql);
         assert!(std::sync::Arc::ptr_eq(&s.sql, &t.sql));
         assert_eq!(t.values.0[1], Value::from(30i64));
     }

@@ -979,16 +979,14 @@ async fn update_mysql<M: Model, DB: Backend>(
             Written::Updated(pk.clone())
         })
     };
-    let updates: Vec<(&M, sea_query::Value)> = (0..batch.rows.len())
-        .filter_map(|i| match outcome(i) {
-            Some(Written::Updated(pk)) => Some((batch.rows[i], pk.to_value(dialect))),
-            _ => None,
-        })
+    let updates: Vec<&M> = (0..batch.rows.len())
+        .filter(|&i| matches!(outcome(i), Some(Written::Updated(_))))
+        .map(|i| batch.rows[i])
         .collect();
     if !updates.is_empty() {
         execute::<DB>(
             conn,
-            statements::update_by_join(&updates, update, DB::DIALECT),
+            statements::update_by_case(&updates, key, update, DB::DIALECT),
         )
         .await?;
     }
