@@ -288,6 +288,8 @@ impl<M: Model> Clone for Changes<'_, M> {
 /// `INT` to its limit with a warning. There the sum is checked against the type's range, and an
 /// overflow is raised on purpose: SQLite's `abs(-9223372036854775808)` ("integer overflow"),
 /// MariaDB's `9223372036854775807 + 1` (error 1690, "BIGINT value is out of range", in any mode).
+/// SQLite's float sums are checked the same way: past the type's largest value it would store
+/// infinity (or, in an `f32` column, a value no `f32` holds) where the servers refuse the sum.
 /// `incoming` is named [`increment_uses`] times.
 pub(crate) fn increment_sql(
     kind: ColumnKind,
@@ -296,6 +298,13 @@ pub(crate) fn increment_sql(
     dialect: Dialect,
 ) -> String {
     let sum = format!("{stored} + {incoming}");
+    // SQLite stores a float sum past the type's range as infinity (or, for an `f32` column, a value
+    // that no `f32` holds): refused the same way (found by an adversarial test).
+    if let (Dialect::Sqlite, Some(max)) = (dialect, float_max(kind)) {
+        return format!(
+            "CASE WHEN {sum} BETWEEN -{max} AND {max} THEN {sum} ELSE abs(-9223372036854775807 - 1) END"
+        );
+    }
     match (dialect, int_range(kind)) {
         (Dialect::Sqlite, Some((min, max))) => format!(
             "CASE WHEN typeof({sum}) = 'integer' AND {sum} BETWEEN {min} AND {max} THEN {sum} ELSE abs(-9223372036854775807 - 1) END"
@@ -309,10 +318,22 @@ pub(crate) fn increment_sql(
 
 /// How many times [`increment_sql`] names the incoming value.
 pub(crate) fn increment_uses(kind: ColumnKind, dialect: Dialect) -> usize {
+    if dialect == Dialect::Sqlite && float_max(kind).is_some() {
+        return 2;
+    }
     match (dialect, int_range(kind)) {
         (Dialect::Sqlite, Some(_)) => 3,
         (Dialect::MySql, Some(_)) if kind != ColumnKind::BigInt => 2,
         _ => 1,
+    }
+}
+
+/// The largest finite value of a float column's type, as SQL text that reads back exactly.
+fn float_max(kind: ColumnKind) -> Option<&'static str> {
+    match kind {
+        ColumnKind::Float => Some("3.4028234663852886e38"),
+        ColumnKind::Double => Some("1.7976931348623157e308"),
+        _ => None,
     }
 }
 
