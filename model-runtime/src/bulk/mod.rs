@@ -676,13 +676,8 @@ async fn counts_from_read<M: Model, DB: Backend>(
     let sql = "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE) \
                + (SELECT count(*) FROM sqlite_temp_master WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE) \
                + (SELECT count(*) FROM pragma_foreign_key_list(?1) WHERE \"table\" = ?1 COLLATE NOCASE)";
-    let table = sea_query::Values(vec![sea_query::Value::from(M::META.table)]);
-    match DB::fetch_optional(conn, sql.into(), table).await {
-        Ok(Some(row)) => {
-            <i64 as crate::column::Column>::decode(DB::row_ref(&row), 0).is_ok_and(|n| n == 0)
-        }
-        _ => false,
-    }
+    let table = vec![sea_query::Value::from(M::META.table)];
+    session_value::<DB, i64>(conn, sql, table).await == Some(0)
 }
 
 /// Whether PostgreSQL's skip mode (and update mode's insert of new rows) may leave stored rows out
@@ -704,15 +699,26 @@ async fn anti_join_allowed<DB: Backend>(
         return true;
     }
     let sql = "SELECT current_setting('transaction_isolation')";
-    match DB::fetch_optional(conn, sql.into(), sea_query::Values(Vec::new())).await {
-        Ok(Some(row)) => {
-            <String as crate::column::Column>::decode(DB::row_ref(&row), 0).is_ok_and(|level| {
-                level.eq_ignore_ascii_case("read committed")
-                    || level.eq_ignore_ascii_case("read uncommitted")
-            })
-        }
-        _ => false,
-    }
+    session_value::<DB, String>(conn, sql, Vec::new())
+        .await
+        .is_some_and(|level| {
+            level.eq_ignore_ascii_case("read committed")
+                || level.eq_ignore_ascii_case("read uncommitted")
+        })
+}
+
+/// What a call asks of the session before it writes (an isolation level, a count from the
+/// catalog): the first column of the statement's one row, or `None` when the statement fails,
+/// returns no row or another type. Each caller then takes the answer that is safe without it.
+async fn session_value<DB: Backend, T: crate::column::Column>(
+    conn: &mut DB::Connection,
+    sql: &str,
+    values: Vec<sea_query::Value>,
+) -> Option<T> {
+    let row = DB::fetch_optional(conn, sql.into(), sea_query::Values(values))
+        .await
+        .ok()??;
+    T::decode(DB::row_ref(&row), 0).ok()
 }
 
 /// The most chunks of one call that skip mode writes under a savepoint of their own on
@@ -737,10 +743,7 @@ async fn skip_read<DB: Backend>(
     // The session's level (MariaDB spells it `tx_isolation`, MySQL 8 `transaction_isolation`); a
     // level set for this transaction alone is not visible, and unknown means exclusive.
     for sql in ["SELECT @@tx_isolation", "SELECT @@transaction_isolation"] {
-        if let Ok(Some(row)) =
-            DB::fetch_optional(conn, sql.into(), sea_query::Values(Vec::new())).await
-            && let Ok(Some(level)) =
-                <String as crate::column::SqlType>::decode(DB::row_ref(&row), 0)
+        if let Some(Some(level)) = session_value::<DB, Option<String>>(conn, sql, Vec::new()).await
         {
             return if level.starts_with("READ-") {
                 Lock::Share

@@ -32,9 +32,6 @@ pub(crate) enum OnKey<'a> {
 const STORED_ALIAS: &str = "model_runtime_stored";
 /// The alias of the incoming rows in those statements.
 const INCOMING_ALIAS: &str = "model_runtime_in";
-/// The same, quoted (identical in every dialect: plain lowercase names).
-const STORED: &str = "\"model_runtime_stored\"";
-const INCOMING: &str = "\"model_runtime_in\"";
 
 /// Whether skip mode can leave stored rows out with [`OnKey::SkipStored`]'s anti-join: PostgreSQL,
 /// and a key of plain columns (not case-insensitive, partial or nulls-not-distinct), whose `=` on
@@ -93,9 +90,10 @@ pub(crate) fn stored_differs<M: Model>(rows: &[&M], key: KeyId, set: &[usize]) -
         let table = q(meta.table);
         // Both sides under aliases of their own: a table named like the incoming rows' alias
         // (`v`, say) would otherwise hide it (found by review).
-        let column = |c: usize| format!("{STORED}.{}", q(meta.columns[c].name));
+        let (stored, incoming_rows) = (q(STORED_ALIAS), q(INCOMING_ALIAS));
+        let column = |c: usize| format!("{stored}.{}", q(meta.columns[c].name));
         // SQLite names the columns of a `VALUES` list column1, column2, …
-        let incoming = |j: usize| format!("{INCOMING}.\"column{}\"", j + 1);
+        let incoming = |j: usize| format!("{incoming_rows}.{}", q(&format!("column{}", j + 1)));
         let tuple = format!("({})", vec!["?"; per_row].join(", "));
         let tuples = vec![tuple.as_str(); rows.len()].join(", ");
         let join = key_columns
@@ -117,7 +115,7 @@ pub(crate) fn stored_differs<M: Model>(rows: &[&M], key: KeyId, set: &[usize]) -
             .collect::<Vec<_>>()
             .join(" OR ");
         let sql = format!(
-            "SELECT group_concat({} || ':' || {} || ':' || ({differs}), ',') FROM (VALUES {tuples}) AS {INCOMING} JOIN {table} AS {STORED} ON {join}",
+            "SELECT group_concat({} || ':' || {} || ':' || ({differs}), ',') FROM (VALUES {tuples}) AS {incoming_rows} JOIN {table} AS {stored} ON {join}",
             incoming(0),
             column(meta.primary_key),
         );

@@ -618,6 +618,15 @@ async fn update_sqlite_counts<M: Model, DB: Backend>(
     // A conflict on the key here would be an error, which the call runs again (see the general
     // path's plain insert).
     insert_fresh::<M, DB>(conn, key, batch, &others, false).await?;
+    // The rows at these positions, with the primary keys the read found for them.
+    let stored_rows = |at: &[usize]| -> (Vec<&M>, Vec<sea_query::Value>) {
+        at.iter()
+            .map(|&i| {
+                let pk = sea_query::Value::BigInt(stored[i].map(|(pk, _)| pk));
+                (batch.rows[i], pk)
+            })
+            .unzip()
+    };
     // Only the rows found differing are written: an unchanged row costs nothing more than the read.
     let differing: Vec<usize> = known
         .iter()
@@ -628,11 +637,7 @@ async fn update_sqlite_counts<M: Model, DB: Backend>(
         outcomes[i] = Written::Unchanged;
     }
     if !differing.is_empty() {
-        let rows: Vec<&M> = differing.iter().map(|&i| batch.rows[i]).collect();
-        let pks: Vec<sea_query::Value> = differing
-            .iter()
-            .map(|&i| sea_query::Value::BigInt(stored[i].map(|(pk, _)| pk)))
-            .collect();
+        let (rows, pks) = stored_rows(&differing);
         execute_plain::<DB>(conn, "SAVEPOINT model_runtime_upsert").await?;
         let statement = statements::multi_insert_with(
             &rows,
@@ -654,11 +659,7 @@ async fn update_sqlite_counts<M: Model, DB: Backend>(
         } else {
             execute_plain::<DB>(conn, "ROLLBACK TO SAVEPOINT model_runtime_upsert").await?;
             execute_plain::<DB>(conn, "RELEASE SAVEPOINT model_runtime_upsert").await?;
-            let rows: Vec<&M> = known.iter().map(|&i| batch.rows[i]).collect();
-            let pks: Vec<sea_query::Value> = known
-                .iter()
-                .map(|&i| sea_query::Value::BigInt(stored[i].map(|(pk, _)| pk)))
-                .collect();
+            let (rows, pks) = stored_rows(&known);
             for (n, _) in upsert_stored::<M, DB>(conn, &rows, &pks, key, update).await? {
                 outcomes[known[n]] = Written::Changed;
             }
