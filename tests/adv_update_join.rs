@@ -27,7 +27,8 @@
 //!   against the type's range, as integers are).
 //! - `decimal_increment_past_decimal_max` (PostgreSQL, MariaDB) and
 //!   `mysql_overflow_without_strict_mode` (sized `DECIMAL`, `FLOAT` outside strict mode): an
-//!   overflowing increment written instead of refused. Not fixed: ignored there, with the reason.
+//!   overflowing increment written instead of refused. Fixed: the sum is checked against
+//!   `Decimal::MAX`, the sized column's limit, and (MariaDB) `FLOAT`'s largest value.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -2304,7 +2305,6 @@ async fn decimal_increment_past_decimal_max<DB: Probe>(db: TestDb<DB>) {
 /// the integer sums are refused, but `DECIMAL(10, 2)` 99999999.00 + 1 is stored as 99999999.99
 /// and `FLOAT` `f32::MAX` + `f32::MAX` as `f32::MAX`, each reported updated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known, not fixed (issue 15's note): outside strict mode MariaDB clamps a DECIMAL or FLOAT sum to the column's limit with a warning, and the call reports the row updated; the library supports strict mode (MariaDB's default)"]
 async fn mysql_overflow_without_strict_mode() {
     model_integration::run_scenario::<sqlx::MySql, _>(
         "adv_update_join::mysql_overflow_without_strict_mode",
@@ -2990,7 +2990,6 @@ mod decimal_past_max {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "known, not fixed (issue 15's note): a Decimal increment past Decimal::MAX is stored by PostgreSQL's numeric and the row no longer decodes"]
     async fn postgres() {
         model_integration::run_scenario::<sqlx::Postgres, _>(
             "adv_update_join::decimal_past_max::postgres",
@@ -3001,7 +3000,6 @@ mod decimal_past_max {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "known, not fixed (issue 15's note): a Decimal increment past Decimal::MAX is stored by MariaDB's DECIMAL(65, 30) and the row no longer decodes"]
     async fn mysql() {
         model_integration::run_scenario::<sqlx::MySql, _>(
             "adv_update_join::decimal_past_max::mysql",

@@ -1326,6 +1326,145 @@ async fn decimal_increments<DB: TestBackend>(db: TestDb<DB>) {
     assert_eq!((row.balance, row.free), (dec("1.45"), dec("0.5")), "{d}");
 }
 
+/// A single-row increment that would leave an unsized decimal past `Decimal::MAX` (which
+/// PostgreSQL's `NUMERIC` and MariaDB's `DECIMAL(65, 30)` would hold, and the row then no longer
+/// decode) is an error and writes nothing, at either end; one that lands exactly on the limit is
+/// written. On MariaDB, in a session without strict mode, a sized `DECIMAL` and a `FLOAT` sum past
+/// the column's limit are errors too, not clamps. Found failing (the sum was stored, and the call
+/// returned the decode error after the write had committed).
+async fn decimal_increments_past_the_limit<DB: TestBackend>(db: TestDb<DB>) {
+    let d = DB::DIALECT;
+    if d == Dialect::Sqlite {
+        // Decimals cannot be incremented there (`decimal_increments`).
+        return;
+    }
+    Schema::new()
+        .model::<Wallet>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let max = rust_decimal::Decimal::MAX;
+    let one = rust_decimal::Decimal::ONE;
+    for (name, stored, step) in [("top", max - one, one), ("bottom", -max + one, -one)] {
+        let w = Wallet {
+            id: 0,
+            name: name.into(),
+            balance: dec("0"),
+            free: stored,
+        };
+        model_runtime::insert(&db.pool, &w).await.unwrap();
+        let add = Wallet {
+            free: step,
+            ..w.clone()
+        };
+        let changes = || Changes::new(&add, &[]).increment(Wallet::FIELDS.free);
+        let (row, outcome) = update_or_create::<WalletByName>(&db.pool, &w, changes())
+            .await
+            .unwrap();
+        assert_eq!(
+            (outcome, row.free),
+            (Outcome::Updated, stored + step),
+            "{d}"
+        );
+        let result = update_or_create::<WalletByName>(&db.pool, &w, changes()).await;
+        let row = Wallet::get_by_name(&db.pool, name).await;
+        assert!(result.is_err(), "{d} {name}: {result:?}; stored {row:?}");
+        assert_eq!(
+            row.unwrap().unwrap().free,
+            stored + step,
+            "{d} {name}: nothing written"
+        );
+    }
+    // Within the range, with more digits than a `Decimal` holds: stored exactly, read back
+    // rounded to the digits it holds (as the README says), not a decode error.
+    let w = Wallet {
+        id: 0,
+        name: "digits".into(),
+        balance: dec("0"),
+        free: dec("10000000000000000000000000000"),
+    };
+    model_runtime::insert(&db.pool, &w).await.unwrap();
+    let add = Wallet {
+        free: dec("0.1"),
+        ..w.clone()
+    };
+    let result = update_or_create::<WalletByName>(
+        &db.pool,
+        &w,
+        Changes::new(&add, &[]).increment(Wallet::FIELDS.free),
+    )
+    .await;
+    assert_eq!(
+        result
+            .map(|(row, outcome)| (outcome, row.free))
+            .map_err(|e| e.to_string()),
+        Ok((Outcome::Updated, w.free)),
+        "{d}"
+    );
+    if d != Dialect::MySql {
+        return;
+    }
+    Schema::new().model::<Num>().create(&db.pool).await.unwrap();
+    let w = Wallet {
+        id: 0,
+        name: "sized".into(),
+        balance: dec("99999999.00"),
+        free: dec("0"),
+    };
+    model_runtime::insert(&db.pool, &w).await.unwrap();
+    let mut top = num("single", 0, 0, 0);
+    top.single = f32::MAX;
+    model_runtime::insert(&db.pool, &top).await.unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    DB::execute(
+        &mut tx,
+        "SET SESSION sql_mode = ''".into(),
+        model_runtime::__private::Values(Vec::new()),
+    )
+    .await
+    .unwrap();
+    let step = Wallet {
+        balance: dec("1"),
+        ..w.clone()
+    };
+    let decimal = update_or_create::<WalletByName>(
+        &mut tx,
+        &w,
+        Changes::new(&step, &[]).increment(Wallet::FIELDS.balance),
+    )
+    .await;
+    let float = update_or_create::<NumByName>(
+        &mut tx,
+        &top,
+        Changes::new(&top, &[]).increment(Num::FIELDS.single),
+    )
+    .await;
+    DB::execute(
+        &mut tx,
+        "SET SESSION sql_mode = DEFAULT".into(),
+        model_runtime::__private::Values(Vec::new()),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let wallet = Wallet::get_by_name(&db.pool, "sized")
+        .await
+        .unwrap()
+        .unwrap();
+    let single = Num::get_by_name(&db.pool, "single").await.unwrap().unwrap();
+    assert!(
+        decimal.is_err() && float.is_err(),
+        "{d}: decimal {decimal:?}, float {float:?}; stored {} and {}",
+        wallet.balance,
+        single.single
+    );
+    assert_eq!(
+        (wallet.balance, single.single),
+        (dec("99999999.00"), f32::MAX),
+        "{d}: nothing written"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // A partial key (condition): MariaDB's general path, increments and guard.
 
@@ -1672,6 +1811,7 @@ backend_tests!(
     datetime_guards_order_as_time_does,
     far_dates_order_as_dates,
     decimal_increments,
+    decimal_increments_past_the_limit,
     partial_key_increments_and_guards,
     bulk_repeats_through_fold_and_null_are_refused,
     racing_increments_and_guards_mixed,

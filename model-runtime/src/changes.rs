@@ -284,26 +284,52 @@ impl<M: Model> Clone for Changes<'_, M> {
 
 /// An increment as SQL: the stored column plus the incoming value, which must stay within the
 /// column's type on every backend and in every mode. SQLite turns an integer overflow into a float,
-/// which would be stored in an integer column; MariaDB outside strict mode clamps a `SMALLINT` or
-/// `INT` to its limit with a warning. There the sum is checked against the type's range, and an
-/// overflow is raised on purpose: SQLite's `abs(-9223372036854775808)` ("integer overflow"),
-/// MariaDB's `9223372036854775807 + 1` (error 1690, "BIGINT value is out of range", in any mode).
-/// SQLite's float sums are checked the same way: past the type's largest value it would store
-/// infinity (or, in an `f32` column, a value no `f32` holds) where the servers refuse the sum.
-/// `incoming` is named [`increment_uses`] times.
+/// which would be stored in an integer column; MariaDB outside strict mode clamps a `SMALLINT`,
+/// `INT`, sized `DECIMAL` or `FLOAT` to its limit with a warning; PostgreSQL's `NUMERIC` and
+/// MariaDB's `DECIMAL(65, 30)` hold sums past `Decimal::MAX`, which would then no longer decode.
+/// There the sum is checked against the type's range, and an overflow is raised on purpose:
+/// SQLite's `abs(-9223372036854775808)` ("integer overflow"), MariaDB's `9223372036854775807 + 1`
+/// (error 1690, "BIGINT value is out of range", in any mode), PostgreSQL's `bigint` addition of the
+/// same (22003, "bigint out of range"; it names the stored column so that the planner cannot fold
+/// it into an error at plan time). SQLite's float sums are checked the same way: past the type's
+/// largest value it would store infinity (or, in an `f32` column, a value no `f32` holds) where the
+/// servers refuse the sum. `incoming` is named [`increment_uses`] times.
 pub(crate) fn increment_sql(
-    kind: ColumnKind,
+    column: &ColumnMeta,
     stored: &str,
     incoming: &str,
     dialect: Dialect,
 ) -> String {
+    let kind = column.kind;
     let sum = format!("{stored} + {incoming}");
-    // SQLite stores a float sum past the type's range as infinity (or, for an `f32` column, a value
-    // that no `f32` holds): refused the same way (found by an adversarial test).
-    if let (Dialect::Sqlite, Some(max)) = (dialect, float_max(kind)) {
-        return format!(
-            "CASE WHEN {sum} BETWEEN -{max} AND {max} THEN {sum} ELSE abs(-9223372036854775807 - 1) END"
-        );
+    match (dialect, kind) {
+        // SQLite stores a float sum past the type's range as infinity (or, for an `f32` column, a
+        // value that no `f32` holds): refused the same way (found by an adversarial test).
+        (Dialect::Sqlite, ColumnKind::Float | ColumnKind::Double) => {
+            let max = float_max(kind);
+            return format!(
+                "CASE WHEN {sum} BETWEEN -{max} AND {max} THEN {sum} ELSE abs(-9223372036854775807 - 1) END"
+            );
+        }
+        // Outside strict mode MariaDB clamps a `FLOAT` sum to the type's limit.
+        (Dialect::MySql, ColumnKind::Float) => {
+            let max = float_max(kind);
+            return format!("IF(abs({sum}) <= {max}, {sum}, 9223372036854775807 + 1)");
+        }
+        // Outside strict mode MariaDB clamps a sized `DECIMAL` sum to its limit; and neither
+        // server's unsized decimal refuses a sum past `Decimal::MAX` (found by an adversarial
+        // test). PostgreSQL refuses a sized `NUMERIC`'s overflow itself.
+        (Dialect::MySql, ColumnKind::Decimal) => {
+            let max = decimal_max(column);
+            return format!("IF(abs({sum}) <= {max}, {sum}, 9223372036854775807 + 1)");
+        }
+        (Dialect::Postgres, ColumnKind::Decimal) if column.decimal.is_none() => {
+            let max = decimal_max(column);
+            return format!(
+                "CASE WHEN abs({sum}) <= {max} THEN {sum} ELSE ({stored} * 0)::int8 + 9223372036854775807 + 1 END"
+            );
+        }
+        _ => {}
     }
     match (dialect, int_range(kind)) {
         (Dialect::Sqlite, Some((min, max))) => format!(
@@ -317,9 +343,13 @@ pub(crate) fn increment_sql(
 }
 
 /// How many times [`increment_sql`] names the incoming value.
-pub(crate) fn increment_uses(kind: ColumnKind, dialect: Dialect) -> usize {
-    if dialect == Dialect::Sqlite && float_max(kind).is_some() {
-        return 2;
+pub(crate) fn increment_uses(column: &ColumnMeta, dialect: Dialect) -> usize {
+    let kind = column.kind;
+    match (dialect, kind) {
+        (Dialect::Sqlite, ColumnKind::Float | ColumnKind::Double)
+        | (Dialect::MySql, ColumnKind::Float | ColumnKind::Decimal) => return 2,
+        (Dialect::Postgres, ColumnKind::Decimal) if column.decimal.is_none() => return 2,
+        _ => {}
     }
     match (dialect, int_range(kind)) {
         (Dialect::Sqlite, Some(_)) => 3,
@@ -329,11 +359,32 @@ pub(crate) fn increment_uses(kind: ColumnKind, dialect: Dialect) -> usize {
 }
 
 /// The largest finite value of a float column's type, as SQL text that reads back exactly.
-fn float_max(kind: ColumnKind) -> Option<&'static str> {
+fn float_max(kind: ColumnKind) -> &'static str {
     match kind {
-        ColumnKind::Float => Some("3.4028234663852886e38"),
-        ColumnKind::Double => Some("1.7976931348623157e308"),
-        _ => None,
+        ColumnKind::Float => "3.4028234663852886e38",
+        _ => "1.7976931348623157e308",
+    }
+}
+
+/// The largest value a decimal column holds that decodes: its declared size's
+/// (`NUMERIC(p, s)`: `p - s` nines, a point, `s` nines), or `Decimal::MAX` for an unsized one.
+fn decimal_max(column: &ColumnMeta) -> String {
+    match column.decimal {
+        Some(size) => {
+            let whole = size.precision.saturating_sub(size.scale) as usize;
+            let mut max = if whole == 0 {
+                "0".to_owned()
+            } else {
+                "9".repeat(whole)
+            };
+            if size.scale > 0 {
+                max.push('.');
+                max.push_str(&"9".repeat(size.scale as usize));
+            }
+            max
+        }
+        // `rust_decimal::Decimal::MAX`, 2^96 - 1.
+        None => "79228162514264337593543950335".to_owned(),
     }
 }
 
@@ -429,7 +480,7 @@ impl Extra {
         dialect: Dialect,
     ) {
         for (i, value) in &self.increments {
-            let uses = increment_uses(meta.columns[*i].kind, dialect);
+            let uses = increment_uses(&meta.columns[*i], dialect);
             values.extend(std::iter::repeat_n(value, uses).cloned());
         }
     }

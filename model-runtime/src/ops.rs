@@ -947,14 +947,13 @@ async fn upsert_mysql<M: Model, DB: Backend>(
         values.push(value.clone());
     }
     for (i, value) in &extra.increments {
-        let kind = meta.columns[*i].kind;
-        let sum = crate::changes::increment_sql(kind, &q(*i), "?", dialect);
+        let sum = crate::changes::increment_sql(&meta.columns[*i], &q(*i), "?", dialect);
         sql.push_str(&format!(
             ", {c} = IF(LAST_INSERT_ID() = ?, {sum}, {c})",
             c = q(*i)
         ));
         values.push(ours.into());
-        let uses = crate::changes::increment_uses(kind, dialect);
+        let uses = crate::changes::increment_uses(&meta.columns[*i], dialect);
         values.extend(std::iter::repeat_n(value, uses).cloned());
     }
     sql.push_str(&query::returning_all(meta, dialect));

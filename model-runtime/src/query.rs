@@ -619,9 +619,9 @@ pub(crate) fn update_by_key<M: Model>(
             for &(i, _) in &extra.increments {
                 let column = &meta.columns[i];
                 let stored = quote(dialect, column.name);
-                let uses = crate::changes::increment_uses(column.kind, dialect);
+                let uses = crate::changes::increment_uses(column, dialect);
                 let sum = with_value(
-                    |p| crate::changes::increment_sql(column.kind, &stored, p, dialect),
+                    |p| crate::changes::increment_sql(column, &stored, p, dialect),
                     &mut values,
                     uses,
                     dialect,

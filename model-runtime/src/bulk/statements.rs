@@ -310,12 +310,8 @@ pub(crate) fn multi_insert_with<M: Model>(
                 action.update_columns(update.set.iter().map(|&i| Alias::new(meta.columns[i].name)));
                 for &i in &update.increments {
                     let column = &meta.columns[i];
-                    let sum = crate::changes::increment_sql(
-                        column.kind,
-                        &stored(i),
-                        &incoming(i),
-                        dialect,
-                    );
+                    let sum =
+                        crate::changes::increment_sql(column, &stored(i), &incoming(i), dialect);
                     action.value(Alias::new(column.name), Expr::cust(sum));
                 }
                 if !condition.is_empty() {
@@ -552,7 +548,7 @@ pub(crate) fn update_by_case<M: Model>(
     // the keys of the IN list.
     let uses = |c: usize, increment: bool| {
         if increment {
-            crate::changes::increment_uses(meta.columns[c].kind, dialect)
+            crate::changes::increment_uses(&meta.columns[c], dialect)
         } else {
             1
         }
@@ -589,7 +585,7 @@ pub(crate) fn update_by_case<M: Model>(
                     query::with_value(
                         |p| {
                             crate::changes::increment_sql(
-                                column.kind,
+                                column,
                                 &query::quote(dialect, column.name),
                                 p,
                                 dialect,
