@@ -231,9 +231,11 @@ impl<'a, M: Model> Changes<'a, M> {
     /// ([`crate::Error::InvalidArgument`]). An increment always writes the row
     /// ([`crate::Outcome::Updated`], never `Unchanged`). An overflow is the database's error
     /// (PostgreSQL's "out of range"; MariaDB's 1690, in strict mode or not: the library checks
-    /// `SMALLINT` and `INT` sums itself, as MariaDB would clamp them outside strict mode; on SQLite,
-    /// which would turn an integer overflow into a float, the library raises "integer overflow"),
-    /// and nothing is written. Decimals and `f32` cannot be incremented on SQLite
+    /// `SMALLINT`, `INT`, sized `DECIMAL` and `FLOAT` sums itself, as MariaDB would clamp them
+    /// outside strict mode; on SQLite, which would turn an integer overflow into a float, the
+    /// library raises "integer overflow"), and nothing is written. A `Decimal` sum past
+    /// `Decimal::MAX` is such an overflow on every backend, though the servers' unsized decimals
+    /// would hold it. Decimals and `f32` cannot be incremented on SQLite
     /// ([`crate::Error::InvalidArgument`]): it stores decimals as text and has no
     /// single-precision float.
     pub fn increment<T: Numeric>(mut self, field: TypedField<M, T>) -> Self {
