@@ -9,6 +9,7 @@
 //!
 //! Each prints what happened, so a reader can compare it with the guide.
 
+use model_runtime::Key;
 use model_runtime::{
     Backend, BulkInsert, Error, Isolation, Model, Outcome, RowOutcome, Schema, TxOptions,
 };
@@ -113,8 +114,8 @@ async fn solution_3_check_then_create<DB: Backend>(pool: &Pool<DB>) -> Result<()
         category: "smartphones".into(),
     };
     // Both "requests" check first, as the guide's code does...
-    let a = Product::exists_by_product_name(pool, "Galaxy S24").await?;
-    let b = Product::exists_by_product_name(pool, "Galaxy S24").await?;
+    let a = Product::by_product_name("Galaxy S24").exists(pool).await?;
+    let b = Product::by_product_name("Galaxy S24").exists(pool).await?;
     println!("  request A sees exists={a}, request B sees exists={b}");
     // ...then both create.
     let first = galaxy.insert(pool).await;
@@ -204,7 +205,10 @@ async fn solution_4_bulk_skip_duplicates<DB: Backend>(pool: &Pool<DB>) -> Result
 async fn solution_5_locking_read<DB: Backend>(pool: &Pool<DB>) -> Result<(), Error> {
     let options = TxOptions::default().isolation(Isolation::ReadCommitted);
     let message = model_runtime::transaction(pool, options, async |tx| {
-        match Product::get_for_update_by_product_name(&mut *tx, "iPhone 15").await? {
+        match Product::by_product_name("iPhone 15")
+            .get_for_update(&mut *tx)
+            .await?
+        {
             Some(product) => {
                 let price = "849.99".parse().expect("a decimal");
                 Product { price, ..product }.update(&mut *tx).await?;

@@ -5,6 +5,7 @@
 //! lists a store's products with a plain sqlx query, and lists each model's unique constraints and
 //! indexes.
 
+use model_runtime::Key;
 use model_runtime::{Column, Dialect, Error, Model, Schema};
 use rust_decimal::Decimal;
 use sqlx::sqlite::SqlitePoolOptions;
@@ -151,8 +152,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     StoreProduct::get_or_create_by_product_name_and_store_id(&pool, &pixel).await?;
 
     // The typed lookup takes the store's own id type.
-    let found =
-        StoreProduct::get_by_product_name_and_store_id(&pool, "iPhone 15", airport.id).await?;
+    let found = StoreProduct::by_product_name_and_store_id("iPhone 15", airport.id)
+        .get(&pool)
+        .await?;
     println!("looked up by (product_name, store_id): {found:?}");
 
     // What no unique key covers is plain sqlx, reading the same models: the airport's products

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use model_integration::{Options, Rng, TestDb, run_scenario};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, BulkReport, Error, Model, RowOutcome, Schema};
 use sqlx::{Executor, Postgres};
 
@@ -590,7 +591,7 @@ async fn awkward_texts(db: TestDb<Postgres>) {
         );
         // Each stored code reads back byte for byte through the generated lookup.
         for c in &codes {
-            let row = Item::get_by_code(&db.pool, c.as_str()).await.unwrap();
+            let row = Item::by_code(c.as_str()).get(&db.pool).await.unwrap();
             assert_eq!(
                 row.map(|r| r.code),
                 Some(c.clone()),
@@ -686,7 +687,7 @@ async fn awkward_texts(db: TestDb<Postgres>) {
     );
     let pks = report.primary_keys().unwrap();
     for (i, row) in input.iter().enumerate() {
-        let stored = Counter::get_by_n(&db.pool, row.n).await.unwrap().unwrap();
+        let stored = Counter::by_n(row.n).get(&db.pool).await.unwrap().unwrap();
         assert_eq!(pks[i], Some(stored.id), "counter row {i} ({})", row.n);
         let label_ok = if stored.label.starts_with("stored") {
             true
@@ -895,7 +896,7 @@ async fn primary_key_target(db: TestDb<Postgres>) {
     let pks = report.primary_keys().unwrap();
     for (i, row) in input.iter().enumerate() {
         assert_eq!(pks[i], Some(row.id), "ledger row {i}");
-        let stored = Ledger::get_by_id(&db.pool, row.id).await.unwrap().unwrap();
+        let stored = Ledger::by_id(row.id).get(&db.pool).await.unwrap().unwrap();
         if ids
             .iter()
             .position(|x| *x == row.id)
@@ -1753,7 +1754,8 @@ async fn repeat_across_boundary(db: TestDb<Postgres>) {
             (false, _, false) => vec![write("INSERT", kept)],
             (false, _, true) => vec![write("INSERT", "63"), write("UPDATE", "64")],
         };
-        let stored_now = Item::get_by_code(&db.pool, key.as_str())
+        let stored_now = Item::by_code(key.as_str())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();

@@ -35,6 +35,7 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use model_integration::{Rng, TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{
     BulkInsert, BulkReport, ConflictModeSet, Dialect, Error, KeyOf, Model, RowOutcome, Schema,
 };
@@ -861,7 +862,7 @@ impl Subject for Rec {
         }
     }
     async fn get<DB: TestBackend>(pool: &Pool<DB>, row: &Self) -> Option<Self> {
-        Rec::get_by_k(pool, row.k.clone()).await.unwrap()
+        Rec::by_k(row.k.clone()).get(pool).await.unwrap()
     }
 }
 
@@ -909,7 +910,7 @@ impl Subject for Coded {
         }
     }
     async fn get<DB: TestBackend>(pool: &Pool<DB>, row: &Self) -> Option<Self> {
-        Coded::get_by_sku(pool, row.sku.clone()).await.unwrap()
+        Coded::by_sku(row.sku.clone()).get(pool).await.unwrap()
     }
 }
 
@@ -950,7 +951,7 @@ impl Subject for Tagged {
         }
     }
     async fn get<DB: TestBackend>(pool: &Pool<DB>, row: &Self) -> Option<Self> {
-        Tagged::get_by_code(pool, row.code.clone()).await.unwrap()
+        Tagged::by_code(row.code.clone()).get(pool).await.unwrap()
     }
 }
 
@@ -999,7 +1000,7 @@ impl Subject for Ided {
         }
     }
     async fn get<DB: TestBackend>(pool: &Pool<DB>, row: &Self) -> Option<Self> {
-        Ided::get_by_id(pool, row.id).await.unwrap()
+        Ided::by_id(row.id).get(pool).await.unwrap()
     }
 }
 
@@ -1048,7 +1049,7 @@ impl Subject for Alias {
         }
     }
     async fn get<DB: TestBackend>(pool: &Pool<DB>, row: &Self) -> Option<Self> {
-        Alias::get_by_v0(pool, row.v0.clone()).await.unwrap()
+        Alias::by_v0(row.v0.clone()).get(pool).await.unwrap()
     }
 }
 
@@ -1108,7 +1109,7 @@ impl Subject for Folded {
         }
     }
     async fn get<DB: TestBackend>(pool: &Pool<DB>, row: &Self) -> Option<Self> {
-        Folded::get_by_email(pool, row.email.clone()).await.unwrap()
+        Folded::by_email(row.email.clone()).get(pool).await.unwrap()
     }
 }
 
@@ -1171,7 +1172,8 @@ impl Subject for Slot {
         }
     }
     async fn get<DB: TestBackend>(pool: &Pool<DB>, row: &Self) -> Option<Self> {
-        Slot::get_by_room_and_day(pool, row.room, row.day)
+        Slot::by_room_and_day(row.room, row.day)
+            .get(pool)
             .await
             .unwrap()
     }
@@ -1252,7 +1254,7 @@ impl Subject for Counter {
         }
     }
     async fn get<DB: TestBackend>(pool: &Pool<DB>, row: &Self) -> Option<Self> {
-        Counter::get_by_k(pool, row.k.clone()).await.unwrap()
+        Counter::by_k(row.k.clone()).get(pool).await.unwrap()
     }
     fn options(
         mut bulk: BulkInsert<Self, ConflictModeSet>,
@@ -1969,7 +1971,8 @@ async fn wide_rows_stay_under_the_bind_limit<DB: Probe>(db: TestDb<DB>) {
         );
         assert_eq!(report.rows.is_none(), counts_only);
         for k in [0, 1, 2, 3, ROWS / 2, ROWS / 2 + 1, ROWS - 2, ROWS - 1] {
-            let row = Wide::get_by_k(&db.pool, format!("w{k}"))
+            let row = Wide::by_k(format!("w{k}"))
+                .get(&db.pool)
                 .await
                 .unwrap()
                 .unwrap();
@@ -2016,7 +2019,8 @@ async fn default_chunk_of_stored_wide_rows<DB: Probe>(db: TestDb<DB>) {
             (0, ROWS as u64, 0),
             "{d}"
         );
-        let row = Wide::get_by_k(&db.pool, format!("w{}", ROWS - 1))
+        let row = Wide::by_k(format!("w{}", ROWS - 1))
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();
@@ -2051,7 +2055,7 @@ fn counter(k: &str) -> Counter {
 async fn counters<DB: TestBackend>(pool: &Pool<DB>) -> Vec<Option<Counter>> {
     let mut out = Vec::new();
     for k in ["ok", "edge", "z", "ok2"] {
-        out.push(Counter::get_by_k(pool, k).await.unwrap());
+        out.push(Counter::by_k(k).get(pool).await.unwrap());
     }
     out
 }
@@ -2114,7 +2118,7 @@ async fn overflowing_increments_write_nothing<DB: Probe>(db: TestDb<DB>) {
                 let mut tx = db.pool.begin().await.unwrap();
                 let result = bulk.run(&mut tx, rows).await;
                 // The transaction is still usable.
-                Counter::get_by_k(&mut tx, "ok").await.unwrap().unwrap();
+                Counter::by_k("ok").get(&mut tx).await.unwrap().unwrap();
                 tx.commit().await.unwrap();
                 result
             } else {
@@ -2162,11 +2166,11 @@ async fn f64_increment_overflow_is_an_error<DB: Probe>(db: TestDb<DB>) {
     };
     // A finite sum: MAX + (-MAX / 2).
     add(-f64::MAX / 2.0).await.unwrap();
-    let stored = Counter::get_by_k(&db.pool, "edge").await.unwrap().unwrap();
+    let stored = Counter::by_k("edge").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(stored.total, f64::MAX - f64::MAX / 2.0, "{d}");
     // Past the limit.
     let result = add(f64::MAX).await;
-    let after = Counter::get_by_k(&db.pool, "edge").await.unwrap().unwrap();
+    let after = Counter::by_k("edge").get(&db.pool).await.unwrap().unwrap();
     assert!(
         result.is_err(),
         "{d}: MAX/2 + MAX accepted ({result:?}), stored {}",
@@ -2209,7 +2213,8 @@ async fn decimal_and_f32_increments_past_their_range<DB: Probe>(db: TestDb<DB>) 
         .unwrap();
     // A row that no longer decodes is read as the error's text.
     let read = async |name: &str| {
-        Purse::get_by_name(&db.pool, name)
+        Purse::by_name(name)
+            .get(&db.pool)
             .await
             .map(Option::unwrap)
             .map_err(|e| error_chain(&e))
@@ -2283,7 +2288,8 @@ async fn decimal_increment_past_decimal_max<DB: Probe>(db: TestDb<DB>) {
         .increment(Purse::FIELDS.free)
         .run(&db.pool, vec![purse(Decimal::ONE)])
         .await;
-    let stored = Purse::get_by_name(&db.pool, "top")
+    let stored = Purse::by_name("top")
+        .get(&db.pool)
         .await
         .map_err(|e| error_chain(&e));
     assert!(
@@ -2399,7 +2405,7 @@ async fn mysql_overflow_without_strict_mode() {
                 )
                 .await
                 .unwrap();
-            let read = async |name: &str| Purse::get_by_name(&db.pool, name).await.unwrap();
+            let read = async |name: &str| Purse::by_name(name).get(&db.pool).await.unwrap();
             let mut failures = Vec::new();
             for (what, row, inc) in [
                 ("DECIMAL(10, 2) 99999999.00 + 1", purse("top", "1", 0.0), 0),
@@ -2746,7 +2752,7 @@ async fn another_unique_constraint_in_the_update<DB: Probe>(db: TestDb<DB>) {
             let read = async || {
                 let mut out = Vec::new();
                 for k in ["a", "b", "c", "new"] {
-                    out.push(Swap::get_by_k(&db.pool, k).await.unwrap());
+                    out.push(Swap::by_k(k).get(&db.pool).await.unwrap());
                 }
                 out
             };
@@ -2790,8 +2796,8 @@ async fn another_unique_constraint_in_the_update<DB: Probe>(db: TestDb<DB>) {
         .update_conflicts::<SwapByK>(&[SwapField::U])
         .run(&db.pool, vec![swap("a", "two", 1), swap("b", "one", 2)])
         .await;
-    let a = Swap::get_by_k(&db.pool, "a").await.unwrap().unwrap();
-    let b = Swap::get_by_k(&db.pool, "b").await.unwrap().unwrap();
+    let a = Swap::by_k("a").get(&db.pool).await.unwrap().unwrap();
+    let b = Swap::by_k("b").get(&db.pool).await.unwrap().unwrap();
     match result {
         Ok(report) => {
             assert_eq!(report.updated, 2, "{d}");
@@ -2887,7 +2893,8 @@ async fn long_text_after_a_binary_value_in_one_update<DB: Probe>(db: TestDb<DB>)
                 Ok(report) => {
                     assert_eq!(report.updated, 2, "{d}: {what}");
                     for want in &rows {
-                        let got = Doc::get_by_k(&db.pool, want.k.clone())
+                        let got = Doc::by_k(want.k.clone())
+                            .get(&db.pool)
                             .await
                             .unwrap()
                             .unwrap();
@@ -2944,7 +2951,7 @@ async fn mysql_long_text_before_a_binary_value_in_one_update() {
                 .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
             assert_eq!(report.updated, 2);
             for k in ["a", "b"] {
-                let got = Doc::get_by_k(&db.pool, k).await.unwrap().unwrap();
+                let got = Doc::by_k(k).get(&db.pool).await.unwrap().unwrap();
                 assert_eq!(got.body, long, "{k}");
             }
         },

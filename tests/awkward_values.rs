@@ -5,6 +5,7 @@
 //! never a wrong `Known`.
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{
     BulkInsert, Changes, Dialect, Error, KeyId, Model, Outcome, Schema, ViolationValues,
 };
@@ -93,7 +94,8 @@ async fn clear<DB: TestBackend>(db: &TestDb<DB>) {
 }
 
 async fn read<DB: TestBackend>(db: &TestDb<DB>, id: i64) -> Awkward {
-    Awkward::get_by_id(&db.pool, id)
+    Awkward::by_id(id)
+        .get(&db.pool)
         .await
         .unwrap()
         .expect("the row just written")
@@ -220,7 +222,8 @@ async fn every_write_path_round_trips_or_refuses<DB: TestBackend>(db: TestDb<DB>
         .unwrap();
     assert_eq!(report.inserted, accepted.len() as u64);
     for wanted in &accepted {
-        let stored = Awkward::get_by_label(&db.pool, wanted.label.clone())
+        let stored = Awkward::by_label(wanted.label.clone())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{dialect}: {:?} not found", wanted.label));
@@ -264,7 +267,8 @@ async fn every_write_path_round_trips_or_refuses<DB: TestBackend>(db: TestDb<DB>
         "{dialect} bulk update"
     );
     for wanted in &changed {
-        let stored = Awkward::get_by_label(&db.pool, wanted.label.clone())
+        let stored = Awkward::by_label(wanted.label.clone())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{dialect}: {:?} not found after update", wanted.label));
@@ -622,7 +626,8 @@ async fn floats_round_trip_bit_for_bit_or_are_refused<DB: TestBackend>(db: TestD
         match result {
             Ok(_) => {
                 assert!(!refused(v), "{dialect} bulk accepted {v:?}");
-                let stored = Awkward::get_by_label(&db.pool, format!("bulk {i}"))
+                let stored = Awkward::by_label(format!("bulk {i}"))
+                    .get(&db.pool)
                     .await
                     .unwrap()
                     .unwrap();

@@ -2,6 +2,7 @@
 //! chunks past the bind limit, update mode, and all-or-nothing.
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Dialect, Error, Model, RowOutcome, Schema};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -83,12 +84,13 @@ async fn skip_mode_reports_every_row<DB: TestBackend>(db: TestDb<DB>) {
         let RowOutcome::Inserted(id) = outcomes[i] else {
             panic!("row {i}: {:?}", outcomes[i]);
         };
-        let stored = Product::get_by_sku(&db.pool, sku).await.unwrap().unwrap();
+        let stored = Product::by_sku(sku).get(&db.pool).await.unwrap().unwrap();
         assert_eq!(stored.id, id, "row {i}");
     }
     // The first of the duplicates won, and the stored row was left alone.
     assert_eq!(
-        Product::get_by_sku(&db.pool, "A")
+        Product::by_sku("A")
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap()
@@ -96,7 +98,7 @@ async fn skip_mode_reports_every_row<DB: TestBackend>(db: TestDb<DB>) {
         "a"
     );
     assert_eq!(
-        Product::get_by_sku(&db.pool, "OLD").await.unwrap().unwrap(),
+        Product::by_sku("OLD").get(&db.pool).await.unwrap().unwrap(),
         old
     );
     assert_eq!(DB::count(&db.pool, "products").await, 5);
@@ -166,13 +168,14 @@ async fn update_mode_updates_only_the_named_fields<DB: TestBackend>(db: TestDb<D
     let outcomes = report.rows.unwrap();
     assert_eq!(outcomes[0], RowOutcome::Updated(old.id));
     assert_eq!(outcomes[1], RowOutcome::Superseded { last: 2 });
-    let stored = Product::get_by_sku(&db.pool, "OLD").await.unwrap().unwrap();
+    let stored = Product::by_sku("OLD").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(
         (stored.product_name.as_str(), stored.price_cents),
         ("existing", 111)
     );
     assert_eq!(
-        Product::get_by_sku(&db.pool, "NEW")
+        Product::by_sku("NEW")
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap()
@@ -232,8 +235,8 @@ async fn a_failure_in_a_late_chunk_keeps_nothing<DB: TestBackend>(db: TestDb<DB>
         .await;
     assert!(result.is_err());
     tx.commit().await.unwrap();
-    assert!(Product::exists_by_sku(&db.pool, "MINE").await.unwrap());
-    assert!(!Product::exists_by_sku(&db.pool, "X1").await.unwrap());
+    assert!(Product::by_sku("MINE").exists(&db.pool).await.unwrap());
+    assert!(!Product::by_sku("X1").exists(&db.pool).await.unwrap());
 }
 
 /// Settings that cannot run are refused before any statement, with a message that says what to do.
@@ -287,7 +290,7 @@ async fn bad_settings_are_refused_before_any_statement<DB: TestBackend>(db: Test
     }
     // Nothing was written: the stored row is as it was, and N was not inserted.
     assert_eq!(
-        Product::get_by_sku(&db.pool, "OLD").await.unwrap().unwrap(),
+        Product::by_sku("OLD").get(&db.pool).await.unwrap().unwrap(),
         old
     );
     assert_eq!(DB::count(&db.pool, "products").await, 1);
@@ -354,8 +357,8 @@ async fn commit_each_chunk_keeps_the_chunks_before_a_failure<DB: TestBackend>(db
         "the typed violation is visible through the wrapper: {error:?}"
     );
     assert_eq!(DB::count(&db.pool, "products").await, 1 + 200);
-    assert!(Product::exists_by_sku(&db.pool, "C199").await.unwrap());
-    assert!(!Product::exists_by_sku(&db.pool, "C200").await.unwrap());
+    assert!(Product::by_sku("C199").exists(&db.pool).await.unwrap());
+    assert!(!Product::by_sku("C200").exists(&db.pool).await.unwrap());
 
     // Fixed, the same call finishes: the committed chunks are skipped as stored.
     rows[230].product_name = "fixed".into();
@@ -388,11 +391,12 @@ async fn a_zero_primary_key_as_the_target<DB: TestBackend>(db: TestDb<DB>) {
         };
         assert_eq!(*row, Some(0));
         assert!(matches!(**source, Error::InvalidArgument { .. }), "{error}");
-        assert!(!Product::exists_by_sku(&db.pool, "ZERO").await.unwrap());
+        assert!(!Product::by_sku("ZERO").exists(&db.pool).await.unwrap());
     } else {
         let report = result.unwrap();
         assert_eq!(report.rows.unwrap(), vec![RowOutcome::Inserted(0)]);
-        let stored = Product::get_by_sku(&db.pool, "ZERO")
+        let stored = Product::by_sku("ZERO")
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();
@@ -461,7 +465,8 @@ async fn nulls_round_trip_across_chunks<DB: TestBackend>(db: TestDb<DB>) {
     let outcomes = report.rows.unwrap();
     assert_eq!(outcomes[8], RowOutcome::SkippedExisting);
     for (i, row) in rows.iter().enumerate().take(8) {
-        let stored = Product::get_by_sku(&db.pool, row.sku.as_str())
+        let stored = Product::by_sku(row.sku.as_str())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();
@@ -487,7 +492,8 @@ async fn nulls_round_trip_across_chunks<DB: TestBackend>(db: TestDb<DB>) {
         (0, 8, 0)
     );
     for (i, row) in flipped.iter().enumerate() {
-        let stored = Product::get_by_sku(&db.pool, row.sku.as_str())
+        let stored = Product::by_sku(row.sku.as_str())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();
@@ -499,7 +505,7 @@ async fn nulls_round_trip_across_chunks<DB: TestBackend>(db: TestDb<DB>) {
         );
     }
     assert_eq!(
-        Product::get_by_sku(&db.pool, "OLD").await.unwrap().unwrap(),
+        Product::by_sku("OLD").get(&db.pool).await.unwrap().unwrap(),
         old
     );
 }

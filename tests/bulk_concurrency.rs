@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use model_integration::{Options, Rng, TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, BulkReport, Error, Isolation, Model, Schema};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -213,7 +214,8 @@ async fn overlapping_calls<DB: TestBackend>(
     assert_eq!(count, (stored_below + new_keys) as i64);
     // Every stored value is one that a call wrote for that key (or the original, when skipping).
     for &k in &all {
-        let row = Product::get_by_sku(&db.pool, format!("K{k}").as_str())
+        let row = Product::by_sku(format!("K{k}").as_str())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();

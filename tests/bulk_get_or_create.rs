@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Error, Model, RowOutcome, Schema};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -30,7 +31,8 @@ async fn ids<DB: TestBackend>(db: &TestDb<DB>, names: &[&str]) -> Vec<i64> {
     let mut out = Vec::new();
     for name in names {
         out.push(
-            Store::get_by_name(&db.pool, *name)
+            Store::by_name(*name)
+                .get(&db.pool)
                 .await
                 .unwrap()
                 .unwrap()
@@ -77,7 +79,8 @@ async fn every_row_gets_its_key_s_primary_key<DB: TestBackend>(db: TestDb<DB>) {
             DB::DIALECT
         );
         // Stored rows are found, not written over.
-        let airport = Store::get_by_name(&db.pool, "Airport")
+        let airport = Store::by_name("Airport")
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();
@@ -160,7 +163,8 @@ async fn race<DB: TestBackend>(db: &TestDb<DB>, chunked: bool) {
     }
     assert_eq!(DB::count(&db.pool, "stores").await, 30, "{}", DB::DIALECT);
     for (name, pk) in seen {
-        let stored = Store::get_by_name(&db.pool, name.as_str())
+        let stored = Store::by_name(name.as_str())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();

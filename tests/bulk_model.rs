@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use model_integration::{Rng, TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, BulkReport, Model, RowOutcome, Schema};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -274,7 +275,8 @@ async fn check<DB: TestBackend>(
     // The stored table.
     let mut stored = Table::new();
     for sku in after.keys() {
-        if let Some(row) = Product::get_by_sku(&db.pool, sku.as_str())
+        if let Some(row) = Product::by_sku(sku.as_str())
+            .get(&db.pool)
             .await
             .map_err(|e| e.to_string())?
         {
@@ -604,7 +606,7 @@ async fn superseded_rows_point_at_the_written_row<DB: TestBackend>(db: TestDb<DB
             (2, 0, 3),
             "chunk {chunk}"
         );
-        let stored = Product::get_by_sku(&db.pool, "A").await.unwrap().unwrap();
+        let stored = Product::by_sku("A").get(&db.pool).await.unwrap().unwrap();
         assert_eq!(stored.price_cents, 5, "chunk {chunk}: the last wins");
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use model_integration::{Rng, TestBackend, TestDb, backend_tests, report};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Model, RowOutcome, Schema};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -195,7 +196,8 @@ async fn bulk_update_under_churn<DB: TestBackend>(db: TestDb<DB>) {
         .await;
     }
     for k in 0..KEYS {
-        let row = Churned::get_by_sku(&db.pool, sku(k).as_str())
+        let row = Churned::by_sku(sku(k).as_str())
+            .get(&db.pool)
             .await
             .unwrap();
         // A key the churn deleted and had not inserted again when it stopped may be absent.

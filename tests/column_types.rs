@@ -4,6 +4,7 @@
 //! values that are not a variant.
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{
     BulkInsert, Column, Dialect, Error, IntegrityKind, Model, Outcome, RowOutcome, Schema,
     UnknownVariant, ViolationValues,
@@ -146,9 +147,10 @@ async fn own_types_round_trip_exactly<DB: TestBackend>(db: TestDb<DB>) {
             ..original.clone()
         };
         assert_eq!(stored, expected, "as returned on {}", DB::DIALECT);
-        let by_id = Product::get_by_id(&db.pool, stored.id).await.unwrap();
+        let by_id = Product::by_id(stored.id).get(&db.pool).await.unwrap();
         assert_eq!(by_id.as_ref(), Some(&expected), "by id on {}", DB::DIALECT);
-        let by_sku = Product::get_by_sku(&db.pool, original.sku.clone())
+        let by_sku = Product::by_sku(original.sku.clone())
+            .get(&db.pool)
             .await
             .unwrap();
         assert_eq!(
@@ -157,13 +159,10 @@ async fn own_types_round_trip_exactly<DB: TestBackend>(db: TestDb<DB>) {
             "by sku on {}",
             DB::DIALECT
         );
-        let by_pair = Product::get_by_store_id_and_barcode(
-            &db.pool,
-            original.store_id,
-            original.barcode.clone(),
-        )
-        .await
-        .unwrap();
+        let by_pair = Product::by_store_id_and_barcode(original.store_id, original.barcode.clone())
+            .get(&db.pool)
+            .await
+            .unwrap();
         assert_eq!(by_pair, Some(expected), "by pair on {}", DB::DIALECT);
     }
 }
@@ -227,7 +226,8 @@ async fn stored_values_that_are_no_variant_are_decode_errors<DB: TestBackend>(db
         ("level = 0", "level", "Level", "0"),
     ] {
         DB::run(&db.pool, &format!("UPDATE products SET {update}")).await;
-        let error = Product::get_by_sku(&db.pool, Sku("A-1".into()))
+        let error = Product::by_sku(Sku("A-1".into()))
+            .get(&db.pool)
             .await
             .unwrap_err();
         assert_eq!(error.to_string(), "could not read a `Product` from its row");
@@ -259,7 +259,8 @@ async fn stored_values_that_are_no_variant_are_decode_errors<DB: TestBackend>(db
         )
         .await;
         assert!(
-            Product::get_by_sku(&db.pool, Sku("A-1".into()))
+            Product::by_sku(Sku("A-1".into()))
+                .get(&db.pool)
                 .await
                 .unwrap()
                 .is_some()
@@ -288,7 +289,8 @@ async fn newtype_keys_work_through_every_operation<DB: TestBackend>(db: TestDb<D
     let (aliased, _) = Product::get_or_create_by_alias(&db.pool, &aliased)
         .await
         .unwrap();
-    let by_alias = Product::get_by_alias(&db.pool, Some(Sku("first".into())))
+    let by_alias = Product::by_alias(Some(Sku("first".into())))
+        .get(&db.pool)
         .await
         .unwrap();
     assert_eq!(by_alias.map(|p| p.id), Some(aliased.id));
@@ -306,7 +308,8 @@ async fn newtype_keys_work_through_every_operation<DB: TestBackend>(db: TestDb<D
         &ViolationValues::Known(vec!["first".into()])
     );
     assert!(
-        Product::exists_by_sku(&db.pool, Sku("A-1".into()))
+        Product::by_sku(Sku("A-1".into()))
+            .exists(&db.pool)
             .await
             .unwrap()
     );
@@ -420,7 +423,7 @@ async fn newtype_keys_work_through_every_operation<DB: TestBackend>(db: TestDb<D
     let RowOutcome::Inserted(new_id) = outcomes[1] else {
         panic!("row 1 inserted: {outcomes:?}");
     };
-    let b2 = Product::get_by_id(&db.pool, new_id).await.unwrap().unwrap();
+    let b2 = Product::by_id(new_id).get(&db.pool).await.unwrap().unwrap();
     assert_eq!(b2.sku, Sku("B-2".into()));
 
     let rows = vec![
@@ -437,7 +440,8 @@ async fn newtype_keys_work_through_every_operation<DB: TestBackend>(db: TestDb<D
         .await
         .unwrap();
     assert_eq!((report.inserted, report.updated), (1, 1));
-    let b2 = Product::get_by_sku(&db.pool, Sku("B-2".into()))
+    let b2 = Product::by_sku(Sku("B-2".into()))
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use model_integration::{Rng, TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{
     BulkInsert, Changes, Dialect, Error, Model, Outcome, RowOutcome, Schema, update_or_create,
 };
@@ -391,7 +392,7 @@ async fn random_single_calls_match_the_model<DB: TestBackend>(db: TestDb<DB>) {
                 break;
             }
             Ok((row, outcome)) => {
-                let stored = Acc::get_by_id(&db.pool, e as i64 + 1).await.unwrap();
+                let stored = Acc::by_id(e as i64 + 1).get(&db.pool).await.unwrap();
                 if outcome != want || row != want_row || stored.as_ref() != Some(&want_row) {
                     failures.push(format!(
                         "{what}\n  want {want:?} {want_row:?}\n  got  {outcome:?} {row:?}\n  now stored {stored:?}"
@@ -512,7 +513,7 @@ async fn random_bulk_calls_match_the_model<DB: TestBackend>(db: TestDb<DB>) {
             }
         }
         for (&e, (want_row, _)) in entities.iter().zip(&want) {
-            let stored = Acc::get_by_id(&db.pool, e as i64 + 1).await.unwrap();
+            let stored = Acc::by_id(e as i64 + 1).get(&db.pool).await.unwrap();
             if stored.as_ref() != Some(want_row) {
                 failures.push(format!(
                     "{what}\n  e{e} stored {stored:?}\n  want      {want_row:?}\n  previous  {:?}",
@@ -587,7 +588,7 @@ async fn other_constraint_duplicate_honours_guard_and_increments<DB: TestBackend
                 expect_c += 3;
                 expect_note = format!("v{ver}");
             }
-            let stored_mine = Acc::get_by_id(&db.pool, 1).await.unwrap().unwrap();
+            let stored_mine = Acc::by_id(1).get(&db.pool).await.unwrap().unwrap();
             assert_eq!(
                 (
                     outcome,
@@ -600,7 +601,7 @@ async fn other_constraint_duplicate_honours_guard_and_increments<DB: TestBackend
             );
             assert_eq!(row, stored_mine, "{d}: the row returned is the row stored");
             assert_eq!(
-                Acc::get_by_id(&db.pool, 2).await.unwrap().unwrap(),
+                Acc::by_id(2).get(&db.pool).await.unwrap().unwrap(),
                 other,
                 "{d}: the other row is left alone"
             );
@@ -723,7 +724,7 @@ async fn narrow_integers_at_their_limits<DB: TestBackend>(db: TestDb<DB>) {
         assert_eq!(outcome, Outcome::Updated, "{d} {label}");
         let _ = row;
     }
-    let row = Num::get_by_name(&db.pool, "top").await.unwrap().unwrap();
+    let row = Num::by_name("top").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(
         (row.small, row.mid, row.big),
         (i16::MAX, i32::MAX, i64::MAX),
@@ -744,7 +745,7 @@ async fn narrow_integers_at_their_limits<DB: TestBackend>(db: TestDb<DB>) {
     ] {
         let result = update_or_create::<NumByName>(&db.pool, &top, changes).await;
         assert!(result.is_err(), "{d} {label}: {result:?}");
-        let row = Num::get_by_name(&db.pool, "top").await.unwrap().unwrap();
+        let row = Num::by_name("top").get(&db.pool).await.unwrap().unwrap();
         assert_eq!(
             (row.small, row.mid, row.big, row.double),
             (i16::MAX, i32::MAX, i64::MAX, 0.0),
@@ -766,7 +767,7 @@ async fn narrow_integers_at_their_limits<DB: TestBackend>(db: TestDb<DB>) {
         let result = update_or_create::<NumByName>(&db.pool, &low, changes).await;
         assert!(result.is_err(), "{d} {label}: {result:?}");
     }
-    let row = Num::get_by_name(&db.pool, "low").await.unwrap().unwrap();
+    let row = Num::by_name("low").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(
         (row.small, row.mid, row.big),
         (i16::MIN + 5, i32::MIN + 5, i64::MIN + 5),
@@ -786,7 +787,7 @@ async fn narrow_integers_at_their_limits<DB: TestBackend>(db: TestDb<DB>) {
         .await;
     assert!(result.is_err(), "{d}: {result:?}");
     assert!(
-        Num::get_by_name(&db.pool, "new").await.unwrap().is_none(),
+        Num::by_name("new").get(&db.pool).await.unwrap().is_none(),
         "{d}: all or nothing"
     );
     // Bulk at exactly the limits: fine.
@@ -800,13 +801,13 @@ async fn narrow_integers_at_their_limits<DB: TestBackend>(db: TestDb<DB>) {
         .await
         .unwrap_or_else(|e| panic!("{d}: {e:?}"));
     assert_eq!(report.updated, 2, "{d}");
-    let row = Num::get_by_name(&db.pool, "low").await.unwrap().unwrap();
+    let row = Num::by_name("low").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(
         (row.small, row.mid, row.big),
         (i16::MIN, i32::MIN, i64::MIN),
         "{d}"
     );
-    let row = Num::get_by_name(&db.pool, "top").await.unwrap().unwrap();
+    let row = Num::by_name("top").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(
         (row.small, row.mid, row.big),
         (i16::MAX, i32::MAX, i64::MAX),
@@ -850,7 +851,7 @@ async fn f32_increments_add_as_f32<DB: TestBackend>(db: TestDb<DB>) {
         .unwrap();
         model += 1e-8f32;
     }
-    let row = Num::get_by_name(&db.pool, "f").await.unwrap().unwrap();
+    let row = Num::by_name("f").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(row.single, model, "{d}: f32 arithmetic");
     // Listing the value read back finds the row unchanged.
     let again = Num {
@@ -1081,7 +1082,7 @@ async fn far_dates_order_as_dates<DB: TestBackend>(db: TestDb<DB>) {
         .run(&db.pool, vec![near2])
         .await
         .unwrap();
-    let now = Event::get_by_name(&db.pool, "far2").await.unwrap().unwrap();
+    let now = Event::by_name("far2").get(&db.pool).await.unwrap().unwrap();
     if (report.stale, now.note.as_str()) != (1, "far") {
         failures.push(format!(
             "bulk: NaiveDate 2024-06-01 over 10000-01-01: {:?} {:?}",
@@ -1122,7 +1123,7 @@ async fn f32_bulk_increments_add_as_f32<DB: TestBackend>(db: TestDb<DB>) {
             .await
             .unwrap();
     }
-    let row = Num::get_by_name(&db.pool, "f").await.unwrap().unwrap();
+    let row = Num::by_name("f").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(row.single, 1.0f32, "{d}: f32 arithmetic");
 }
 
@@ -1222,7 +1223,7 @@ async fn overflow_without_strict_mode<DB: TestBackend>(db: TestDb<DB>) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let row = Num::get_by_name(&db.pool, "top").await.unwrap().unwrap();
+    let row = Num::by_name("top").get(&db.pool).await.unwrap().unwrap();
     assert!(
         result.is_err() && bulk.is_err(),
         "{d}: single {result:?}, bulk {bulk:?}; stored {}",
@@ -1311,7 +1312,7 @@ async fn decimal_increments<DB: TestBackend>(db: TestDb<DB>) {
     )
     .await;
     assert!(result.is_err(), "{d}: {result:?}");
-    let row = Wallet::get_by_name(&db.pool, "w").await.unwrap().unwrap();
+    let row = Wallet::by_name("w").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(row.balance, dec("1.35"), "{d}");
     // Bulk.
     let report = BulkInsert::<Wallet>::new()
@@ -1322,7 +1323,7 @@ async fn decimal_increments<DB: TestBackend>(db: TestDb<DB>) {
         .await
         .unwrap();
     assert_eq!(report.updated, 1);
-    let row = Wallet::get_by_name(&db.pool, "w").await.unwrap().unwrap();
+    let row = Wallet::by_name("w").get(&db.pool).await.unwrap().unwrap();
     assert_eq!((row.balance, row.free), (dec("1.45"), dec("0.5")), "{d}");
 }
 
@@ -1367,7 +1368,7 @@ async fn decimal_increments_past_the_limit<DB: TestBackend>(db: TestDb<DB>) {
             "{d}"
         );
         let result = update_or_create::<WalletByName>(&db.pool, &w, changes()).await;
-        let row = Wallet::get_by_name(&db.pool, name).await;
+        let row = Wallet::by_name(name).get(&db.pool).await;
         assert!(result.is_err(), "{d} {name}: {result:?}; stored {row:?}");
         assert_eq!(
             row.unwrap().unwrap().free,
@@ -1447,11 +1448,12 @@ async fn decimal_increments_past_the_limit<DB: TestBackend>(db: TestDb<DB>) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let wallet = Wallet::get_by_name(&db.pool, "sized")
+    let wallet = Wallet::by_name("sized")
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();
-    let single = Num::get_by_name(&db.pool, "single").await.unwrap().unwrap();
+    let single = Num::by_name("single").get(&db.pool).await.unwrap().unwrap();
     assert!(
         decimal.is_err() && float.is_err(),
         "{d}: decimal {decimal:?}, float {float:?}; stored {} and {}",
@@ -1558,9 +1560,9 @@ async fn partial_key_increments_and_guards<DB: TestBackend>(db: TestDb<DB>) {
     assert_eq!(report.updated, 1, "{d}");
     let m = model.unwrap();
     assert_eq!(DB::count(&db.pool, "handles").await, 2, "{d}");
-    let live = Handle::get_by_id(&db.pool, m.id).await.unwrap().unwrap();
+    let live = Handle::by_id(m.id).get(&db.pool).await.unwrap().unwrap();
     assert_eq!((live.ver, live.hits), (5, m.hits + 10), "{d}");
-    let dead = Handle::get_by_id(&db.pool, 1).await.unwrap().unwrap();
+    let dead = Handle::by_id(1).get(&db.pool).await.unwrap().unwrap();
     assert_eq!(
         (dead.ver, dead.hits, dead.note.as_str()),
         (100, 100, "dead"),
@@ -1663,7 +1665,7 @@ async fn racing_increments_and_guards_mixed<DB: TestBackend>(db: TestDb<DB>) {
         }
     }
     assert_eq!(created, 1, "{d}");
-    let row = Acc::get_by_id(&db.pool, 7).await.unwrap().unwrap();
+    let row = Acc::by_id(7).get(&db.pool).await.unwrap().unwrap();
     assert_eq!(row.ver, 64, "{d}");
     assert_eq!(row.a as i64, 1 + counter_updated, "{d}: a");
     assert_eq!(row.b as i64, 1 + guarded_updated, "{d}: b");
@@ -1695,7 +1697,7 @@ async fn racing_increments_on_a_null_key<DB: TestBackend>(db: TestDb<DB>) {
         Some(&1),
         "{d}: {outcomes:?}"
     );
-    let row = Acc::get_by_id(&db.pool, 1).await.unwrap().unwrap();
+    let row = Acc::by_id(1).get(&db.pool).await.unwrap().unwrap();
     assert_eq!(row.c, 64, "{d}: {outcomes:?}");
 }
 
@@ -1757,7 +1759,7 @@ async fn cancelled_increments_leave_counts_bounded<DB: TestBackend>(db: TestDb<D
                 .unwrap();
             ok += 1;
         }
-        let stored = Acc::get_by_id(&db.pool, id).await.unwrap().unwrap();
+        let stored = Acc::by_id(id).get(&db.pool).await.unwrap().unwrap();
         assert!(
             stored.c >= ok && stored.c <= ok + cut,
             "{d} {label}: counted {} for {ok} completed and {cut} cut off",
@@ -1784,7 +1786,7 @@ async fn increments_in_rolled_back_transactions_do_not_count<DB: TestBackend>(db
         assert_eq!((o, r.c), (Outcome::Updated, 10), "{d}");
         tx.rollback().await.unwrap();
     }
-    let stored = Acc::get_by_id(&db.pool, 3).await.unwrap().unwrap();
+    let stored = Acc::by_id(3).get(&db.pool).await.unwrap().unwrap();
     assert_eq!(stored.c, 5, "{d}");
     // Dropped (not committed) transaction.
     {
@@ -1794,7 +1796,7 @@ async fn increments_in_rolled_back_transactions_do_not_count<DB: TestBackend>(db
             .await
             .unwrap();
     }
-    let stored = Acc::get_by_id(&db.pool, 3).await.unwrap().unwrap();
+    let stored = Acc::by_id(3).get(&db.pool).await.unwrap().unwrap();
     assert_eq!(stored.c, 5, "{d}");
 }
 

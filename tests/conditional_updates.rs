@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{Changes, Error, Model, Outcome, Schema, update_or_create};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -69,7 +70,7 @@ async fn upsert<DB: TestBackend>(
 }
 
 async fn stored<DB: TestBackend>(db: &TestDb<DB>, slug: &str) -> Doc {
-    Doc::get_by_slug(&db.pool, slug).await.unwrap().unwrap()
+    Doc::by_slug(slug).get(&db.pool).await.unwrap().unwrap()
 }
 
 async fn only_if_newer_refuses_older_and_equal_versions<DB: TestBackend>(db: TestDb<DB>) {
@@ -301,7 +302,7 @@ async fn overflow_is_an_error_and_writes_nothing<DB: TestBackend>(db: TestDb<DB>
             .await
             .expect_err("an increment past the type's range");
         assert!(matches!(error, Error::Database(_)), "{d}: {error:?}");
-        let row = Page::get_by_path(&db.pool, "/max").await.unwrap().unwrap();
+        let row = Page::by_path("/max").get(&db.pool).await.unwrap().unwrap();
         assert_eq!(
             (row.hits, row.small),
             (i64::MAX, i32::MAX),
@@ -360,7 +361,7 @@ async fn increments_that_cannot_be_written_are_refused<DB: TestBackend>(db: Test
         );
     }
     assert!(
-        Page::get_by_path(&db.pool, "/x").await.unwrap().is_none(),
+        Page::by_path("/x").get(&db.pool).await.unwrap().is_none(),
         "nothing was written"
     );
 }
@@ -402,7 +403,7 @@ async fn racing_increments_lose_nothing<DB: TestBackend>(db: TestDb<DB>) {
         "{}: {outcomes:?}",
         DB::DIALECT
     );
-    let row = Page::get_by_path(&db.pool, "/hot").await.unwrap().unwrap();
+    let row = Page::by_path("/hot").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(row.hits, 64, "{}", DB::DIALECT);
 }
 
@@ -518,14 +519,14 @@ mod bulk {
                 assert_eq!(outcomes(&report)[0], "updated", "{d}");
             }
             // Remove /b again so that every round inserts it once.
-            let b = Page::get_by_path(&db.pool, "/b").await.unwrap().unwrap();
+            let b = Page::by_path("/b").get(&db.pool).await.unwrap().unwrap();
             if batch == 1000 {
                 assert_eq!(b.hits, 2, "{d}: inserted with its own value");
             }
             model_runtime::delete(&db.pool, &b).await.unwrap();
         }
-        let a = Page::get_by_path(&db.pool, "/a").await.unwrap().unwrap();
-        let c = Page::get_by_path(&db.pool, "/c").await.unwrap().unwrap();
+        let a = Page::by_path("/a").get(&db.pool).await.unwrap().unwrap();
+        let c = Page::by_path("/c").get(&db.pool).await.unwrap().unwrap();
         assert_eq!((a.hits, a.title.as_str(), c.hits), (8, "A", 16), "{d}");
 
         // Guards: stored v5 at /x and a NULL `seen` at /y.
@@ -626,7 +627,7 @@ mod bulk {
                 "{d}: {error:?}"
             );
             assert!(
-                Page::get_by_path(&db.pool, "/a").await.unwrap().is_none(),
+                Page::by_path("/a").get(&db.pool).await.unwrap().is_none(),
                 "{d}: all or nothing"
             );
         }
@@ -690,7 +691,8 @@ mod bulk {
         }
         assert_eq!(inserted, 20, "{}", DB::DIALECT);
         for k in 0..40 {
-            let row = Page::get_by_path(&db.pool, &format!("/{k}"))
+            let row = Page::by_path(format!("/{k}"))
+                .get(&db.pool)
                 .await
                 .unwrap()
                 .unwrap();

@@ -4,6 +4,7 @@
 //! rounding.
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Column, Dialect, Error, Model, Schema};
 use rust_decimal::Decimal;
 
@@ -75,7 +76,8 @@ async fn sized_decimals_round_trip_at_their_limits<DB: TestBackend>(db: TestDb<D
     assert!(plan.is_empty() && plan.columns.is_empty(), "{plan}");
     for original in rows {
         let stored = original.insert(&db.pool).await.unwrap();
-        let read = Price::get_by_sku(&db.pool, original.sku.clone())
+        let read = Price::by_sku(original.sku.clone())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();
@@ -208,7 +210,8 @@ async fn values_that_do_not_fit_are_refused_before_any_statement<DB: TestBackend
         }
         assert_eq!(DB::count(&db.pool, "prices").await, before, "{case}");
         assert_eq!(
-            Price::get_by_id(&db.pool, stored.id)
+            Price::by_id(stored.id)
+                .get(&db.pool)
                 .await
                 .unwrap()
                 .as_ref(),
@@ -231,7 +234,7 @@ async fn the_servers_alone_would_round<DB: TestBackend>(db: TestDb<DB>) {
         "INSERT INTO prices (sku, amount) VALUES ('raw', 1.005)",
     )
     .await;
-    let read = Price::get_by_sku(&db.pool, "raw").await.unwrap().unwrap();
+    let read = Price::by_sku("raw").get(&db.pool).await.unwrap().unwrap();
     let expected = if DB::DIALECT == Dialect::Sqlite {
         // SQLite's text column keeps what it is given.
         d("1.005")

@@ -2,6 +2,7 @@
 //! backend.
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{Dialect, Error, IntegrityKind, KeyId, Model, Schema, ViolationValues};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -354,7 +355,8 @@ async fn update_or_create_refuses_to_rewrite_the_primary_key<DB: TestBackend>(db
         matches!(&error, Error::InvalidArgument { reason, .. } if reason.contains("primary key `id`")),
         "{error:?}"
     );
-    let again = Product::get_by_sku(&db.pool, stored.sku.as_str())
+    let again = Product::by_sku(stored.sku.as_str())
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();

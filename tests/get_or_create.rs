@@ -3,6 +3,7 @@
 //! level, in autocommit, in the library's transaction helper, and in the caller's own transactions.
 
 use model_integration::{Options, TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{Changes, Isolation, Model, Outcome, Schema, TxOptions};
 use sqlx::error::ErrorKind;
 
@@ -106,7 +107,7 @@ async fn a_key_with_null_identifies_no_row<DB: TestBackend>(db: TestDb<DB>) {
         .unwrap();
     assert_eq!((a, b), (Outcome::Created, Outcome::Created));
     assert_ne!(first.id, second.id);
-    assert_eq!(Product::get_by_ean(&db.pool, None).await.unwrap(), None);
+    assert_eq!(Product::by_ean(None).get(&db.pool).await.unwrap(), None);
 }
 
 async fn a_conflict_on_another_constraint_is_an_error<DB: TestBackend>(db: TestDb<DB>) {
@@ -175,7 +176,7 @@ async fn update_or_create_updates_only_the_given_fields<DB: TestBackend>(db: Tes
         (updated.product_name.as_str(), updated.price_cents),
         ("iPhone 15", 899)
     );
-    let stored = Product::get_by_sku(&db.pool, "A-1").await.unwrap().unwrap();
+    let stored = Product::by_sku("A-1").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(stored, updated);
     assert_eq!(DB::count(&db.pool, "products").await, 1);
 
@@ -224,10 +225,11 @@ async fn the_small_set_around_them<DB: TestBackend>(db: TestDb<DB>) {
         .insert(&db.pool)
         .await
         .unwrap();
-    assert!(Product::exists_by_sku(&db.pool, "A-1").await.unwrap());
-    assert!(!Product::exists_by_sku(&db.pool, "A-2").await.unwrap());
+    assert!(Product::by_sku("A-1").exists(&db.pool).await.unwrap());
+    assert!(!Product::by_sku("A-2").exists(&db.pool).await.unwrap());
     assert_eq!(
-        Product::get_by_id(&db.pool, stored.id)
+        Product::by_id(stored.id)
+            .get(&db.pool)
             .await
             .unwrap()
             .as_ref(),
@@ -253,7 +255,8 @@ async fn the_small_set_around_them<DB: TestBackend>(db: TestDb<DB>) {
 
     // A locking read inside a transaction (Django's select_for_update), then a write, then commit.
     let mut tx = db.pool.begin().await.unwrap();
-    let locked = Product::get_for_update_by_sku(&mut tx, "A-1")
+    let locked = Product::by_sku("A-1")
+        .get_for_update(&mut tx)
         .await
         .unwrap()
         .unwrap();
@@ -266,7 +269,8 @@ async fn the_small_set_around_them<DB: TestBackend>(db: TestDb<DB>) {
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
-        Product::get_by_sku(&db.pool, "A-1")
+        Product::by_sku("A-1")
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap()
@@ -332,7 +336,7 @@ async fn update_or_create_updates_its_row_when_another_constraint_also_collides<
         }
     );
     assert_eq!(
-        Product::get_by_sku(&db.pool, "A-2").await.unwrap(),
+        Product::by_sku("A-2").get(&db.pool).await.unwrap(),
         Some(other)
     );
 }

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Dialect, Error, Model, Outcome, Schema, SqlType};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -199,14 +200,14 @@ async fn case_insensitive_keys_fold_ascii_only<DB: TestBackend>(db: TestDb<DB>) 
         "ALICE@EXAMPLE.COM",
         "aLiCe@eXaMpLe.cOm",
     ] {
-        let found = User::get_by_email(&db.pool, variant).await.unwrap();
+        let found = User::by_email(variant).get(&db.pool).await.unwrap();
         assert_eq!(
             found.as_ref().map(|u| u.id),
             Some(alice.id),
             "{}: {variant}",
             DB::DIALECT
         );
-        assert!(User::exists_by_email(&db.pool, variant).await.unwrap());
+        assert!(User::by_email(variant).exists(&db.pool).await.unwrap());
         let (row, outcome) = User::get_or_create_by_email(&db.pool, &user(variant, 2, "b", 2))
             .await
             .unwrap();
@@ -224,7 +225,7 @@ async fn case_insensitive_keys_fold_ascii_only<DB: TestBackend>(db: TestDb<DB>) 
         "alice@exampl\u{0435}.com",
     ] {
         assert_eq!(
-            User::get_by_email(&db.pool, other).await.unwrap(),
+            User::by_email(other).get(&db.pool).await.unwrap(),
             None,
             "{}: {other:?}",
             DB::DIALECT
@@ -266,12 +267,14 @@ async fn case_insensitive_keys_fold_ascii_only<DB: TestBackend>(db: TestDb<DB>) 
     let (t1, _) = User::get_or_create_by_tenant_and_handle(&db.pool, &user("t1@x", 7, "Bob", 0))
         .await
         .unwrap();
-    let found = User::get_by_tenant_and_handle(&db.pool, 7, "BOB")
+    let found = User::by_tenant_and_handle(7, "BOB")
+        .get(&db.pool)
         .await
         .unwrap();
     assert_eq!(found.map(|u| u.id), Some(t1.id));
     assert_eq!(
-        User::get_by_tenant_and_handle(&db.pool, 8, "bob")
+        User::by_tenant_and_handle(8, "bob")
+            .get(&db.pool)
             .await
             .unwrap(),
         None
@@ -362,7 +365,8 @@ async fn case_insensitive_bulk<DB: TestBackend>(db: TestDb<DB>) {
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
     assert_eq!((report.inserted, report.updated), (1, 1), "{}", DB::DIALECT);
-    let stored = User::get_by_email(&db.pool, "stored@x")
+    let stored = User::by_email("stored@x")
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();
@@ -408,14 +412,16 @@ async fn nulls_not_distinct_keys<DB: TestBackend>(db: TestDb<DB>) {
         DB::DIALECT
     );
     assert_eq!(
-        Slot::get_by_room_and_day(&db.pool, 1, None)
+        Slot::by_room_and_day(1, None)
+            .get(&db.pool)
             .await
             .unwrap()
             .map(|s| s.id),
         Some(first.id)
     );
     assert!(
-        Slot::exists_by_room_and_day(&db.pool, 1, None)
+        Slot::by_room_and_day(1, None)
+            .exists(&db.pool)
             .await
             .unwrap()
     );
@@ -515,7 +521,8 @@ async fn nulls_not_distinct_keys<DB: TestBackend>(db: TestDb<DB>) {
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
     assert_eq!((report.inserted, report.updated), (1, 1), "{}", DB::DIALECT);
-    let row = Slot::get_by_room_and_day(&db.pool, 9, None)
+    let row = Slot::by_room_and_day(9, None)
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();
@@ -570,12 +577,14 @@ async fn races_leave_one_row_per_key<DB: TestBackend>(db: TestDb<DB>) {
     assert_eq!(DB::count(&db.pool, "ci_users").await, 1);
     assert_eq!(DB::count(&db.pool, "nnd_slots").await, 1);
     // The stored values are ones some call wrote.
-    let stored = User::get_by_email(&db.pool, "race@x")
+    let stored = User::by_email("race@x")
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();
     assert!((0..64).contains(&stored.score));
-    let stored = Slot::get_by_room_and_day(&db.pool, 5, None)
+    let stored = Slot::by_room_and_day(5, None)
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();
@@ -681,7 +690,7 @@ async fn partial_keys<DB: TestBackend>(db: TestDb<DB>) {
     .await
     .unwrap();
     assert_eq!(
-        Member::get_by_email(&db.pool, "a@x").await.unwrap(),
+        Member::by_email("a@x").get(&db.pool).await.unwrap(),
         None,
         "{}",
         DB::DIALECT
@@ -691,7 +700,8 @@ async fn partial_keys<DB: TestBackend>(db: TestDb<DB>) {
         .await
         .unwrap();
     assert_eq!(
-        Member::get_by_email(&db.pool, "a@x")
+        Member::by_email("a@x")
+            .get(&db.pool)
             .await
             .unwrap()
             .map(|m| m.id),
@@ -733,7 +743,8 @@ async fn partial_keys<DB: TestBackend>(db: TestDb<DB>) {
         Member::get_or_create_by_team_and_nick(&db.pool, &member(7, "Zed", true, "z@x", None))
             .await
             .unwrap();
-    let found = Member::get_by_team_and_nick(&db.pool, 7, "ZED")
+    let found = Member::by_team_and_nick(7, "ZED")
+        .get(&db.pool)
         .await
         .unwrap();
     assert_eq!(found.map(|m| m.id), Some(nick.id), "{}", DB::DIALECT);
@@ -783,7 +794,8 @@ async fn partial_keys<DB: TestBackend>(db: TestDb<DB>) {
     .await
     .unwrap();
     assert_eq!(
-        Member::get_by_badge(&db.pool, "b1")
+        Member::by_badge("b1")
+            .get(&db.pool)
             .await
             .unwrap()
             .map(|m| m.level),
@@ -836,7 +848,8 @@ async fn partial_keys<DB: TestBackend>(db: TestDb<DB>) {
         .unwrap_or_else(|e| panic!("{}: {e}", DB::DIALECT));
     assert_eq!((report.inserted, report.updated), (1, 1), "{}", DB::DIALECT);
     assert_eq!(
-        Member::get_by_email(&db.pool, "new@x")
+        Member::by_email("new@x")
+            .get(&db.pool)
             .await
             .unwrap()
             .map(|m| m.level),
@@ -922,7 +935,8 @@ async fn conditions_over_own_column_types<DB: TestBackend>(db: TestDb<DB>) {
         DB::DIALECT
     );
     assert_eq!(
-        Ticket::get_by_code(&db.pool, "T-1")
+        Ticket::by_code("T-1")
+            .get(&db.pool)
             .await
             .unwrap()
             .map(|t| t.id),
@@ -1034,7 +1048,7 @@ async fn migrating_to_the_kinds<DB: TestBackend>(db: TestDb<DB>) {
         DB::DIALECT
     );
 
-    let found = v2::Account::get_by_email(&db.pool, "ANN@X").await.unwrap();
+    let found = v2::Account::by_email("ANN@X").get(&db.pool).await.unwrap();
     assert_eq!(
         found.map(|a| a.email),
         Some("Ann@x".to_owned()),
@@ -1203,7 +1217,7 @@ async fn kinds_change_under_the_same_name<DB: TestBackend>(db: TestDb<DB>) {
         "{}",
         DB::DIALECT
     );
-    let found = w2::Handle::get_by_email(&db.pool, "A@X").await.unwrap();
+    let found = w2::Handle::by_email("A@X").get(&db.pool).await.unwrap();
     assert_eq!(found.map(|h| h.code), Some(1), "{}", DB::DIALECT);
     let error = handle("z@x", 9, "E", true)
         .insert(&db.pool)

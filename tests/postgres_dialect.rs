@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use model_integration::{Options, TestDb, run_scenario};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Isolation, Model, Outcome, Schema, Strategy, TxOptions};
 use sqlx::{Connection, Postgres};
 
@@ -49,11 +50,12 @@ async fn every_operation(db: TestDb<Postgres>) {
     let pool = &db.pool;
     Schema::new().model::<Item>().create(pool).await.unwrap();
     let stored = item("A-1", 1, Some(1), 10).insert(pool).await.unwrap();
-    assert!(Item::get_by_sku(pool, "A-1").await.unwrap().is_some());
-    assert!(Item::exists_by_sku(pool, "A-1").await.unwrap());
+    assert!(Item::by_sku("A-1").get(pool).await.unwrap().is_some());
+    assert!(Item::by_sku("A-1").exists(pool).await.unwrap());
     let mut tx = pool.begin().await.unwrap();
     assert!(
-        Item::get_for_update_by_sku(&mut *tx, "A-1")
+        Item::by_sku("A-1")
+            .get_for_update(&mut *tx)
             .await
             .unwrap()
             .is_some()
@@ -187,7 +189,7 @@ async fn serialization_failure_at_commit(db: TestDb<Postgres>) {
             .begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE")
             .await
             .unwrap();
-        assert!(Item::get_by_sku(&mut *tx, b).await.unwrap().is_none());
+        assert!(Item::by_sku(b).get(&mut *tx).await.unwrap().is_none());
         item(a, 0, None, 0).insert(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
     };
@@ -197,7 +199,7 @@ async fn serialization_failure_at_commit(db: TestDb<Postgres>) {
         .begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE")
         .await
         .unwrap();
-    assert!(Item::get_by_sku(&mut *tx, "a1").await.unwrap().is_none());
+    assert!(Item::by_sku("a1").get(&mut *tx).await.unwrap().is_none());
     item("b1", 1, None, 0).insert(&mut *tx).await.unwrap();
     rival("a1", "b1").await;
     let error = model_runtime::Error::from(tx.commit().await.unwrap_err());
@@ -213,7 +215,7 @@ async fn serialization_failure_at_commit(db: TestDb<Postgres>) {
     let options = TxOptions::default().isolation(Isolation::Serializable);
     let created = model_runtime::transaction(pool, options, async |tx| {
         let attempt = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        let seen_a = Item::get_by_sku(&mut *tx, "a2").await?;
+        let seen_a = Item::by_sku("a2").get(&mut *tx).await?;
         let (row, _) = Item::get_or_create_by_sku(&mut *tx, &item("b2", 2, None, 0)).await?;
         if attempt == 1 {
             rival("a2", "b2").await;
@@ -228,7 +230,7 @@ async fn serialization_failure_at_commit(db: TestDb<Postgres>) {
         "the body ran again after the failed COMMIT"
     );
     assert!(created.0, "the second attempt sees the rival's row");
-    assert_eq!(Item::get_by_sku(pool, "b2").await.unwrap(), Some(created.1));
+    assert_eq!(Item::by_sku("b2").get(pool).await.unwrap(), Some(created.1));
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use model_integration::{Options, TestDb, run_scenario};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, BulkReport, Model, RowOutcome, Schema};
 use sqlx::{Connection, Executor, Postgres};
 
@@ -199,7 +200,8 @@ async fn stored_rows_left_out(db: TestDb<Postgres>) {
         match outcome {
             RowOutcome::SkippedExisting if n < 100 => {}
             RowOutcome::Inserted(id) if n >= 100 => {
-                let stored = Product::get_by_sku(&mut *tx, input[n].sku.as_str())
+                let stored = Product::by_sku(input[n].sku.as_str())
+                    .get(&mut *tx)
                     .await
                     .unwrap()
                     .unwrap();
@@ -232,7 +234,8 @@ async fn stored_rows_left_out(db: TestDb<Postgres>) {
     assert_eq!(sent().anti_joins, 1);
     assert_eq!((found.inserted, found.skipped_existing), (50, 50));
     for (row, id) in more.iter().zip(found.primary_keys().unwrap()) {
-        let stored = Product::get_by_sku(&db.pool, row.sku.as_str())
+        let stored = Product::by_sku(row.sku.as_str())
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap();
@@ -299,7 +302,8 @@ async fn concurrent_inserter(db: TestDb<Postgres>, commits: bool, how: How) {
     let report: BulkReport<i64> = call.await.unwrap().unwrap();
     let sent = sent();
     assert_eq!(sent.anti_joins, 1, "{how:?}: {sent:?}");
-    let stored = Product::get_by_sku(&db.pool, raced.sku.as_str())
+    let stored = Product::by_sku(raced.sku.as_str())
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();
@@ -324,7 +328,8 @@ async fn concurrent_inserter(db: TestDb<Postgres>, commits: bool, how: How) {
         };
         assert_eq!(rows[120], expected, "{how:?}");
         for (n, row) in input.iter().enumerate().filter(|(n, _)| *n != 120) {
-            let stored = Product::get_by_sku(&db.pool, row.sku.as_str())
+            let stored = Product::by_sku(row.sku.as_str())
+                .get(&db.pool)
                 .await
                 .unwrap()
                 .unwrap();
@@ -406,7 +411,8 @@ async fn repeatable_read_snapshot(db: TestDb<Postgres>) {
     assert_eq!(attempts, 2);
     assert_eq!((report.inserted, report.skipped_existing), (99, 1));
     assert_eq!(
-        Product::get_by_sku(&db.pool, "P-0070")
+        Product::by_sku("P-0070")
+            .get(&db.pool)
             .await
             .unwrap()
             .unwrap()
@@ -416,7 +422,8 @@ async fn repeatable_read_snapshot(db: TestDb<Postgres>) {
 
     // A stored key deleted after the snapshot.
     let mut tx = begin_repeatable_read().await;
-    let deleted = Product::get_by_sku(&db.pool, "P-0005")
+    let deleted = Product::by_sku("P-0005")
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();
@@ -435,7 +442,8 @@ async fn repeatable_read_snapshot(db: TestDb<Postgres>) {
     assert_eq!(sent().anti_joins, 0);
     assert_eq!((report.inserted, report.skipped_existing), (1, 99));
     let ids = report.primary_keys().unwrap();
-    let stored = Product::get_by_sku(&db.pool, "P-0005")
+    let stored = Product::by_sku("P-0005")
+        .get(&db.pool)
         .await
         .unwrap()
         .unwrap();

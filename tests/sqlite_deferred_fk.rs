@@ -4,6 +4,7 @@
 //! RETURNING`, whose early end made sqlx drop that error.)
 
 use model_integration::{Options, TestDb, run_scenario};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Model};
 use sqlx::Sqlite;
 
@@ -85,7 +86,7 @@ async fn deferred_violation_is_an_error(db: TestDb<Sqlite>) {
         "bulk"
     );
     assert_eq!(count(&db).await, 1, "nothing kept");
-    let stored = Child::get_by_name(&db.pool, "ok").await.unwrap().unwrap();
+    let stored = Child::by_name("ok").get(&db.pool).await.unwrap().unwrap();
     assert_eq!(stored.parent, 1, "the update was rolled back");
 }
 

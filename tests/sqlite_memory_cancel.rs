@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Changes, Model, Schema, update_or_create};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -53,7 +54,8 @@ async fn cut_off_calls_keep_the_in_memory_database() {
         let row = counter(key);
         let call = async {
             match kind {
-                0 => Counter::get_by_name(&pool, row.name.as_str())
+                0 => Counter::by_name(row.name.as_str())
+                    .get(&pool)
                     .await
                     .map(|_| ()),
                 1 => Counter::get_or_create_by_name(&pool, &row)

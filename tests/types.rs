@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{Model, Schema};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -104,7 +105,7 @@ async fn every_type_round_trips_exactly<DB: TestBackend>(db: TestDb<DB>) {
             "as returned by the insert on {}",
             DB::DIALECT
         );
-        let read = EveryType::get_by_id(&db.pool, stored.id).await.unwrap();
+        let read = EveryType::by_id(stored.id).get(&db.pool).await.unwrap();
         assert_eq!(
             read.as_ref(),
             Some(&expected),
@@ -204,7 +205,7 @@ async fn every_type_round_trips_through_bulk_update<DB: TestBackend>(db: TestDb<
             DB::DIALECT
         );
         for row in &incoming {
-            let read = EveryType::get_by_id(&db.pool, row.id).await.unwrap();
+            let read = EveryType::by_id(row.id).get(&db.pool).await.unwrap();
             assert_eq!(
                 read.as_ref(),
                 Some(row),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{Dialect, Model, Outcome, Schema, SqlType};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -97,7 +98,7 @@ async fn updated_and_unchanged_are_told_apart<DB: TestBackend>(db: TestDb<DB>) {
             "{}",
             DB::DIALECT
         );
-        let stored = Price::get_by_sku(&db.pool, "A").await.unwrap().unwrap();
+        let stored = Price::by_sku("A").get(&db.pool).await.unwrap().unwrap();
         assert_eq!(stored.note.as_deref(), Some(note), "{}", DB::DIALECT);
     }
     // A field that is not listed does not count: `cents` differs but only `note` is written.
@@ -124,7 +125,7 @@ async fn updated_and_unchanged_are_told_apart<DB: TestBackend>(db: TestDb<DB>) {
             .unwrap();
     assert_eq!(outcome, Outcome::Updated, "{}", DB::DIALECT);
     tx.commit().await.unwrap();
-    let stored = Price::get_by_sku(&db.pool, "A").await.unwrap().unwrap();
+    let stored = Price::by_sku("A").get(&db.pool).await.unwrap().unwrap();
     assert_eq!((stored.cents, stored.note.as_deref()), (101, Some("n")));
 }
 
@@ -173,7 +174,7 @@ async fn races_report_what_was_written<DB: TestBackend>(db: TestDb<DB>) {
     // Each of the 32 odd tasks writes a value no other task writes: it is never unchanged.
     let odd_written = outcomes.get(&Outcome::Updated).copied().unwrap_or(0);
     assert!(odd_written >= 31, "{}: {outcomes:?}", DB::DIALECT);
-    let stored = Price::get_by_sku(&db.pool, "R").await.unwrap().unwrap();
+    let stored = Price::by_sku("R").get(&db.pool).await.unwrap().unwrap();
     assert!(stored.cents == 7 || (1000..1064).contains(&stored.cents));
 }
 

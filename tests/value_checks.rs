@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Dialect, Error, Model, Outcome, Schema};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -354,7 +355,7 @@ fn assert_invalid(error: &Error, field: &str, case: &str) {
 }
 
 async fn read<DB: TestBackend>(db: &TestDb<DB>, id: i64) -> Valued {
-    Valued::get_by_id(&db.pool, id).await.unwrap().unwrap()
+    Valued::by_id(id).get(&db.pool).await.unwrap().unwrap()
 }
 
 async fn every_value_round_trips_or_is_refused_on_every_path<DB: TestBackend>(db: TestDb<DB>) {
@@ -492,7 +493,8 @@ async fn every_value_round_trips_or_is_refused_on_every_path<DB: TestBackend>(db
             Ok(report) => {
                 assert!(!refused, "{dialect} bulk accepted {case}");
                 assert_eq!(report.inserted, 4);
-                let stored = Valued::get_by_label(&db.pool, label("bulk d"))
+                let stored = Valued::by_label(label("bulk d"))
+                    .get(&db.pool)
                     .await
                     .unwrap()
                     .unwrap();

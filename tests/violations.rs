@@ -3,6 +3,7 @@
 //! `validate_unique_new` for new rows with an explicit primary key.
 
 use model_integration::{TestBackend, TestDb, backend_tests};
+use model_runtime::Key;
 use model_runtime::{BulkInsert, Dialect, Error, KeyId, Model, Schema, ViolationValues};
 
 #[derive(Model, Debug, Clone, PartialEq)]
@@ -390,7 +391,8 @@ async fn nan_is_refused_where_it_cannot_be_stored<DB: TestBackend>(db: TestDb<DB
         match DB::DIALECT {
             Dialect::Postgres => {
                 let stored = result.unwrap();
-                let read = Measure::get_by_id(&db.pool, stored.id)
+                let read = Measure::by_id(stored.id)
+                    .get(&db.pool)
                     .await
                     .unwrap()
                     .unwrap();

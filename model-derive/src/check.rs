@@ -231,7 +231,7 @@ fn check_field_variants(cx: &Ctxt, model: &Model) {
     }
 }
 
-/// Each key becomes a `{Model}By…` type and `get_by_…` methods; field names like `a_and_b` could make
+/// Each key becomes a `{Model}By…` type and `by_…`, `get_or_create_by_…` methods; field names like `a_and_b` could make
 /// two keys collide.
 fn check_generated_names(cx: &Ctxt, model: &Model) {
     let mut seen: Vec<String> = Vec::new();
@@ -251,7 +251,7 @@ fn check_generated_names(cx: &Ctxt, model: &Model) {
             cx.error_spanned_by(
                 tokens,
                 format_args!(
-                    "the generated lookup `get_by_{name}` would exist twice; rename a field"
+                    "the generated key constructor `by_{name}` would exist twice; rename a field"
                 ),
             );
         } else {

@@ -8,7 +8,8 @@ use syn::Ident;
 use crate::ast::{Model, Origin};
 use crate::naming;
 
-/// `sku`, `product_name_and_store_id`: the part after `get_by_`.
+/// `sku`, `product_name_and_store_id`: the part after `by_` (the key's constructor) and
+/// `get_or_create_by_`.
 pub fn key_suffix(model: &Model, columns: &[usize]) -> String {
     columns
         .iter()
@@ -382,31 +383,23 @@ fn expand_key(
         .map(|&i| format!("{} = ?", model.fields[i].column))
         .collect::<Vec<_>>()
         .join(" AND ");
-    let get = format_ident!("get_by_{}", key_suffix(model, columns));
     let suffix = key_suffix(model, columns);
+    let by = format_ident!("by_{}", suffix);
     let get_or_create = format_ident!("get_or_create_by_{}", suffix);
     let update_or_create = format_ident!("update_or_create_by_{}", suffix);
-    let get_for_update = format_ident!("get_for_update_by_{}", suffix);
-    let exists = format_ident!("exists_by_{}", suffix);
     let field_enum = format_ident!("{}Field", model_ident);
 
     let key_doc = format!(
         "The values of {what} of [`{model_ident}`] ({column_list}): a lookup that finds at most one row."
     );
-    let get_doc = format!(
-        "Finds the [`{model_ident}`] with these values of {column_list}, through {what}; `None` when there is none.\n\nSends one `SELECT … FROM {table} WHERE {where_list}`."
+    let by_doc = format!(
+        "The key of the [`{model_ident}`] with these values of {column_list} ({what}), to look it up: `.get(conn)` (one `SELECT … FROM {table} WHERE {where_list}`), `.exists(conn)`, `.get_for_update(conn)` ([`model_runtime::Key`]'s methods; the trait must be in scope)."
     );
     let get_or_create_doc = format!(
         "Returns the [`{model_ident}`] whose {column_list} equal the candidate's, inserting the candidate when there is none, race-free, through {what}. The candidate's other fields are used only when creating.\n\nSends a `SELECT` by these columns; when it finds nothing, an `INSERT … ON CONFLICT DO NOTHING RETURNING` (SQLite, PostgreSQL) or `INSERT … RETURNING` (MariaDB), and a read of the winner's row if a concurrent caller inserted it first. See [`model_runtime::get_or_create`]."
     );
     let update_or_create_doc = format!(
         "Updates the listed fields of the [`{model_ident}`] whose {column_list} equal the candidate's, or inserts the candidate when there is none, race-free, through {what}.\n\nSends an `UPDATE … WHERE {where_list} RETURNING` and, when it matches nothing, the insert of `get_or_create` (SQLite, PostgreSQL); one guarded `INSERT … ON DUPLICATE KEY UPDATE … RETURNING` (MariaDB). See [`model_runtime::update_or_create`]."
-    );
-    let get_for_update_doc = format!(
-        "Finds the [`{model_ident}`] with these values of {column_list} and locks it until the transaction ends.\n\nSends one `SELECT … FROM {table} WHERE {where_list} FOR UPDATE` (a plain `SELECT` on SQLite, whose transactions lock the whole database). See [`model_runtime::get_for_update`]."
-    );
-    let exists_doc = format!(
-        "Whether a [`{model_ident}`] with these values of {column_list} exists.\n\nSends one `SELECT 1 FROM {table} WHERE {where_list} LIMIT 1`."
     );
     let field_docs = columns
         .iter()
@@ -426,18 +419,17 @@ fn expand_key(
                 }
             }
         };
-    let key_params = quote!(#(#members: impl ::core::convert::Into<#types>,)*);
-    let key_value = quote!(#key { #(#members: #members.into()),* });
-    let found = quote!(::core::option::Option<Self>);
     let with_outcome = quote!((Self, #p::Outcome));
     let methods = [
-        method(
-            get_doc,
-            &get,
-            key_params.clone(),
-            found.clone(),
-            quote!(#p::get(conn, #key_value)),
-        ),
+        // A plain constructor: the lookups themselves are `Key`'s provided methods, compiled once
+        // in the runtime instead of three generic functions per key in the user's crate.
+        quote! {
+            #[doc = #by_doc]
+            #[inline]
+            #vis fn #by(#(#members: impl ::core::convert::Into<#types>),*) -> #key {
+                #key { #(#members: #members.into()),* }
+            }
+        },
         method(
             get_or_create_doc,
             &get_or_create,
@@ -455,20 +447,6 @@ fn expand_key(
                 candidate,
                 #p::Changes::new(candidate, update),
             )),
-        ),
-        method(
-            get_for_update_doc,
-            &get_for_update,
-            key_params.clone(),
-            found,
-            quote!(#p::get_for_update(conn, #key_value)),
-        ),
-        method(
-            exists_doc,
-            &exists,
-            key_params,
-            quote!(bool),
-            quote!(#p::exists(conn, #key_value)),
         ),
     ];
 

@@ -24,8 +24,8 @@ use proc_macro::TokenStream;
 /// `#[model(primary_key, auto_increment, column = "…", max_length = N, references = Model,
 /// precision = P, scale = S)]` on fields; `#[index]` on a field and `#[index(a, b, name = "…")]` on
 /// the struct for plain indexes. What each attribute means and what the derive generates (`Model::META`, the `…Field`
-/// enum, one key type and `get_by_…`, `exists_by_…`, `get_for_update_by_…`, `get_or_create_by_…`,
-/// `update_or_create_by_…` per unique key) are on
+/// enum, one key type with its constructor `by_…`, and `get_or_create_by_…`, `update_or_create_by_…`
+/// per unique key) are on
 /// [`model_runtime`'s front page](https://docs.rs/model-runtime/latest/model_runtime/#attributes).
 #[proc_macro_derive(Model, attributes(model, unique, unique_together, index))]
 pub fn derive_model(input: TokenStream) -> TokenStream {

@@ -93,7 +93,7 @@ impl<T: SqlType> Column for Option<T> {
 /// or the `i16` / `i64` of its `#[repr]`). Implement it by hand for any other conversion.
 ///
 /// Such a type is then a column type everywhere a built-in one is: a plain field, `Option<…>`, a
-/// unique key (the generated lookups take it: `Product::get_by_sku(&pool, Sku("A-1".into()))`), a
+/// unique key (the generated lookups take it: `Product::by_sku(Sku("A-1".into())).get(&pool)`), a
 /// foreign key (a `StoreId` field may reference a model whose key is `i64`, and the other way
 /// round: the storage must match), `max_length` on one stored as text, `auto_increment` on one
 /// stored as an integer. Its column has the stored type's SQL type, and it is checked, compared
@@ -149,7 +149,7 @@ impl<T: SqlType> Column for Option<T> {
 ///     model_runtime::Schema::new().model::<Product>().create(&pool).await?;
 ///     let row = Product { id: 0, sku: Sku("A-1".into()), status: Status::OnHold, price: Some(Cents(250)) };
 ///     row.insert(&pool).await?;
-///     let found = Product::get_by_sku(&pool, Sku("A-1".into())).await?.expect("stored");
+///     let found = Product::by_sku(Sku("A-1".into())).get(&pool).await?.expect("stored");
 ///     assert_eq!((found.status, found.price), (Status::OnHold, Some(Cents(250))));
 ///     Ok(())
 /// }

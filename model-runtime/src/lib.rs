@@ -3,9 +3,10 @@
 //! `#[derive(Model)]` reads `#[unique]` on fields and `#[unique_together(…)]` on the struct, and
 //! makes each unique constraint part of the type: a **named** constraint in the DDL ([`Schema`]),
 //! an entry in the model's metadata ([`Model::META`]), and a typed key with its lookups
-//! (`Product::get_by_sku`, `Product::get_or_create_by_sku`, …). A lookup on columns that no unique
-//! constraint covers does not compile, and a duplicate is a typed [`UniqueViolation`] that names the
-//! declared constraint, on SQLite, PostgreSQL and MySQL/MariaDB alike.
+//! (`Product::by_sku(sku).get(&pool)`, `Product::get_or_create_by_sku`, …). A lookup on columns
+//! that no unique constraint covers does not compile, and a duplicate is a typed
+//! [`UniqueViolation`] that names the declared constraint, on SQLite, PostgreSQL and
+//! MySQL/MariaDB alike.
 //!
 //! # A first model
 //!
@@ -13,7 +14,7 @@
 //! MySQL/MariaDB pool, connection or transaction.
 //!
 //! ```
-//! use model_runtime::{Model, Outcome, Schema};
+//! use model_runtime::{Key, Model, Outcome, Schema};
 //!
 //! #[derive(Model, Debug)]
 //! #[model(table = "products")]
@@ -55,7 +56,7 @@
 //!     assert_eq!((again.id, outcome), (stored.id, Outcome::Found));
 //!
 //!     // One typed lookup per unique constraint.
-//!     let found = Product::get_by_product_name_and_store_id(&pool, "iPhone 15", 1).await?;
+//!     let found = Product::by_product_name_and_store_id("iPhone 15", 1).get(&pool).await?;
 //!     assert_eq!(found.map(|p| p.id), Some(stored.id));
 //!
 //!     // A plain insert of a duplicate is an error that names the declared constraint.
@@ -68,10 +69,10 @@
 //! }
 //! ```
 //!
-//! `product_name` alone is not unique, so there is no `get_by_product_name` to call:
+//! `product_name` alone is not unique, so there is no `by_product_name` key to look up:
 //!
 //! ```compile_fail,E0599
-//! use model_runtime::Model;
+//! use model_runtime::{Key, Model};
 //!
 //! #[derive(Model)]
 //! struct Product {
@@ -83,7 +84,7 @@
 //! }
 //!
 //! async fn lookup(pool: &sqlx::SqlitePool) -> Result<(), model_runtime::Error> {
-//!     Product::get_by_product_name(pool, "iPhone 15").await?; // no such function
+//!     Product::by_product_name("iPhone 15").get(pool).await?; // no such key
 //!     Ok(())
 //! }
 //! ```
@@ -125,7 +126,7 @@
 //! A newtype (`struct Sku(String)`, `struct StoreId(i64)`) or an enum without data is a column
 //! type with `#[derive(Column)]`, or with an impl of [`StoredAs`] for any other conversion. It
 //! goes wherever a built-in type goes: a plain or `Option` field, a unique key (the lookups take
-//! it: `Product::get_by_sku(&pool, Sku("A-1".into()))`), a foreign key, a primary key with
+//! it: `Product::by_sku(Sku("A-1".into())).get(&pool)`), a foreign key, a primary key with
 //! `auto_increment` (stored as an integer), `max_length` (stored as text). Its column is the
 //! column of what it is stored as, with the same checks, key rules and violation values.
 //!
@@ -232,14 +233,16 @@
 //!
 //! | function | returns | Django |
 //! |---|---|---|
-//! | `Product::get_by_sku(conn, sku)` | `Option<Product>` | `get()` |
-//! | `Product::exists_by_sku(conn, sku)` | `bool` | `filter().exists()` |
-//! | `Product::get_for_update_by_sku(conn, sku)` | `Option<Product>`, locked until the transaction ends | `select_for_update().get()` |
+//! | `Product::by_sku(sku).get(conn)` | `Option<Product>` | `get()` |
+//! | `Product::by_sku(sku).exists(conn)` | `bool` | `filter().exists()` |
+//! | `Product::by_sku(sku).get_for_update(conn)` | `Option<Product>`, locked until the transaction ends | `select_for_update().get()` |
 //! | `Product::get_or_create_by_sku(conn, &candidate)` | `(Product, Outcome)` | `get_or_create()` |
 //! | `Product::update_or_create_by_sku(conn, &candidate, &[ProductField::PriceCents])` | `(Product, Outcome)` | `update_or_create()` |
 //!
 //! A composite key's functions take its values in the constraint's order
-//! (`get_by_product_name_and_store_id(conn, name, store_id)`). Every function and method takes
+//! (`by_product_name_and_store_id(name, store_id)`), each as anything `Into` the column's type. The
+//! lookups are methods of [`Key`], which must be in scope (`use model_runtime::Key`); they are
+//! written once in this crate rather than generated for every key. Every function and method takes
 //! what you hold, a `&Pool`, a `&mut` connection or a `&mut Transaction`, and returns a `Send`
 //! future of `Result<_, `[`Error`]`>`.
 //!

@@ -86,6 +86,13 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
 /// nothing else implements it, so an operation that takes a `Key` cannot be called with columns
 /// that no unique constraint covers: the compiler checks it. The key names its model, so calls
 /// need no turbofish for it: `model_runtime::get(&pool, ProductBySku { sku })` returns a `Product`.
+///
+/// The derive also gives each model a constructor per key (`Product::by_sku(sku)`,
+/// `Product::by_name_and_store_id(name, store_id)`, taking anything `Into` each column's type), and
+/// this trait the lookups as methods: `Product::by_sku("A-1").get(&pool)`, `.exists(&pool)`,
+/// `.get_for_update(&mut *tx)`. They are written once, here, rather than generated for every key of
+/// every model, which keeps the derive cheap to compile; bring the trait into scope with
+/// `use model_runtime::Key`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a unique key of a model",
     label = "not a key generated for a unique constraint",
@@ -103,6 +110,89 @@ pub trait Key: Send + Sync {
 
     /// The key of an existing model value.
     fn of(model: &Self::Model) -> Self;
+
+    /// Finds the row with this key; `None` when there is none. One
+    /// `SELECT … FROM table WHERE key = ?`; the same as [`crate::get`]. A key with a NULL value
+    /// finds nothing.
+    ///
+    /// ```
+    /// # use model_runtime::Model;
+    /// # #[derive(Model, Debug, Clone, PartialEq)]
+    /// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+    /// # model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+    /// use model_runtime::Key;
+    ///
+    /// let found = Product::by_sku("A-1").get(&pool).await?;
+    /// assert_eq!(found.map(|p| p.price), Some(10));
+    /// assert_eq!(Product::by_sku("B-2").get(&pool).await?, None);
+    /// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+    /// ```
+    fn get<'a, 'c: 'a>(
+        self,
+        conn: impl Conn<'c> + 'a,
+    ) -> BoxFuture<'a, Result<Option<Self::Model>, Error>>
+    where
+        Self: Sized + 'a,
+    {
+        crate::ops::get(conn, self)
+    }
+
+    /// Finds the row with this key and locks it until the transaction ends; the same as
+    /// [`crate::get_for_update`], which says what it sends on each backend.
+    ///
+    /// ```
+    /// # use model_runtime::Model;
+    /// # #[derive(Model, Debug, Clone, PartialEq)]
+    /// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+    /// # model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+    /// use model_runtime::Key;
+    ///
+    /// let mut tx = pool.begin().await?;
+    /// if let Some(product) = Product::by_sku("A-1").get_for_update(&mut *tx).await? {
+    ///     Product { price: product.price + 1, ..product }.update(&mut *tx).await?;
+    /// }
+    /// tx.commit().await?;
+    /// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+    /// ```
+    fn get_for_update<'a, 'c: 'a>(
+        self,
+        conn: impl Conn<'c> + 'a,
+    ) -> BoxFuture<'a, Result<Option<Self::Model>, Error>>
+    where
+        Self: Sized + 'a,
+    {
+        crate::ops::get_for_update(conn, self)
+    }
+
+    /// Whether a row with this key exists: one `SELECT 1 … LIMIT 1`; the same as
+    /// [`crate::exists`].
+    ///
+    /// ```
+    /// # use model_runtime::Model;
+    /// # #[derive(Model, Debug, Clone, PartialEq)]
+    /// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
+    /// # model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
+    /// use model_runtime::Key;
+    ///
+    /// assert!(Product::by_sku("A-1").exists(&pool).await?);
+    /// assert!(!Product::by_sku("B-2").exists(&pool).await?);
+    /// # Ok::<(), model_runtime::Error>(()) }).unwrap();
+    /// ```
+    fn exists<'a, 'c: 'a>(self, conn: impl Conn<'c> + 'a) -> BoxFuture<'a, Result<bool, Error>>
+    where
+        Self: Sized + 'a,
+    {
+        crate::ops::exists(conn, self)
+    }
 }
 
 /// A [`Key`] of `M` (whose [`Key::Model`] is `M`): the bound where the model is already known

@@ -221,7 +221,7 @@ impl<M: Model> Op for Insert<'_, M> {
 ///
 /// let found = get(&pool, ProductBySku { sku: "A-1".into() }).await?;
 /// assert_eq!(found.map(|p| p.price), Some(10));
-/// // The same as `Product::get_by_sku(&pool, "A-1")`.
+/// // The same as `Product::by_sku("A-1").get(&pool)`.
 /// # Ok::<(), model_runtime::Error>(()) }).unwrap();
 /// ```
 pub fn get<'a, 'c: 'a, K: Key + 'a>(
@@ -251,7 +251,7 @@ pub fn get<'a, 'c: 'a, K: Key + 'a>(
 ///     Product { price: product.price + 1, ..product }.update(&mut *tx).await?;
 /// }
 /// tx.commit().await?;
-/// assert_eq!(Product::get_by_sku(&pool, "A-1").await?.unwrap().price, 11);
+/// assert_eq!(Product::by_sku("A-1").get(&pool).await?.unwrap().price, 11);
 /// # Ok::<(), model_runtime::Error>(()) }).unwrap();
 /// ```
 pub fn get_for_update<'a, 'c: 'a, K: Key + 'a>(
@@ -283,7 +283,7 @@ impl<K: Key> Op for Get<K> {
 /// # model_runtime::Schema::new().model::<Product>().create(&pool).await?;
 /// # let stored = model_runtime::insert(&pool, &Product { id: 0, sku: "A-1".into(), price: 10 }).await?;
 /// assert!(model_runtime::exists(&pool, ProductBySku { sku: "A-1".into() }).await?);
-/// assert!(!Product::exists_by_sku(&pool, "B-2").await?);
+/// assert!(!Product::by_sku("B-2").exists(&pool).await?);
 /// # Ok::<(), model_runtime::Error>(()) }).unwrap();
 /// ```
 pub fn exists<'a, 'c: 'a, K: Key + 'a>(

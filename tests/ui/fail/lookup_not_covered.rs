@@ -1,6 +1,6 @@
 // Must fail: `product_name` is not covered by any unique constraint, so there is no lookup by it:
 // a query that could return several rows cannot pose as a unique lookup.
-use model_runtime::Model;
+use model_runtime::{Key, Model};
 
 #[derive(Model)]
 struct Product {
@@ -12,7 +12,7 @@ struct Product {
 }
 
 async fn lookup(pool: &sqlx::SqlitePool) {
-    let _ = Product::get_by_product_name(pool, "iPhone 15").await;
+    let _ = Product::by_product_name("iPhone 15").get(pool).await;
 }
 
 fn main() {

@@ -1,5 +1,6 @@
 // Must compile: own column types in every position (plain, nullable, keys, foreign keys in both
 // directions, auto_increment), a hand-written StoredAs, and sqlx's query_as on every backend.
+use model_runtime::Key;
 use model_runtime::{Column, Model, StoredAs};
 
 #[derive(Column, Debug, Clone, Copy, PartialEq)]
@@ -73,9 +74,9 @@ pub struct Product {
 #[allow(dead_code)]
 async fn lookups(pool: &sqlx::SqlitePool) -> Result<(), model_runtime::Error> {
     let sku = Sku { value: "A-1".into() };
-    Product::get_by_store_and_sku(pool, 1, sku).await?;
-    Product::get_by_big(pool, Big::Max).await?;
-    Store::get_by_id(pool, StoreId(1)).await?;
+    Product::by_store_and_sku(1, sku).get(pool).await?;
+    Product::by_big(Big::Max).get(pool).await?;
+    Store::by_id(StoreId(1)).get(pool).await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 // Must compile: the generated lookups accept anything convertible into the field's type, on any
 // backend's pool or transaction.
+use model_runtime::Key;
 use model_runtime::Model;
 
 #[derive(Model, Debug)]
@@ -16,9 +17,9 @@ async fn lookups(
     pg: &sqlx::PgPool,
     tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
 ) -> Result<(), model_runtime::Error> {
-    let _: Option<Account> = Account::get_by_tenant_and_email(sqlite, 1i16, "a@example.com").await?;
-    let _: Option<Account> = Account::get_by_id(pg, 7).await?;
-    let _: Option<Account> = Account::get_by_tenant_and_email(&mut **tx, 1, String::from("b")).await?;
+    let _: Option<Account> = Account::by_tenant_and_email(1i16, "a@example.com").get(sqlite).await?;
+    let _: Option<Account> = Account::by_id(7).get(pg).await?;
+    let _: Option<Account> = Account::by_tenant_and_email(1, String::from("b")).get(&mut **tx).await?;
     let _ = model_runtime::get(sqlite, AccountById { id: 1 }).await?;
     Ok(())
 }
@@ -35,7 +36,7 @@ fn futures_are_send(pool: sqlx::PgPool, candidate: Account) {
         let _ = Account::get_or_create_by_tenant_and_email(&pool, &candidate).await;
         let _ = Account::update_or_create_by_id(&pool, &candidate, &[AccountField::Email]).await;
         let mut tx = pool.begin().await.unwrap();
-        let _ = Account::get_for_update_by_id(&mut tx, 1).await;
+        let _ = Account::by_id(1).get_for_update(&mut tx).await;
         let _ = candidate.update(&mut tx).await;
     };
     is_send(&fut);
