@@ -124,6 +124,17 @@ where
         .unwrap();
     assert_eq!(listed, vec![stored[1].clone()], "on {}", DB::DIALECT);
 
+    // The model's first columns in order, then the rest moved (the runtime reads by position
+    // while the columns are in order, and by name from the first one that is not).
+    for sql in [
+        "SELECT p.id, p.sku, 7 AS extra, p.status, p.price_in_cents, p.store_id FROM products p ORDER BY p.id",
+        "SELECT p.id, p.sku, p.store_id, p.status, p.price_in_cents, 'x' AS extra FROM products p ORDER BY p.id",
+        "SELECT p.price_in_cents, p.status, p.store_id, p.sku, p.id FROM products p ORDER BY p.id",
+    ] {
+        let listed: Vec<Product> = sqlx::query_as(sql).fetch_all(&db.pool).await.unwrap();
+        assert_eq!(listed, stored, "on {}: {sql}", DB::DIALECT);
+    }
+
     // Two columns of one name (both tables' `id`): an error naming it, never the wrong one (sqlx's
     // own lookup by name takes the last).
     let error = sqlx::query_as::<_, Product>(

@@ -188,7 +188,10 @@ pub fn expand(model: &Model) -> TokenStream {
         let member = field.ident;
         let ty = field.ty;
         let column = &field.column;
-        quote!(#member: #p::named(<#ty as #p::Column>::decode(row, #index), #column)?)
+        quote!(#member: #p::named(
+            <#ty as #p::Column>::decode(row, #p::column_at(at, #index)),
+            #column,
+        )?)
     });
     let from_row = expand_from_row(model);
 
@@ -306,7 +309,10 @@ pub fn expand(model: &Model) -> TokenStream {
             }
 
             #[inline]
-            fn from_row(row: #p::RowRef<'_>) -> ::core::result::Result<Self, #p::sqlx::Error> {
+            fn from_row_at(
+                row: #p::RowRef<'_>,
+                at: &[usize],
+            ) -> ::core::result::Result<Self, #p::sqlx::Error> {
                 ::core::result::Result::Ok(Self { #(#decode_fields,)* })
             }
         }
@@ -521,25 +527,17 @@ fn literal_tokens(p: &TokenStream, literal: &syn::Expr) -> TokenStream {
 }
 
 /// `sqlx::FromRow` for the row of every enabled backend, decoding each field by its column's name,
-/// so that the user's own `sqlx::query_as` reads the model whatever the column order.
+/// so that the user's own `sqlx::query_as` reads the model whatever the column order. The lookup by
+/// name is the runtime's, once for every model; the model decodes by position (`from_row_at`).
 fn expand_from_row(model: &Model) -> TokenStream {
     let p = quote!(::model_runtime::__private);
     let ident = model.ident;
-    let fields = model.fields.iter().map(|field| {
-        let member = field.ident;
-        let ty = field.ty;
-        let column = &field.column;
-        quote!(#member: #p::named(
-            <#ty as #p::Column>::decode(row, #p::column_index(row, #column)?),
-            #column,
-        )?)
-    });
     quote! {
         #[automatically_derived]
         impl<'r, R: #p::ModelRow> #p::sqlx::FromRow<'r, R> for #ident {
+            #[inline]
             fn from_row(row: &'r R) -> ::core::result::Result<Self, #p::sqlx::Error> {
-                let row = #p::ModelRow::row_ref(row);
-                ::core::result::Result::Ok(Self { #(#fields,)* })
+                #p::from_named_row(#p::ModelRow::row_ref(row))
             }
         }
     }
@@ -568,7 +566,10 @@ pub fn fallback(ident: &Ident, errors: syn::Error) -> TokenStream {
             fn column_value(&self, _: usize, _: #p::Dialect) -> #p::Value {
                 ::core::unreachable!()
             }
-            fn from_row(_: #p::RowRef<'_>) -> ::core::result::Result<Self, #p::sqlx::Error> {
+            fn from_row_at(
+                _: #p::RowRef<'_>,
+                _: &[usize],
+            ) -> ::core::result::Result<Self, #p::sqlx::Error> {
                 ::core::unreachable!()
             }
         }

@@ -30,8 +30,15 @@ pub trait Model: Sized + Send + Sync + Unpin + 'static {
     /// When `index` is not a column index of this model: a bug in the caller, never in user input.
     fn column_value(&self, index: usize, dialect: Dialect) -> Value;
 
+    /// Builds the model from a row: field `i` from column `at[i]`, or, when `at` is empty, from
+    /// column `i` (a row whose columns are in [`ModelMeta::columns`] order).
+    fn from_row_at(row: RowRef<'_>, at: &[usize]) -> Result<Self, sqlx::Error>;
+
     /// Builds the model from a row whose columns are in [`ModelMeta::columns`] order.
-    fn from_row(row: RowRef<'_>) -> Result<Self, sqlx::Error>;
+    #[inline]
+    fn from_row(row: RowRef<'_>) -> Result<Self, sqlx::Error> {
+        Self::from_row_at(row, &[])
+    }
 
     /// Inserts this row on the caller's pool, connection or transaction and returns it as stored,
     /// with its database-assigned primary key. The value of an auto-increment primary key field is

@@ -47,6 +47,7 @@
 //! ```
 
 use crate::backend::RowRef;
+use crate::model::Model;
 
 mod sealed {
     pub trait Sealed {}
@@ -117,6 +118,35 @@ impl RowRef<'_> {
             RowRef::MySql(row) => find(row, name),
         }
     }
+}
+
+/// The column that field `index` is read from: `at[index]`, or `index` itself when `at` is empty
+/// (see [`Model::from_row_at`]).
+#[inline]
+pub fn column_at(at: &[usize], index: usize) -> usize {
+    at.get(index).copied().unwrap_or(index)
+}
+
+/// A model read from a row of any query, each field from the column of its name (a model's
+/// `sqlx::FromRow`): sqlx's `ColumnNotFound` when the query did not return one, an error naming it
+/// when it returned several of that name.
+pub fn from_named_row<M: Model>(row: RowRef<'_>) -> Result<M, sqlx::Error> {
+    let columns = M::META.columns;
+    // The common case, a model's own columns in order (`SELECT *` of its table), reads by position.
+    let mut at = Vec::new();
+    let mut in_order = true;
+    for (i, column) in columns.iter().enumerate() {
+        let ordinal = row.ordinal(column.name)?;
+        if in_order && ordinal != i {
+            in_order = false;
+            at.reserve(columns.len());
+            at.extend(0..i);
+        }
+        if !in_order {
+            at.push(ordinal);
+        }
+    }
+    M::from_row_at(row, &at)
 }
 
 /// The position of the column called `name` in `row`: sqlx's `ColumnNotFound` when the query
