@@ -131,7 +131,84 @@ pub fn run() -> Result<()> {
         best[0][0] / best[1][0],
         best[0][1] / best[1][1]
     );
+    // CPU time on this machine drifts by a fifth within an hour; the instructions rustc executes do
+    // not. Counted by valgrind (when installed) over the full build's compiler call.
+    if Command::new("valgrind").arg("--version").output().is_ok() {
+        let mut counts = Vec::new();
+        for (name, dir, _) in &crates {
+            match instructions(dir, &root.join("target-full"), &rustc) {
+                Ok(count) => counts.push((name, count)),
+                Err(error) => {
+                    println!("instructions of {name}: not counted ({error})");
+                    return Ok(());
+                }
+            }
+        }
+        println!("\nInstructions rustc executes for the full build of the crate alone (valgrind):");
+        for (name, count) in &counts {
+            println!("| {name} | {:.3} G |", *count as f64 / 1e9);
+        }
+        println!(
+            "ratio Model / serde: {:.2}",
+            counts[0].1 as f64 / counts[1].1 as f64
+        );
+    } else {
+        println!("(install valgrind to also count the instructions, which do not drift as time does)");
+    }
     Ok(())
+}
+
+/// The instructions (valgrind's `I refs`) the compiler executes for a full build of the crate in
+/// `dir`, its dependencies built: cargo is asked for the compiler's command line (`-v`), which is
+/// then run under cachegrind without cache simulation.
+fn instructions(
+    dir: &std::path::Path,
+    target: &std::path::Path,
+    rustc: &std::path::Path,
+) -> Result<u64> {
+    use std::process::Command;
+    let touch = || -> Result<()> {
+        let lib = dir.join("src/lib.rs");
+        let src = std::fs::read(&lib)?;
+        std::fs::write(&lib, src)?;
+        Ok(())
+    };
+    touch()?;
+    let verbose = Command::new(env!("CARGO"))
+        .args(["build", "-v"])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_INCREMENTAL", "0")
+        .env("RUSTC", rustc)
+        .output()?;
+    let log = String::from_utf8_lossy(&verbose.stderr);
+    let command = log
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("Running `"))
+        .next_back()
+        .and_then(|line| line.strip_suffix('`'))
+        .ok_or("cargo did not print the compiler's command")?
+        .to_owned();
+    touch()?;
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null {command}"
+        ))
+        .current_dir(dir)
+        .env("CARGO_INCREMENTAL", "0")
+        .output()?;
+    let report = String::from_utf8_lossy(&run.stderr);
+    if !run.status.success() {
+        return Err(format!("the compiler failed under valgrind: {report}").into());
+    }
+    report
+        .lines()
+        .find_map(|line| {
+            let (_, count) = line.split_once("I refs:")?;
+            count.trim().replace(',', "").parse().ok()
+        })
+        .ok_or_else(|| format!("no instruction count in valgrind's report: {report}").into())
 }
 
 /// CPU time (user and system) of this process's finished children, in seconds.
