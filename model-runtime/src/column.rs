@@ -100,7 +100,7 @@ impl<T: SqlType> Column for Option<T> {
 /// and reported (in a [`UniqueViolation`](crate::UniqueViolation)) as that type's values are.
 ///
 /// ```
-/// use model_runtime::{Column, Model, StoredAs};
+/// use model_runtime::{Column, Key, Model, StoredAs};
 ///
 /// /// A stock-keeping unit: text in the database, its own type in Rust.
 /// #[derive(Column, Debug, Clone, PartialEq)]

@@ -239,7 +239,7 @@ pub fn get<'a, 'c: 'a, K: Key + 'a>(
 /// with `BEGIN IMMEDIATE`, and this is a plain read.
 ///
 /// ```
-/// # use model_runtime::Model;
+/// # use model_runtime::{Key, Model};
 /// # #[derive(Model, Debug, Clone, PartialEq)]
 /// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -275,7 +275,7 @@ impl<K: Key> Op for Get<K> {
 /// Whether a row with this key exists.
 ///
 /// ```
-/// # use model_runtime::Model;
+/// # use model_runtime::{Key, Model};
 /// # #[derive(Model, Debug, Clone, PartialEq)]
 /// # struct Product { #[model(primary_key, auto_increment)] id: i64, #[unique] sku: String, price: i64 }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -153,7 +153,9 @@ pub fn run() -> Result<()> {
             counts[0].1 as f64 / counts[1].1 as f64
         );
     } else {
-        println!("(install valgrind to also count the instructions, which do not drift as time does)");
+        println!(
+            "(install valgrind to also count the instructions, which do not drift as time does)"
+        );
     }
     Ok(())
 }
