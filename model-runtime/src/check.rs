@@ -27,7 +27,9 @@
 //! `Decimal` compares by value (`1.5 == 1.50`).
 //!
 //! `get_or_create` checks the whole candidate before its lookup, so a bad value is refused even
-//! when the row turns out to exist. Round to microseconds before writing
+//! when the row turns out to exist; a lookup by a key (`Key::get`, `exists`, `get_for_update`,
+//! `validate_unique`) checks the key's values, which would otherwise find a row whose key is the
+//! value as the backend cut it (found by an adversarial test). Round to microseconds before writing
 //! (`chrono::SubsecRound::trunc_subsecs(6)`).
 
 use sea_query::Value;
@@ -54,6 +56,34 @@ pub(crate) fn check_columns<M: Model>(
         let value = row.column_value(index, dialect);
         if let Err(reason) =
             check_value(&value, dialect).and_then(|()| check_decimal_size(column, &value))
+        {
+            return Err(Error::InvalidValue {
+                model: meta.name,
+                field: column.field.trim_start_matches("r#"),
+                dialect,
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks a key's values (in its columns' order) before a lookup: a value that no row can hold
+/// exactly would be changed on its way to the database (a time cut to microseconds) and find a
+/// row whose key is not the one asked for. Refused as the write of such a value is.
+pub(crate) fn check_key<M: Model>(
+    key: crate::meta::KeyId,
+    values: &[Value],
+    dialect: Dialect,
+) -> Result<(), Error> {
+    let meta = M::META;
+    for (&index, value) in meta.key_columns(key).iter().zip(values) {
+        let column = &meta.columns[index];
+        if !may_fail(column, dialect) {
+            continue;
+        }
+        if let Err(reason) =
+            check_value(value, dialect).and_then(|()| check_decimal_size(column, value))
         {
             return Err(Error::InvalidValue {
                 model: meta.name,

@@ -120,7 +120,8 @@ pub trait Key: Send + Sync {
 
     /// Finds the row with this key; `None` when there is none. One
     /// `SELECT … FROM table WHERE key = ?`; the same as [`crate::get`]. A key with a NULL value
-    /// finds nothing.
+    /// finds nothing; a key value the backend cannot store exactly (a time with nanoseconds on
+    /// PostgreSQL or MariaDB) is [`Error::InvalidValue`], as its write would be.
     ///
     /// ```
     /// # use model_runtime::Model;

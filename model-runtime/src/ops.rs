@@ -266,6 +266,10 @@ struct Get<K>(K, Lock);
 impl<K: Key> Op for Get<K> {
     type Output = Option<K::Model>;
 
+    fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
+        check::check_key::<K::Model>(K::KEY, &self.0.values(dialect), dialect).map(|()| None)
+    }
+
     async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
         let Get(key, lock) = self;
         select::<K::Model, DB>(conn, K::KEY, key.values(DB::DIALECT), *lock).await
@@ -297,6 +301,10 @@ struct Exists<K>(K);
 
 impl<K: Key> Op for Exists<K> {
     type Output = bool;
+
+    fn check(&self, dialect: Dialect) -> Result<Option<bool>, Error> {
+        check::check_key::<K::Model>(K::KEY, &self.0.values(dialect), dialect).map(|()| None)
+    }
 
     async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<bool, Error> {
         let Statement { sql, values } =
@@ -1231,7 +1239,11 @@ impl<M: Model> Op for Validate<'_, M> {
     type Output = Vec<UniqueViolation>;
 
     fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
-        Ok(self.keys(dialect).is_empty().then(Vec::new))
+        let keys = self.keys(dialect);
+        for &key in &keys {
+            check::check_key::<M>(key, &query::key_values_of(self.row, key, dialect), dialect)?;
+        }
+        Ok(keys.is_empty().then(Vec::new))
     }
 
     async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
