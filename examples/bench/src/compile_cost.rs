@@ -139,7 +139,9 @@ pub fn run() -> Result<()> {
             match instructions(dir, &root.join("target-full"), &rustc) {
                 Ok(count) => counts.push((name, count)),
                 Err(error) => {
-                    println!("instructions of {name}: not counted ({error})");
+                    let error = error.to_string();
+                    let first = error.lines().next().unwrap_or_default();
+                    println!("instructions of {name}: not counted ({first})");
                     return Ok(());
                 }
             }
@@ -207,7 +209,9 @@ fn instructions(
     report
         .lines()
         .find_map(|line| {
-            let (_, count) = line.split_once("I refs:")?;
+            // `==123== I   refs:      3,804,806,734`
+            let (label, count) = line.split_once("refs:")?;
+            label.trim_end().ends_with(" I").then_some(())?;
             count.trim().replace(',', "").parse().ok()
         })
         .ok_or_else(|| format!("no instruction count in valgrind's report: {report}").into())
