@@ -52,20 +52,28 @@ pub(crate) fn check_columns<M: Model>(
 ) -> Result<(), Error> {
     let meta = M::META;
     for index in columns {
-        let column = &meta.columns[index];
-        let value = row.column_value(index, dialect);
-        if let Err(reason) =
-            check_value(&value, dialect).and_then(|()| check_decimal_size(column, &value))
-        {
-            return Err(Error::InvalidValue {
-                model: meta.name,
-                field: column.field.trim_start_matches("r#"),
-                dialect,
-                reason,
-            });
-        }
+        check_one(meta, index, &row.column_value(index, dialect), dialect)?;
     }
     Ok(())
+}
+
+/// Checks one value of column `index` of `meta`'s model: [`Error::InvalidValue`] naming the field
+/// when `dialect` cannot store it exactly.
+fn check_one(
+    meta: &'static crate::meta::ModelMeta,
+    index: usize,
+    value: &Value,
+    dialect: Dialect,
+) -> Result<(), Error> {
+    let column = &meta.columns[index];
+    check_value(value, dialect)
+        .and_then(|()| check_decimal_size(column, value))
+        .map_err(|reason| Error::InvalidValue {
+            model: meta.name,
+            field: column.field.trim_start_matches("r#"),
+            dialect,
+            reason,
+        })
 }
 
 /// Checks a key's values (in its columns' order) before a lookup: a value that no row can hold
@@ -78,19 +86,8 @@ pub(crate) fn check_key<M: Model>(
 ) -> Result<(), Error> {
     let meta = M::META;
     for (&index, value) in meta.key_columns(key).iter().zip(values) {
-        let column = &meta.columns[index];
-        if !may_fail(column, dialect) {
-            continue;
-        }
-        if let Err(reason) =
-            check_value(value, dialect).and_then(|()| check_decimal_size(column, value))
-        {
-            return Err(Error::InvalidValue {
-                model: meta.name,
-                field: column.field.trim_start_matches("r#"),
-                dialect,
-                reason,
-            });
+        if may_fail(&meta.columns[index], dialect) {
+            check_one(meta, index, value, dialect)?;
         }
     }
     Ok(())
