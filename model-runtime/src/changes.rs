@@ -302,6 +302,9 @@ pub(crate) fn increment_sql(
     incoming: &str,
     dialect: Dialect,
 ) -> String {
+    // The expressions that raise an overflow on purpose, wherever they stand.
+    const SQLITE_OVERFLOW: &str = "abs(-9223372036854775807 - 1)";
+    const MYSQL_OVERFLOW: &str = "9223372036854775807 + 1";
     let kind = column.kind;
     let sum = format!("{stored} + {incoming}");
     match (dialect, kind) {
@@ -309,55 +312,45 @@ pub(crate) fn increment_sql(
         // value that no `f32` holds): refused the same way (found by an adversarial test).
         (Dialect::Sqlite, ColumnKind::Float | ColumnKind::Double) => {
             let max = float_max(kind);
-            return format!(
-                "CASE WHEN {sum} BETWEEN -{max} AND {max} THEN {sum} ELSE abs(-9223372036854775807 - 1) END"
-            );
+            format!(
+                "CASE WHEN {sum} BETWEEN -{max} AND {max} THEN {sum} ELSE {SQLITE_OVERFLOW} END"
+            )
         }
-        // Outside strict mode MariaDB clamps a `FLOAT` sum to the type's limit.
-        (Dialect::MySql, ColumnKind::Float) => {
-            let max = float_max(kind);
-            return format!("IF(abs({sum}) <= {max}, {sum}, 9223372036854775807 + 1)");
-        }
-        // Outside strict mode MariaDB clamps a sized `DECIMAL` sum to its limit; and neither
-        // server's unsized decimal refuses a sum past `Decimal::MAX` (found by an adversarial
-        // test). PostgreSQL refuses a sized `NUMERIC`'s overflow itself.
-        (Dialect::MySql, ColumnKind::Decimal) => {
-            let max = decimal_max(column);
-            return format!("IF(abs({sum}) <= {max}, {sum}, 9223372036854775807 + 1)");
+        // Outside strict mode MariaDB clamps a `FLOAT` or sized `DECIMAL` sum to its limit; and
+        // neither server's unsized decimal refuses a sum past `Decimal::MAX` (found by an
+        // adversarial test). PostgreSQL refuses a sized `NUMERIC`'s overflow itself.
+        (Dialect::MySql, ColumnKind::Float | ColumnKind::Decimal) => {
+            let max = match kind {
+                ColumnKind::Float => float_max(kind).to_owned(),
+                _ => decimal_max(column),
+            };
+            format!("IF(abs({sum}) <= {max}, {sum}, {MYSQL_OVERFLOW})")
         }
         (Dialect::Postgres, ColumnKind::Decimal) if column.decimal.is_none() => {
             let max = decimal_max(column);
-            return format!(
-                "CASE WHEN abs({sum}) <= {max} THEN {sum} ELSE ({stored} * 0)::int8 + 9223372036854775807 + 1 END"
-            );
+            format!(
+                "CASE WHEN abs({sum}) <= {max} THEN {sum} ELSE ({stored} * 0)::int8 + {MYSQL_OVERFLOW} END"
+            )
         }
-        _ => {}
-    }
-    match (dialect, int_range(kind)) {
-        (Dialect::Sqlite, Some((min, max))) => format!(
-            "CASE WHEN typeof({sum}) = 'integer' AND {sum} BETWEEN {min} AND {max} THEN {sum} ELSE abs(-9223372036854775807 - 1) END"
-        ),
-        (Dialect::MySql, Some((min, max))) if kind != ColumnKind::BigInt => {
-            format!("IF({sum} BETWEEN {min} AND {max}, {sum}, 9223372036854775807 + 1)")
-        }
-        _ => sum,
+        _ => match (dialect, int_range(kind)) {
+            (Dialect::Sqlite, Some((min, max))) => format!(
+                "CASE WHEN typeof({sum}) = 'integer' AND {sum} BETWEEN {min} AND {max} THEN {sum} ELSE {SQLITE_OVERFLOW} END"
+            ),
+            (Dialect::MySql, Some((min, max))) if kind != ColumnKind::BigInt => {
+                format!("IF({sum} BETWEEN {min} AND {max}, {sum}, {MYSQL_OVERFLOW})")
+            }
+            _ => sum,
+        },
     }
 }
 
-/// How many times [`increment_sql`] names the incoming value.
+/// How many times [`increment_sql`] names the incoming value: counted in the SQL itself, so that
+/// the two never disagree (the values bound must match the placeholders, one per naming).
 pub(crate) fn increment_uses(column: &ColumnMeta, dialect: Dialect) -> usize {
-    let kind = column.kind;
-    match (dialect, kind) {
-        (Dialect::Sqlite, ColumnKind::Float | ColumnKind::Double)
-        | (Dialect::MySql, ColumnKind::Float | ColumnKind::Decimal) => return 2,
-        (Dialect::Postgres, ColumnKind::Decimal) if column.decimal.is_none() => return 2,
-        _ => {}
-    }
-    match (dialect, int_range(kind)) {
-        (Dialect::Sqlite, Some(_)) => 3,
-        (Dialect::MySql, Some(_)) if kind != ColumnKind::BigInt => 2,
-        _ => 1,
-    }
+    const MARK: &str = "\u{1}";
+    increment_sql(column, "s", MARK, dialect)
+        .matches(MARK)
+        .count()
 }
 
 /// The largest finite value of a float column's type, as SQL text that reads back exactly.

@@ -537,28 +537,25 @@ pub(crate) fn update_by_case<M: Model>(
         .iter()
         .map(|row| query::key_values_of(*row, key, dialect))
         .collect();
-    // The columns written: set to the new value, or (increments) the stored value plus it.
-    let columns: Vec<(usize, bool)> = update
+    // The columns written: set to the new value, or (increments) the stored value plus it, with
+    // how many times each names the new value.
+    let columns: Vec<(usize, bool, usize)> = update
         .set
         .iter()
-        .map(|&c| (c, false))
-        .chain(update.increments.iter().map(|&c| (c, true)))
+        .map(|&c| (c, false, 1))
+        .chain(update.increments.iter().map(|&c| {
+            let uses = crate::changes::increment_uses(&meta.columns[c], dialect);
+            (c, true, uses)
+        }))
         .collect();
     // Values in placeholder order: per column, per row, the key's values then the new value; then
     // the keys of the IN list.
-    let uses = |c: usize, increment: bool| {
-        if increment {
-            crate::changes::increment_uses(&meta.columns[c], dialect)
-        } else {
-            1
-        }
-    };
     let mut values = Vec::with_capacity(columns.len() * rows.len() * (key_columns.len() + 1));
-    for &(c, increment) in &columns {
+    for &(c, _, uses) in &columns {
         for (row, key_values) in rows.iter().zip(&keys) {
             values.extend(key_values.iter().cloned());
             let value = row.column_value(c, dialect);
-            values.extend(std::iter::repeat_n(value, uses(c, increment)));
+            values.extend(std::iter::repeat_n(value, uses));
         }
     }
     values.extend(keys.into_iter().flatten());
@@ -572,7 +569,7 @@ pub(crate) fn update_by_case<M: Model>(
         let mut values = values.into_iter();
         let mut statement = Query::update();
         statement.table(Alias::new(meta.table));
-        for &(c, increment) in &columns {
+        for &(c, increment, uses) in &columns {
             let mut case = sea_query::CaseStatement::new();
             for _ in 0..rows.len() {
                 let mut condition = sea_query::Condition::all();
@@ -592,7 +589,7 @@ pub(crate) fn update_by_case<M: Model>(
                             )
                         },
                         &mut values,
-                        uses(c, true),
+                        uses,
                         dialect,
                     )
                 } else {
