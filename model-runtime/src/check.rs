@@ -76,16 +76,22 @@ fn check_one(
         })
 }
 
-/// Checks a key's values (in its columns' order) before a lookup: a value that no row can hold
-/// exactly would be changed on its way to the database (a time cut to microseconds) and find a
-/// row whose key is not the one asked for. Refused as the write of such a value is.
+/// Checks a key's values (`values` gives them in its columns' order) before a lookup: a value that
+/// no row can hold exactly would be changed on its way to the database (a time cut to
+/// microseconds) and find a row whose key is not the one asked for. Refused as the write of such a
+/// value is. The values are taken only for a key with a column that can hold such a value: the
+/// lookup takes them again for its statement.
 pub(crate) fn check_key<M: Model>(
     key: crate::meta::KeyId,
-    values: &[Value],
+    values: impl FnOnce() -> Vec<Value>,
     dialect: Dialect,
 ) -> Result<(), Error> {
     let meta = M::META;
-    for (&index, value) in meta.key_columns(key).iter().zip(values) {
+    let columns = meta.key_columns(key);
+    if !columns.iter().any(|&i| may_fail(&meta.columns[i], dialect)) {
+        return Ok(());
+    }
+    for (&index, value) in columns.iter().zip(&values()) {
         if may_fail(&meta.columns[index], dialect) {
             check_one(meta, index, value, dialect)?;
         }

@@ -267,7 +267,7 @@ impl<K: Key> Op for Get<K> {
     type Output = Option<K::Model>;
 
     fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
-        check::check_key::<K::Model>(K::KEY, &self.0.values(dialect), dialect).map(|()| None)
+        check::check_key::<K::Model>(K::KEY, || self.0.values(dialect), dialect).map(|()| None)
     }
 
     async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<Self::Output, Error> {
@@ -303,7 +303,7 @@ impl<K: Key> Op for Exists<K> {
     type Output = bool;
 
     fn check(&self, dialect: Dialect) -> Result<Option<bool>, Error> {
-        check::check_key::<K::Model>(K::KEY, &self.0.values(dialect), dialect).map(|()| None)
+        check::check_key::<K::Model>(K::KEY, || self.0.values(dialect), dialect).map(|()| None)
     }
 
     async fn run<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<bool, Error> {
@@ -1241,7 +1241,11 @@ impl<M: Model> Op for Validate<'_, M> {
     fn check(&self, dialect: Dialect) -> Result<Option<Self::Output>, Error> {
         let keys = self.keys(dialect);
         for &key in &keys {
-            check::check_key::<M>(key, &query::key_values_of(self.row, key, dialect), dialect)?;
+            check::check_key::<M>(
+                key,
+                || query::key_values_of(self.row, key, dialect),
+                dialect,
+            )?;
         }
         Ok(keys.is_empty().then(Vec::new))
     }
