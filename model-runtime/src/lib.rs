@@ -393,7 +393,7 @@ pub mod __private {
     };
     pub use crate::model::{Key, KeyOf, Model};
     pub use crate::ops::{Outcome, exists, get, get_for_update, get_or_create, update_or_create};
-    pub use crate::row::{ModelRow, column_at, column_index, from_named_row, named};
+    pub use crate::row::{ModelRow, column_at, from_named_row, named};
     pub use crate::tx::BoxFuture;
 
     /// Compiles only when `F` is stored as the primary key of `M` is (`i64` for `i64` and for

@@ -149,12 +149,6 @@ pub fn from_named_row<M: Model>(row: RowRef<'_>) -> Result<M, sqlx::Error> {
     M::from_row_at(row, &at)
 }
 
-/// The position of the column called `name` in `row`: sqlx's `ColumnNotFound` when the query
-/// did not return it.
-pub fn column_index(row: RowRef<'_>, name: &str) -> Result<usize, sqlx::Error> {
-    row.ordinal(name)
-}
-
 /// A column's decode result, whose error names the column (`"sku"`) as sqlx's own errors for a
 /// column read by name do, rather than its position.
 pub fn named<C>(decoded: Result<C, sqlx::Error>, name: &str) -> Result<C, sqlx::Error> {
