@@ -6,6 +6,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use sea_query::Value;
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::backend::Dialect;
 use crate::meta::KeyId;
@@ -52,12 +53,13 @@ impl KeyValues {
         self.0.clone()
     }
 
-    /// A 128-bit fingerprint under two independent, randomly keyed hashers: what a bulk insert keeps
-    /// per distinct key to recognise repeats across chunks in fixed memory.
+    /// A 128-bit fingerprint under a randomly keyed hasher (SipHash-1-3 with its 128-bit output,
+    /// in one pass): what a bulk insert keeps per distinct key to recognise repeats across chunks
+    /// in fixed memory.
     pub(crate) fn fingerprint(&self, hashers: &Hashers) -> u128 {
-        let high = hashers.0.hash_one(self);
-        let low = hashers.1.hash_one(self);
-        (u128::from(high) << 64) | u128::from(low)
+        let mut hasher = SipHasher13::new_with_keys(hashers.0, hashers.1);
+        self.hash(&mut hasher);
+        hasher.finish128().as_u128()
     }
 }
 
@@ -101,12 +103,18 @@ pub(crate) type FingerprintSet = std::collections::HashSet<u128, Prehashed>;
 /// A map from fingerprints.
 pub(crate) type FingerprintMap<V> = std::collections::HashMap<u128, V, Prehashed>;
 
-/// Two randomly keyed hashers, chosen once per bulk call.
-pub(crate) struct Hashers(RandomState, RandomState);
+/// The fingerprint's 128-bit SipHash key, drawn once per bulk call from the standard library's
+/// randomly keyed hashers (which the process seeds from the operating system): keys an input
+/// cannot be crafted against, so that two distinct keys sharing a fingerprint (one row wrongly
+/// skipped as a repeat of another) stays a 2^-128 chance per pair.
+pub(crate) struct Hashers(u64, u64);
 
 impl Hashers {
     pub(crate) fn new() -> Self {
-        Hashers(RandomState::new(), RandomState::new())
+        Hashers(
+            RandomState::new().hash_one(0x6b65_7930_u64),
+            RandomState::new().hash_one(0x6b65_7931_u64),
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use crate::backend::Dialect;
 use crate::meta::KeyId;
 use crate::model::Model;
 
-use super::key::{FingerprintMap, FingerprintSet, Hashers, KeyValues};
+use super::key::{FingerprintMap, FingerprintSet, Hashers, KeyValues, Prehashed};
 
 /// How repeats of a key within the input are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,8 @@ pub(crate) fn plan<M: Model>(
     let mut writers: Vec<Option<Writer>> = Vec::with_capacity(chunk.len());
     let mut repeats = Vec::new();
     // Fingerprint → index into `writers` of the row that holds the key in this chunk.
-    let mut local: FingerprintMap<usize> = FingerprintMap::default();
+    let mut local: FingerprintMap<usize> =
+        FingerprintMap::with_capacity_and_hasher(chunk.len(), Prehashed);
     for (pos, (input, row)) in chunk.iter().enumerate() {
         let key = key.and_then(|key| KeyValues::of(row, key, dialect));
         let fingerprint = match (&key, resolve) {
