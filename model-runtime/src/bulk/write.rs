@@ -980,14 +980,19 @@ async fn update_mysql<M: Model, DB: Backend>(
             Written::Updated(pk.clone())
         })
     };
-    let updates: Vec<&M> = (0..batch.rows.len())
+    // Each row to update with the primary key of the stored row it updates (locked above).
+    let (updates, pks): (Vec<&M>, Vec<sea_query::Value>) = (0..batch.rows.len())
         .filter(|&i| matches!(outcome(i), Some(Written::Updated(_))))
-        .map(|i| batch.rows[i])
-        .collect();
+        .filter_map(|i| {
+            let (_, stored) = batch.keys[i].and_then(|k| stored.get(k))?;
+            let pk = stored.column_value(M::META.primary_key, dialect);
+            Some((batch.rows[i], pk))
+        })
+        .unzip();
     if !updates.is_empty() {
         execute::<DB>(
             conn,
-            statements::update_by_case(&updates, key, update, DB::DIALECT),
+            statements::update_by_case(&updates, &pks, key, update, dialect),
         )
         .await?;
     }
