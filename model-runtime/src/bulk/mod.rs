@@ -451,14 +451,22 @@ impl<M: Model, S> BulkInsert<M, S> {
         let columns = statements::insert_columns::<M>(action.explicit_pk()).len();
         let key_columns = action.key().map_or(0, |key| M::META.key_columns(key).len());
         // Binds per row in the widest statement of the chunk: the insert, the read of the stored
-        // keys, MySQL's CASE update (key and value per updated column, and the key again), and
-        // SQLite's upsert of the stored rows, which names each row's stored primary key besides
-        // the columns inserted (found by an adversarial test: 993 stored rows of 32 columns bound
+        // keys, MySQL's CASE update (per updated column the primary key and the value, an
+        // increment's value as often as its sum names it; the primary key again), and SQLite's
+        // upsert of the stored rows, which names each row's stored primary key besides the
+        // columns inserted (found by an adversarial test: 993 stored rows of 32 columns bound
         // 32,769 values, past SQLite's 32,766).
         let per_row = match action {
             Action::Update(_, update) if dialect == Dialect::MySql => {
-                let written = update.set.len() + update.increments.len();
-                columns.max(written * (key_columns + 1) + key_columns)
+                let meta = M::META;
+                let case: usize = update.set.len() * 2
+                    + update
+                        .increments
+                        .iter()
+                        .map(|&c| 1 + crate::changes::increment_uses(&meta.columns[c], dialect))
+                        .sum::<usize>()
+                    + 1;
+                columns.max(case).max(key_columns)
             }
             Action::Update(..) => (columns + 1).max(key_columns),
             _ => columns.max(key_columns),
