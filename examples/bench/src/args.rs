@@ -23,7 +23,7 @@ commands:
                 per-row report: rows/s and statements, against a hand-written multi-row INSERT,
                 SeaORM's insert_many, and on PostgreSQL UNNEST arrays and COPY
       --rows N        rows per import (100000)
-      --rounds N      rounds, the best kept (2)
+      --rounds N      rounds, each running every path once in turn; each path keeps its best (3)
       --batch N       the library's batch_size (its default: 1000, 10000 on PostgreSQL)
   unchanged     BulkInsert update mode over rows all already stored: importing the stored values
                 (nothing written) and changed ones (all written), against a hand-written
@@ -106,7 +106,7 @@ impl Default for Bulk {
     fn default() -> Self {
         Bulk {
             rows: 100_000,
-            rounds: 2,
+            rounds: 3,
             batch: None,
         }
     }
