@@ -1,3 +1,5 @@
+//! MySQL's bulk update of stored rows: how it addresses them, and how many it binds at once.
+//!
 //! A bulk update's chunk is sized so that every statement it sends stays under the backend's bind
 //! limit, counting what each statement really binds. The case here: 40 `i32` columns, all
 //! incremented, over rows all stored, in chunks of the default size. On MySQL/MariaDB an `i32`
@@ -103,4 +105,61 @@ async fn incremented_wide_rows_stay_under_the_bind_limit<DB: TestBackend>(db: Te
     );
 }
 
-backend_tests!(incremented_wide_rows_stay_under_the_bind_limit);
+/// A decimal primary key stored by another client with more digits than `Decimal` holds: it reads
+/// back rounded, onto the primary key of another stored row. MySQL's bulk update addresses such
+/// rows by their unique key, as the read found them (found by review: addressed by the primary key
+/// read back, the update wrote the other row and reported success).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[model(table = "bind_limit_priced")]
+struct Priced {
+    #[model(primary_key)]
+    code: rust_decimal::Decimal,
+    #[unique]
+    #[model(max_length = 20)]
+    sku: String,
+    v: i64,
+}
+
+async fn rounded_primary_keys_update_the_row_with_the_key<DB: TestBackend>(db: TestDb<DB>) {
+    Schema::new()
+        .model::<Priced>()
+        .create(&db.pool)
+        .await
+        .unwrap();
+    let d = DB::DIALECT;
+    let table = "bind_limit_priced";
+    // 31 significant digits: the servers store them; `Decimal` holds 28 and rounds to 1.
+    DB::run(
+        &db.pool,
+        &format!(
+            "INSERT INTO {table} (code, sku, v) VALUES ('1.000000000000000000000000000001', 'long', 1), ('1', 'one', 1)"
+        ),
+    )
+    .await;
+    let row = Priced {
+        code: rust_decimal::Decimal::ONE,
+        sku: "long".into(),
+        v: 2,
+    };
+    let result = BulkInsert::<Priced>::new()
+        .counts_only()
+        .update_conflicts::<PricedBySku>(&[PricedField::V])
+        .run(&db.pool, vec![row])
+        .await;
+    let one = Priced::by_sku("one").get(&db.pool).await.unwrap().unwrap();
+    assert_eq!(
+        one.v, 1,
+        "{d}: the row with another key was written: {result:?}"
+    );
+    // Written to the row with the key, or refused; never reported written elsewhere.
+    if let Ok(report) = &result {
+        assert_eq!(report.updated, 1, "{d}: {report:?}");
+        let long = Priced::by_sku("long").get(&db.pool).await.unwrap().unwrap();
+        assert_eq!(long.v, 2, "{d}");
+    }
+}
+
+backend_tests!(
+    incremented_wide_rows_stay_under_the_bind_limit,
+    rounded_primary_keys_update_the_row_with_the_key
+);

@@ -116,9 +116,11 @@ pub(crate) enum Shape {
         rows: usize,
         explicit_pk: bool,
     },
-    /// A bulk update of stored rows by key, one `CASE` per column: key, columns, rows.
+    /// A bulk update of stored rows, one `CASE` per column: key, whether the rows are addressed by
+    /// primary key, columns, rows.
     BulkUpdate {
         key: KeyId,
+        by_pk: bool,
         set: crate::bulk::Update,
         rows: usize,
     },

@@ -5,7 +5,7 @@
 use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, Value};
 
 use crate::backend::Dialect;
-use crate::meta::KeyId;
+use crate::meta::{ColumnKind, KeyId};
 use crate::model::Model;
 use crate::query::{self, Lock, Shape, Statement};
 
@@ -521,25 +521,55 @@ pub(crate) fn existing<M: Model>(
     ))
 }
 
-/// One `UPDATE t SET c = CASE id WHEN ? THEN ? … ELSE c END, … WHERE id IN (…)` for every row of
-/// `rows`, each addressed by the primary key `pks` holds for it (read, locked, from the stored
-/// row): MySQL's update of a chunk's stored rows, which never uses `ON DUPLICATE KEY UPDATE` (it
-/// reacts to a conflict on any unique key, and would update the wrong row).
+/// Whether MySQL's bulk update addresses the stored rows by primary key ([`update_by_case`]): when
+/// the primary key is an integer, whose value the locked read returns exactly as stored. Another
+/// type may not come back as stored (a decimal with more digits than `Decimal` holds is rounded on
+/// the way; a custom column type may normalise what it reads), and a value that does not would name
+/// another row, or none: those rows are addressed by their unique key, as the read found them.
+pub(crate) fn updates_by_primary_key<M: Model>() -> bool {
+    matches!(
+        M::META.primary_key_column().kind,
+        ColumnKind::SmallInt | ColumnKind::Int | ColumnKind::BigInt
+    )
+}
+
+/// One `UPDATE` of every row of `rows` (all of them stored, none with a NULL in its key), one
+/// `CASE` per written column: MySQL's update of a chunk's stored rows, which never uses `ON
+/// DUPLICATE KEY UPDATE` (it reacts to a conflict on any unique key, and would update the wrong
+/// row).
 ///
-/// By primary key, in a simple `CASE`, rather than by the unique key in `CASE WHEN k = ?`:
-/// MariaDB tests each row's `WHEN`s in turn, so the statement makes a comparison per pair of
-/// rows, and an integer compares several times faster than text under its collation (500 stored
-/// rows: 4.1–4.7 ms against 6.8–11.3 ms inside MariaDB 10.11). The rows are locked by the read,
-/// so the key still names the row the primary key does.
+/// With `pks` (see [`updates_by_primary_key`]), each row is addressed by the primary key the
+/// locked read returned for it: `SET c = (CASE id WHEN ? THEN ? … ELSE c END) WHERE id IN (…)`.
+/// MariaDB tests each row's `WHEN`s in turn, so the statement makes a comparison per pair of rows,
+/// and an integer compares several times faster than text under its collation (500 stored rows:
+/// 4.1–4.7 ms against 6.8–11.3 ms inside MariaDB 10.11). The rows are locked by the read, so the key
+/// still names the row the primary key does. Without, by the key:
+/// `SET c = (CASE WHEN k = ? THEN ? … ELSE c END) WHERE (k) IN (…)`.
 pub(crate) fn update_by_case<M: Model>(
     rows: &[&M],
-    pks: &[Value],
+    pks: Option<&[Value]>,
     key: KeyId,
     update: &Update,
     dialect: Dialect,
 ) -> Statement {
-    debug_assert_eq!(rows.len(), pks.len(), "one primary key per row");
     let meta = M::META;
+    // Each row's address: its primary key, or its key's values.
+    let addresses: Vec<Vec<Value>> = match pks {
+        Some(pks) => {
+            debug_assert_eq!(rows.len(), pks.len(), "one primary key per row");
+            pks.iter().map(|pk| vec![pk.clone()]).collect()
+        }
+        None => rows
+            .iter()
+            .map(|row| query::key_values_of(*row, key, dialect))
+            .collect(),
+    };
+    let by_pk = pks.is_some();
+    let address_len = if by_pk {
+        1
+    } else {
+        meta.key_columns(key).len()
+    };
     // The columns written: set to the new value, or (increments) the stored value plus it, with
     // how many times each names the new value.
     let columns: Vec<(usize, bool, usize)> = update
@@ -551,50 +581,84 @@ pub(crate) fn update_by_case<M: Model>(
             (c, true, uses)
         }))
         .collect();
-    // Values in placeholder order: per column, per row, its primary key then the new value; then
-    // the primary keys of the IN list.
-    let per_column: usize = columns.iter().map(|&(_, _, uses)| 1 + uses).sum();
-    let mut values = Vec::with_capacity(rows.len() * (per_column + 1));
+    // Values in placeholder order: per column, per row, its address then the new value (as often
+    // as the column's expression names it); then the addresses of the IN list.
+    let per_row: usize = columns
+        .iter()
+        .map(|&(_, _, uses)| address_len + uses)
+        .sum::<usize>()
+        + address_len;
+    let mut values = Vec::with_capacity(rows.len() * per_row);
     for &(c, _, uses) in &columns {
-        for (row, pk) in rows.iter().zip(pks) {
-            values.push(pk.clone());
+        for (row, address) in rows.iter().zip(&addresses) {
+            values.extend(address.iter().cloned());
             let value = row.column_value(c, dialect);
             values.extend(std::iter::repeat_n(value, uses));
         }
     }
-    values.extend(pks.iter().cloned());
+    values.extend(addresses.into_iter().flatten());
     let shape = Shape::BulkUpdate {
         key,
+        by_pk,
         set: update.clone(),
         rows: rows.len(),
     };
     query::cached::<M>(dialect, shape, values, |values| {
         let quote = |c: usize| query::quote(dialect, meta.columns[c].name);
-        let pk = quote(meta.primary_key);
         let mut values = values.into_iter();
         let mut statement = Query::update();
         statement.table(Alias::new(meta.table));
         for &(c, increment, uses) in &columns {
             let column = quote(c);
-            let then = if increment {
-                crate::changes::increment_sql(&meta.columns[c], &column, "?", dialect)
-            } else {
-                "?".to_owned()
+            let then = |values: &mut std::vec::IntoIter<Value>| -> Expr {
+                if increment {
+                    query::with_value(
+                        |p| crate::changes::increment_sql(&meta.columns[c], &column, p, dialect),
+                        values,
+                        uses,
+                        dialect,
+                    )
+                } else {
+                    Expr::val(values.next().expect("a new value"))
+                }
             };
-            let mut sql = format!("(CASE {pk}");
-            for _ in 0..rows.len() {
-                sql.push_str(" WHEN ? THEN ");
-                sql.push_str(&then);
-            }
-            sql.push_str(&format!(" ELSE {column} END)"));
-            let bound: Vec<Value> = values.by_ref().take(rows.len() * (1 + uses)).collect();
-            statement.value(
-                Alias::new(meta.columns[c].name),
-                Expr::cust_with_values(sql, bound),
-            );
+            let expr = if by_pk {
+                let mut sql = format!("(CASE {}", quote(meta.primary_key));
+                let mut bound = Vec::with_capacity(rows.len() * (1 + uses));
+                for _ in 0..rows.len() {
+                    bound.push(values.next().expect("a primary key"));
+                    sql.push_str(" WHEN ? THEN ");
+                    sql.push_str(&if increment {
+                        crate::changes::increment_sql(&meta.columns[c], &column, "?", dialect)
+                    } else {
+                        "?".to_owned()
+                    });
+                    bound.extend(values.by_ref().take(uses));
+                }
+                sql.push_str(&format!(" ELSE {column} END)"));
+                Expr::cust_with_values(sql, bound)
+            } else {
+                let mut case = sea_query::CaseStatement::new();
+                for _ in 0..rows.len() {
+                    let mut condition = sea_query::Condition::all();
+                    for &i in meta.key_columns(key) {
+                        let value = values.next().expect("a key value");
+                        condition = condition.add(query::key_eq(meta, key, i, value, dialect));
+                    }
+                    case = case.case(condition, then(&mut values));
+                }
+                case.finally(Expr::col(Alias::new(meta.columns[c].name)))
+                    .into()
+            };
+            statement.value(Alias::new(meta.columns[c].name), expr);
         }
-        statement
-            .and_where(Expr::col(Alias::new(meta.columns[meta.primary_key].name)).is_in(values));
+        if by_pk {
+            statement.and_where(
+                Expr::col(Alias::new(meta.columns[meta.primary_key].name)).is_in(values),
+            );
+        } else {
+            statement.cond_where(query::keys_in(meta, key, rows.len(), &mut values, dialect));
+        }
         query::render(&statement, dialect)
     })
 }
@@ -762,7 +826,7 @@ mod tests {
             ..Update::default()
         };
         let pks = [Value::from(7i64), Value::from(9i64)];
-        let s = update_by_case(&[&a, &b], &pks, SKU, &price, Dialect::MySql);
+        let s = update_by_case(&[&a, &b], Some(&pks), SKU, &price, Dialect::MySql);
         assert_eq!(
             &*s.sql,
             "UPDATE `items` SET `price` = (CASE `id` WHEN ? THEN ? WHEN ? THEN ? ELSE `price` END) WHERE `id` IN (?, ?)"
@@ -781,7 +845,7 @@ mod tests {
         // The cached text serves other rows of the same shape.
         let c = item(0, "c", 30);
         let d = item(0, "d", 40);
-        let t = update_by_case(&[&c, &d], &pks, SKU, &price, Dialect::MySql);
+        let t = update_by_case(&[&c, &d], Some(&pks), SKU, &price, Dialect::MySql);
         assert!(std::sync::Arc::ptr_eq(&s.sql, &t.sql));
         assert_eq!(t.values.0[1], Value::from(30i64));
     }

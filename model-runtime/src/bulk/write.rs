@@ -980,7 +980,7 @@ async fn update_mysql<M: Model, DB: Backend>(
             Written::Updated(pk.clone())
         })
     };
-    // Each row to update with the primary key of the stored row it updates (locked above).
+    // Each row to update, with the primary key of the stored row it updates (locked above).
     let (updates, pks): (Vec<&M>, Vec<sea_query::Value>) = (0..batch.rows.len())
         .filter(|&i| matches!(outcome(i), Some(Written::Updated(_))))
         .filter_map(|i| {
@@ -990,11 +990,14 @@ async fn update_mysql<M: Model, DB: Backend>(
         })
         .unzip();
     if !updates.is_empty() {
-        execute::<DB>(
-            conn,
-            statements::update_by_case(&updates, &pks, key, update, dialect),
-        )
-        .await?;
+        let by_pk = statements::updates_by_primary_key::<M>().then_some(pks.as_slice());
+        let statement = statements::update_by_case(&updates, by_pk, key, update, dialect);
+        // Every row is locked and found, and the connection counts rows matched (not only those
+        // changed): any other count means a row was not addressed as the read found it.
+        let matched = execute::<DB>(conn, statement).await?;
+        if matched != updates.len() as u64 {
+            return Err(missing_row::<M>());
+        }
     }
     let mut inserted = inserted;
     let outcomes = (0..batch.rows.len()).map(|i| match outcome(i) {
