@@ -451,31 +451,14 @@ impl<M: Model, S> BulkInsert<M, S> {
         let columns = statements::insert_columns::<M>(action.explicit_pk()).len();
         let key_columns = action.key().map_or(0, |key| M::META.key_columns(key).len());
         // Binds per row in the widest statement of the chunk: the insert, the read of the stored
-        // keys, MySQL's CASE update (per updated column the row's address, its primary key or its key, and the value, an
-        // increment's value as often as its sum names it; the primary key again), and SQLite's
-        // upsert of the stored rows, which names each row's stored primary key besides the
-        // columns inserted (found by an adversarial test: 993 stored rows of 32 columns bound
-        // 32,769 values, past SQLite's 32,766).
+        // keys, MySQL's CASE update (see `statements::update_by_case_binds`), and SQLite's upsert
+        // of the stored rows, which names each row's stored primary key besides the columns
+        // inserted (found by an adversarial test: 993 stored rows of 32 columns bound 32,769
+        // values, past SQLite's 32,766).
         let per_row = match action {
-            Action::Update(_, update) if dialect == Dialect::MySql => {
-                let meta = M::META;
-                // Each row's address: its primary key, or its key's values.
-                let address = if statements::updates_by_primary_key::<M>() {
-                    1
-                } else {
-                    key_columns
-                };
-                let case: usize = update.set.len() * (address + 1)
-                    + update
-                        .increments
-                        .iter()
-                        .map(|&c| {
-                            address + crate::changes::increment_uses(&meta.columns[c], dialect)
-                        })
-                        .sum::<usize>()
-                    + address;
-                columns.max(case).max(key_columns)
-            }
+            Action::Update(key, update) if dialect == Dialect::MySql => columns
+                .max(statements::update_by_case_binds::<M>(*key, update, dialect))
+                .max(key_columns),
             Action::Update(..) => (columns + 1).max(key_columns),
             _ => columns.max(key_columns),
         };

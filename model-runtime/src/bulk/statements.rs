@@ -533,6 +533,41 @@ pub(crate) fn updates_by_primary_key<M: Model>() -> bool {
     )
 }
 
+/// The columns [`update_by_case`] writes, each with whether it is incremented and how many times
+/// its expression names the new value: set to the new value (once), or the stored value plus it.
+fn case_columns<M: Model>(update: &Update, dialect: Dialect) -> Vec<(usize, bool, usize)> {
+    let meta = M::META;
+    update
+        .set
+        .iter()
+        .map(|&c| (c, false, 1))
+        .chain(update.increments.iter().map(|&c| {
+            let uses = crate::changes::increment_uses(&meta.columns[c], dialect);
+            (c, true, uses)
+        }))
+        .collect()
+}
+
+/// The values [`update_by_case`] binds per row: per written column, the row's address (its
+/// primary key, or its key's values) and the new value as often as the column's expression names
+/// it; then the address again, for the `IN` list. What sizes MySQL's update chunks.
+pub(crate) fn update_by_case_binds<M: Model>(
+    key: KeyId,
+    update: &Update,
+    dialect: Dialect,
+) -> usize {
+    let address = if updates_by_primary_key::<M>() {
+        1
+    } else {
+        M::META.key_columns(key).len()
+    };
+    case_columns::<M>(update, dialect)
+        .iter()
+        .map(|&(_, _, uses)| address + uses)
+        .sum::<usize>()
+        + address
+}
+
 /// One `UPDATE` of every row of `rows` (all of them stored, none with a NULL in its key), one
 /// `CASE` per written column: MySQL's update of a chunk's stored rows, which never uses `ON
 /// DUPLICATE KEY UPDATE` (it reacts to a conflict on any unique key, and would update the wrong
@@ -553,6 +588,8 @@ pub(crate) fn update_by_case<M: Model>(
     dialect: Dialect,
 ) -> Statement {
     let meta = M::META;
+    let by_pk = pks.is_some();
+    debug_assert_eq!(by_pk, updates_by_primary_key::<M>(), "the rows' address");
     // Each row's address: its primary key, or its key's values.
     let addresses: Vec<Vec<Value>> = match pks {
         Some(pks) => {
@@ -564,31 +601,11 @@ pub(crate) fn update_by_case<M: Model>(
             .map(|row| query::key_values_of(*row, key, dialect))
             .collect(),
     };
-    let by_pk = pks.is_some();
-    let address_len = if by_pk {
-        1
-    } else {
-        meta.key_columns(key).len()
-    };
-    // The columns written: set to the new value, or (increments) the stored value plus it, with
-    // how many times each names the new value.
-    let columns: Vec<(usize, bool, usize)> = update
-        .set
-        .iter()
-        .map(|&c| (c, false, 1))
-        .chain(update.increments.iter().map(|&c| {
-            let uses = crate::changes::increment_uses(&meta.columns[c], dialect);
-            (c, true, uses)
-        }))
-        .collect();
+    let columns = case_columns::<M>(update, dialect);
     // Values in placeholder order: per column, per row, its address then the new value (as often
     // as the column's expression names it); then the addresses of the IN list.
-    let per_row: usize = columns
-        .iter()
-        .map(|&(_, _, uses)| address_len + uses)
-        .sum::<usize>()
-        + address_len;
-    let mut values = Vec::with_capacity(rows.len() * per_row);
+    let mut values =
+        Vec::with_capacity(rows.len() * update_by_case_binds::<M>(key, update, dialect));
     for &(c, _, uses) in &columns {
         for (row, address) in rows.iter().zip(&addresses) {
             values.extend(address.iter().cloned());
@@ -610,17 +627,11 @@ pub(crate) fn update_by_case<M: Model>(
         statement.table(Alias::new(meta.table));
         for &(c, increment, uses) in &columns {
             let column = quote(c);
-            let then = |values: &mut std::vec::IntoIter<Value>| -> Expr {
-                if increment {
-                    query::with_value(
-                        |p| crate::changes::increment_sql(&meta.columns[c], &column, p, dialect),
-                        values,
-                        uses,
-                        dialect,
-                    )
-                } else {
-                    Expr::val(values.next().expect("a new value"))
-                }
+            // What a row's `WHEN` sets the column to: the new value, or the stored one plus it.
+            let then = if increment {
+                crate::changes::increment_sql(&meta.columns[c], &column, "?", dialect)
+            } else {
+                "?".to_owned()
             };
             let expr = if by_pk {
                 let mut sql = format!("(CASE {}", quote(meta.primary_key));
@@ -628,11 +639,7 @@ pub(crate) fn update_by_case<M: Model>(
                 for _ in 0..rows.len() {
                     bound.push(values.next().expect("a primary key"));
                     sql.push_str(" WHEN ? THEN ");
-                    sql.push_str(&if increment {
-                        crate::changes::increment_sql(&meta.columns[c], &column, "?", dialect)
-                    } else {
-                        "?".to_owned()
-                    });
+                    sql.push_str(&then);
                     bound.extend(values.by_ref().take(uses));
                 }
                 sql.push_str(&format!(" ELSE {column} END)"));
@@ -645,7 +652,12 @@ pub(crate) fn update_by_case<M: Model>(
                         let value = values.next().expect("a key value");
                         condition = condition.add(query::key_eq(meta, key, i, value, dialect));
                     }
-                    case = case.case(condition, then(&mut values));
+                    let value = if increment {
+                        Expr::cust_with_values(then.clone(), values.by_ref().take(uses))
+                    } else {
+                        Expr::val(values.next().expect("a new value"))
+                    };
+                    case = case.case(condition, value);
                 }
                 case.finally(Expr::col(Alias::new(meta.columns[c].name)))
                     .into()

@@ -980,18 +980,22 @@ async fn update_mysql<M: Model, DB: Backend>(
             Written::Updated(pk.clone())
         })
     };
-    // Each row to update, with the primary key of the stored row it updates (locked above).
-    let (updates, pks): (Vec<&M>, Vec<sea_query::Value>) = (0..batch.rows.len())
+    let updating: Vec<usize> = (0..batch.rows.len())
         .filter(|&i| matches!(outcome(i), Some(Written::Updated(_))))
-        .filter_map(|i| {
-            let (_, stored) = batch.keys[i].and_then(|k| stored.get(k))?;
-            let pk = stored.column_value(M::META.primary_key, dialect);
-            Some((batch.rows[i], pk))
-        })
-        .unzip();
-    if !updates.is_empty() {
-        let by_pk = statements::updates_by_primary_key::<M>().then_some(pks.as_slice());
-        let statement = statements::update_by_case(&updates, by_pk, key, update, dialect);
+        .collect();
+    if !updating.is_empty() {
+        let updates: Vec<&M> = updating.iter().map(|&i| batch.rows[i]).collect();
+        // Where rows are addressed by primary key: the one of the stored row each updates (locked
+        // above).
+        let pks: Option<Vec<sea_query::Value>> =
+            statements::updates_by_primary_key::<M>().then(|| {
+                updating
+                    .iter()
+                    .filter_map(|&i| batch.keys[i].and_then(|k| stored.get(k)))
+                    .map(|(_, stored)| stored.column_value(M::META.primary_key, dialect))
+                    .collect()
+            });
+        let statement = statements::update_by_case(&updates, pks.as_deref(), key, update, dialect);
         // Every row is locked and found, and the connection counts rows matched (not only those
         // changed): any other count means a row was not addressed as the read found it.
         let matched = execute::<DB>(conn, statement).await?;
