@@ -56,15 +56,15 @@ impl KeyValues {
     /// A 128-bit fingerprint under a randomly keyed hasher (SipHash-1-3 with its 128-bit output,
     /// in one pass): what a bulk insert keeps per distinct key to recognise repeats across chunks
     /// in fixed memory.
-    pub(crate) fn fingerprint(&self, hashers: &Hashers) -> u128 {
-        let mut hasher = SipHasher13::new_with_keys(hashers.0, hashers.1);
+    pub(crate) fn fingerprint(&self, fingerprint_key: &FingerprintKey) -> u128 {
+        let mut hasher = SipHasher13::new_with_keys(fingerprint_key.0, fingerprint_key.1);
         self.hash(&mut hasher);
         hasher.finish128().as_u128()
     }
 }
 
-/// The hasher of the tables keyed by fingerprint: a fingerprint is already the output of randomly
-/// keyed hashers, so its halves folded together are a hash; hashing it again (SipHash, per lookup
+/// The hasher of the tables keyed by fingerprint: a fingerprint is already the output of a randomly
+/// keyed hasher, so its halves folded together are a hash; hashing it again (SipHash, per lookup
 /// and insert, several a row) was a visible share of a bulk call's own work.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Prehashed;
@@ -107,11 +107,11 @@ pub(crate) type FingerprintMap<V> = std::collections::HashMap<u128, V, Prehashed
 /// randomly keyed hashers (which the process seeds from the operating system): keys an input
 /// cannot be crafted against, so that two distinct keys sharing a fingerprint (one row wrongly
 /// skipped as a repeat of another) stays a 2^-128 chance per pair.
-pub(crate) struct Hashers(u64, u64);
+pub(crate) struct FingerprintKey(u64, u64);
 
-impl Hashers {
+impl FingerprintKey {
     pub(crate) fn new() -> Self {
-        Hashers(
+        FingerprintKey(
             RandomState::new().hash_one(0x6b65_7930_u64),
             RandomState::new().hash_one(0x6b65_7931_u64),
         )
@@ -158,18 +158,27 @@ mod tests {
 
     #[test]
     fn equal_keys_share_a_fingerprint_and_distinct_ones_do_not() {
-        let hashers = Hashers::new();
+        let fingerprint_key = FingerprintKey::new();
         let a = key(vec![Value::from("a"), Value::from(1i64)]);
         let b = key(vec![Value::from("a"), Value::from(1i64)]);
         let c = key(vec![Value::from("a "), Value::from(1i64)]);
         let d = key(vec![Value::from("A"), Value::from(1i64)]);
-        assert_eq!(a.fingerprint(&hashers), b.fingerprint(&hashers));
-        assert_ne!(a.fingerprint(&hashers), c.fingerprint(&hashers));
-        assert_ne!(a.fingerprint(&hashers), d.fingerprint(&hashers));
+        assert_eq!(
+            a.fingerprint(&fingerprint_key),
+            b.fingerprint(&fingerprint_key)
+        );
+        assert_ne!(
+            a.fingerprint(&fingerprint_key),
+            c.fingerprint(&fingerprint_key)
+        );
+        assert_ne!(
+            a.fingerprint(&fingerprint_key),
+            d.fingerprint(&fingerprint_key)
+        );
         // Negative zero is zero, as in every database.
         assert_eq!(
-            key(vec![Value::from(-0.0f64)]).fingerprint(&hashers),
-            key(vec![Value::from(0.0f64)]).fingerprint(&hashers)
+            key(vec![Value::from(-0.0f64)]).fingerprint(&fingerprint_key),
+            key(vec![Value::from(0.0f64)]).fingerprint(&fingerprint_key)
         );
     }
 

@@ -6,7 +6,7 @@ use crate::backend::Dialect;
 use crate::meta::KeyId;
 use crate::model::Model;
 
-use super::key::{FingerprintMap, FingerprintSet, Hashers, KeyValues, Prehashed};
+use super::key::{FingerprintKey, FingerprintMap, FingerprintSet, KeyValues, Prehashed};
 
 /// How repeats of a key within the input are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub(crate) enum Resolve {
 /// latest when updating). Counts only keep the fingerprints alone (17 bytes a slot instead of 25).
 pub(crate) struct Seen {
     rows: SeenRows,
-    hashers: Hashers,
+    fingerprint_key: FingerprintKey,
 }
 
 enum SeenRows {
@@ -45,13 +45,13 @@ impl Seen {
             } else {
                 SeenRows::Fingerprints(FingerprintSet::default())
             },
-            hashers: Hashers::new(),
+            fingerprint_key: FingerprintKey::new(),
         }
     }
 
-    /// A key's fingerprint under this call's hashers.
+    /// A key's fingerprint under this call's fingerprint key.
     pub(crate) fn fingerprint(&self, key: &KeyValues) -> u128 {
-        key.fingerprint(&self.hashers)
+        key.fingerprint(&self.fingerprint_key)
     }
 
     fn get(&self, fingerprint: &u128) -> Option<usize> {
@@ -137,7 +137,9 @@ pub(crate) fn plan<M: Model>(
     for (pos, (input, row)) in chunk.iter().enumerate() {
         let key = key.and_then(|key| KeyValues::of(row, key, dialect));
         let fingerprint = match (&key, resolve) {
-            (Some(k), Resolve::FirstWins | Resolve::LastWins) => k.fingerprint(&seen.hashers),
+            (Some(k), Resolve::FirstWins | Resolve::LastWins) => {
+                k.fingerprint(&seen.fingerprint_key)
+            }
             _ => {
                 writers.push(Some(Writer {
                     pos,
