@@ -149,6 +149,44 @@ async fn skip_mode_does_not_hide_another_constraint<DB: TestBackend>(db: TestDb<
     assert_eq!(DB::count(&db.pool, "products").await, 1);
 }
 
+/// Each chunk is read and planned while the one before it is written: an error of the earlier
+/// chunk's write is still the call's error, not one found in planning the next chunk.
+async fn a_failed_chunk_is_the_error_before_the_next_chunks_plan<DB: TestBackend>(db: TestDb<DB>) {
+    setup(&db).await;
+    let rows = vec![
+        // The first chunk: N2 takes (product_name, store_id) of the stored row, which the write
+        // finds.
+        product("N1", "fresh", 1),
+        product("N2", "existing", 1),
+        // The second chunk repeats a key, which an increment refuses when the chunk is planned.
+        product("N3", "x", 1),
+        product("N3", "y", 1),
+    ];
+    let error = BulkInsert::<Product>::new()
+        .batch_size(2)
+        .counts_only()
+        .update_conflicts::<ProductBySku>(&[])
+        .increment(Product::FIELDS.price_cents)
+        .run(&db.pool, rows)
+        .await
+        .unwrap_err();
+    let Error::Bulk {
+        first_row, source, ..
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(*first_row, 0, "{error}");
+    let violation = source
+        .unique_violation()
+        .unwrap_or_else(|| panic!("the first chunk's error, not the second's: {source:?}"));
+    assert!(
+        violation.is::<ProductByProductNameAndStoreId>(),
+        "{violation}"
+    );
+    assert_eq!(DB::count(&db.pool, "products").await, 1, "all or nothing");
+}
+
 async fn update_mode_updates_only_the_named_fields<DB: TestBackend>(db: TestDb<DB>) {
     let old = setup(&db).await;
     let rows = vec![
@@ -511,6 +549,7 @@ async fn nulls_round_trip_across_chunks<DB: TestBackend>(db: TestDb<DB>) {
 }
 
 backend_tests!(
+    a_failed_chunk_is_the_error_before_the_next_chunks_plan,
     nulls_round_trip_across_chunks,
     skip_mode_keeps_refusing_bad_values,
     a_zero_primary_key_as_the_target,

@@ -593,21 +593,87 @@ impl<M: Model, S> BulkInsert<M, S> {
                 }
             }
         }
+        // All or nothing over several chunks: each chunk after the first is read from the input,
+        // checked and planned while the database writes the one before it (see `overlap`). Any
+        // error ends the call and rolls every chunk back, so planning a chunk ahead of the
+        // previous one's write changes no outcome.
         let mut run = Run::new(self.per_row);
         let mut tx = begin::<DB>(conn, in_caller_tx).await?;
-        call.chunk::<M, DB>(&mut tx, &first, &mut run, 0).await?;
-        drop(first);
-        let mut chunk: Vec<(usize, M)> = Vec::with_capacity(chunk_rows);
-        while rows.peek().is_some() {
-            chunk.clear();
-            chunk.extend(rows.by_ref().take(chunk_rows));
-            call.chunk::<M, DB>(&mut tx, &chunk, &mut run, 0).await?;
+        let mut chunk = first;
+        let mut plan = call.prepare::<M, DB>(&chunk, &run.seen, 0)?;
+        let mut next: Vec<(usize, M)> = Vec::with_capacity(chunk_rows);
+        loop {
+            // The keys a chunk writes are known from its plan: the next chunk is planned against
+            // them before this one is written.
+            run.seen.apply(std::mem::take(&mut plan.seen));
+            let seen = &run.seen;
+            let write = call.write_planned::<M, DB>(&mut tx, &chunk, &plan, run.chunks, 0);
+            let read_ahead = || {
+                let room = chunk_rows - next.len();
+                next.extend(rows.by_ref().take(room.min(READ_AHEAD_STEP)));
+                if next.len() < chunk_rows && rows.peek().is_some() {
+                    return None;
+                }
+                Some((!next.is_empty()).then(|| call.prepare::<M, DB>(&next, seen, 0)))
+            };
+            let (written, planned) = overlap(write, read_ahead).await;
+            run.record(&chunk, plan, written?);
+            match planned {
+                None => break,
+                Some(planned) => plan = planned?,
+            }
+            std::mem::swap(&mut chunk, &mut next);
+            next.clear();
         }
+        drop((chunk, next));
         tx.commit()
             .await
             .map_err(|e| bulk_error(e.into(), 0, None))?;
         Ok(run.finish())
     }
+}
+
+/// Input rows read per step of [`overlap`]'s work, between polls of the chunk's write.
+const READ_AHEAD_STEP: usize = 128;
+
+/// Awaits `write` while doing `work` in steps on the same task: each step runs while the write
+/// waits on the database, which meanwhile runs the statement it sent (SQLite's driver runs it on
+/// its own thread), and the write is polled between steps, so that one of several statements
+/// goes out as soon as the one before returns. `work` returns `None` until it is done. Once the
+/// write is done, what is left of the work runs at once. Returns both results.
+async fn overlap<F: std::future::Future, T>(
+    write: F,
+    mut work: impl FnMut() -> Option<T>,
+) -> (F::Output, T) {
+    use std::task::Poll;
+    let mut write = std::pin::pin!(write);
+    let mut written = None;
+    let mut done = None;
+    std::future::poll_fn(|cx| {
+        if written.is_none()
+            && let Poll::Ready(output) = write.as_mut().poll(cx)
+        {
+            written = Some(output);
+        }
+        while done.is_none() {
+            done = work();
+            if done.is_none() && written.is_none() {
+                // Back to the write after each step: it may have a statement to send.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        if written.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (
+        written.expect("polled to completion"),
+        done.expect("worked to completion"),
+    )
 }
 
 /// Opens the call's transaction: its own at READ COMMITTED (SQLite: `BEGIN IMMEDIATE`, taking the
@@ -780,6 +846,7 @@ impl Call<'_> {
         Ok(())
     }
 
+    /// Plans and writes one chunk; [`Call::prepare`] then [`Call::write_planned`].
     async fn write<M: Model, DB: Backend>(
         &self,
         conn: &mut DB::Connection,
@@ -787,6 +854,21 @@ impl Call<'_> {
         run: &Run<M::PrimaryKey>,
         committed_rows: usize,
     ) -> Result<(ChunkPlan, Option<ChunkWrite<M::PrimaryKey>>), Error> {
+        let plan = self.prepare::<M, DB>(chunk, &run.seen, committed_rows)?;
+        let written = self
+            .write_planned::<M, DB>(conn, chunk, &plan, run.chunks, committed_rows)
+            .await?;
+        Ok((plan, written))
+    }
+
+    /// What is decided of a chunk before the database sees it: its values checked, the rows to
+    /// write planned against what the earlier chunks wrote (`seen`). Sends nothing.
+    fn prepare<M: Model, DB: Backend>(
+        &self,
+        chunk: &[(usize, M)],
+        seen: &Seen,
+        committed_rows: usize,
+    ) -> Result<ChunkPlan, Error> {
         let resolve = match self.action {
             Action::Fail => Resolve::None,
             Action::Skip(_) => Resolve::FirstWins,
@@ -820,7 +902,7 @@ impl Call<'_> {
                 }),
             });
         }
-        let plan = plan::plan(chunk, self.action.key(), resolve, &run.seen, DB::DIALECT);
+        let plan = plan::plan(chunk, self.action.key(), resolve, seen, DB::DIALECT);
         // Increments and guards are not "the last wins": rows repeating a key must be combined by
         // the caller, or the result would depend on their order and chunking.
         if let Action::Update(_, update) = self.action
@@ -849,8 +931,21 @@ impl Call<'_> {
                 });
             }
         }
+        Ok(plan)
+    }
+
+    /// Writes a chunk as planned; `chunks`: how many chunks the call wrote before it. `None` when
+    /// the plan writes no row.
+    async fn write_planned<M: Model, DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        chunk: &[(usize, M)],
+        plan: &ChunkPlan,
+        chunks: usize,
+        committed_rows: usize,
+    ) -> Result<Option<ChunkWrite<M::PrimaryKey>>, Error> {
         if plan.writers.is_empty() {
-            return Ok((plan, None));
+            return Ok(None);
         }
         let batch = Batch {
             rows: plan.writers.iter().map(|w| &chunk[w.pos].1).collect(),
@@ -862,11 +957,11 @@ impl Call<'_> {
             restartable: self.restartable,
             skip_read: self.skip_read,
             find: self.find,
-            anti_join: self.anti_join && (self.commit_each || run.chunks < ANTI_JOIN_MAX_CHUNKS),
+            anti_join: self.anti_join && (self.commit_each || chunks < ANTI_JOIN_MAX_CHUNKS),
             counts_from_read: self.counts_from_read,
         };
         match write::write::<M, DB>(conn, self.action, &batch, settings).await {
-            Ok(written) => Ok((plan, Some(written))),
+            Ok(written) => Ok(Some(written)),
             Err(error) => {
                 // The input row behind the error, where the error or a look at the database
                 // identifies it, and the exact values of the violated key.
