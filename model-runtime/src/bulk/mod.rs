@@ -73,12 +73,14 @@ enum Mode<M: Model> {
 /// alike. Rows with a NULL in the key collide with nothing and are all inserted.
 ///
 /// # Memory
-/// The input is consumed chunk by chunk. To recognise a repeat of a key from an earlier chunk, a
+/// The input is consumed chunk by chunk: while the database writes one chunk, the call reads the
+/// next from the input and plans it (all or nothing over several chunks). To recognise a repeat of a key from an earlier chunk, a
 /// call keeps one 128-bit fingerprint of each distinct key: 17 bytes a hash-table slot with
 /// [`counts_only`](Self::counts_only), 25 with the per-row report (which also keeps the key's row),
 /// and the table keeps between 1.14 and 2.3 slots per key (between 19 and 39 bytes per distinct key
 /// counts only, up to 57 with the per-row report; twice that for a moment while the table grows).
-/// Beyond that, counts-only memory is one chunk; the per-row report adds one outcome per input row.
+/// Beyond that, counts-only memory is two chunks (the one written and the one read ahead); the
+/// per-row report adds one outcome per input row.
 ///
 /// # Locks and transactions
 /// Each chunk's rows are written in one order of their keys, so that concurrent calls over
@@ -343,8 +345,8 @@ impl<M: Model, S> BulkInsert<M, S> {
         self
     }
 
-    /// Counts only: no per-row report, so that memory stays at one chunk (and the per-key
-    /// fingerprints) however long the input.
+    /// Counts only: no per-row report, so that memory stays at two chunks (the one written and the
+    /// one read ahead) and the per-key fingerprints, however long the input.
     pub fn counts_only(mut self) -> Self {
         self.per_row = false;
         self
