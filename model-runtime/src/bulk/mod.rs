@@ -74,8 +74,9 @@ enum Mode<M: Model> {
 ///
 /// # Memory
 /// The input is consumed chunk by chunk: while the database writes one chunk, the call reads the
-/// next from the input and plans it (all or nothing over several chunks). To recognise a repeat of a key from an earlier chunk, a
-/// call keeps one 128-bit fingerprint of each distinct key: 17 bytes a hash-table slot with
+/// next from the input and plans it (all or nothing over several chunks; a call that commits each
+/// chunk reads the next after the commit). To recognise a repeat of a key from an earlier chunk,
+/// a call keeps one 128-bit fingerprint of each distinct key: 17 bytes a hash-table slot with
 /// [`counts_only`](Self::counts_only), 25 with the per-row report (which also keeps the key's row),
 /// and the table keeps between 1.14 and 2.3 slots per key (between 19 and 39 bytes per distinct key
 /// counts only, up to 57 with the per-row report; twice that for a moment while the table grows).
