@@ -90,8 +90,13 @@ enum Mode<M: Model> {
 /// next ones', and overlapping inputs in different orders deadlock (measured: about 200 deadlocks in
 /// 10 concurrent 4-chunk PostgreSQL calls, each found after the 1 s `deadlock_timeout`), and get an
 /// error for which [`Error::is_retryable`] is true. For concurrent imports, sort the input by key
-/// or use [`commit_each_chunk`](Self::commit_each_chunk) (measured: no deadlock). Outside the caller's transaction the call runs in a transaction
-/// of its own at READ COMMITTED (SQLite: `BEGIN IMMEDIATE`), which on MariaDB takes no gap locks;
+/// or use [`commit_each_chunk`](Self::commit_each_chunk) (measured: no deadlock). Sorting does not
+/// rule out a deadlock with another writer that takes the same rows in another order (update mode
+/// on PostgreSQL, in a call of one chunk, locks the stored rows before it inserts the new ones, and
+/// a deadlock with a sorted call of one row a chunk was seen in `tests/cancellation.rs`): run such
+/// a call again when its error is retryable. Outside the caller's transaction the call runs in a
+/// transaction of its own at READ COMMITTED (SQLite: `BEGIN IMMEDIATE`), which on MariaDB takes no
+/// gap locks;
 /// a call whose input fits in one chunk is retried there after a deadlock or serialization failure.
 /// Inside the caller's transaction it runs under a savepoint, at the caller's isolation level. On
 /// MariaDB a deadlock rolls back the caller's whole transaction, not just the savepoint: the error
