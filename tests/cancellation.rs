@@ -244,10 +244,11 @@ async fn one_call<DB: Probe>(pool: &sqlx::Pool<DB>, kind: u64, key: u64, value: 
                 })
                 .collect();
             // In key order, so that two bulk calls of several chunks take their locks in one
-            // order, chunk after chunk. A transaction (kind 2) locks K and then K+1, which is
-            // another order than the text's for K-9 and K-10: such a call of several chunks can
-            // deadlock with it, and is run again, as the README tells callers to (the library
-            // runs again only a call whose input fits in one chunk).
+            // order, chunk after chunk. That does not rule out a deadlock with a call that takes
+            // the same rows in another order (seen on PostgreSQL, K-4 to K-6: update mode in one
+            // chunk locks the stored rows before it inserts the new ones; a transaction, kind 2,
+            // locks K-9 before K-10): a call of several chunks is then run again, as the README
+            // tells callers to (the library runs again only a call whose input fits in one chunk).
             rows.sort_by(|a, b| a.sku.cmp(&b.sku));
             let skus: Vec<String> = rows.iter().map(|r| r.sku.clone()).collect();
             let bulk = model_runtime::BulkInsert::<Item>::new()
